@@ -1,0 +1,277 @@
+"""The course's multi-input, one-output neural model in plain numpy (no ROS import).
+
+Notation follows the lecture "Neural Network NO1: Multi-Input One-Output Model":
+
+* ``X`` is the feature matrix, shape ``(M, N)``: M samples, N features.
+* ``w`` is the weight row vector, shape ``(N,)`` (the slides' ``(1, N)``), ``b`` a scalar bias.
+* Forward pass: ``z = X . w^T + b`` and ``y_hat = sigma(z)`` (or ``y_hat = z`` for the linear model).
+* Loss: mean squared error ``L = (1/M) sum (y_hat - y)^2``.
+* Gradients, vectorized exactly as on the slides:
+
+  - linear:  ``dL/dw = (1/M) (y_hat - y)^T . X``, ``dL/db = mean(y_hat - y)``
+  - sigmoid: ``dL/dw = (1/M) [(y_hat - y) * y_hat * (1 - y_hat)]^T . X``,
+    ``dL/db = mean((y_hat - y) * y_hat * (1 - y_hat))``
+
+  Two facts about those formulas, kept on purpose:
+
+  1. They are the gradient of *half* the MSE, ``L/2``; the exact gradient of the MSE is twice them.
+     The factor 2 is folded into the learning rate, as the course does.
+  2. The slide for the linear ``dL/db`` writes ``y_hat - y`` without the mean; the mean is what the
+     per-parameter formula above it (``(1/M) sum ...``) says, and what is implemented.
+
+* Gradient descent: ``w := w - alpha dL/dw``, ``b := b - alpha dL/db``, repeated until the loss
+  changes by less than ``tolerance`` between two iterations, or ``max_iterations`` is reached.
+
+An optional cross-entropy loss (``loss='bce'``, sigmoid only) is offered for the trainer node; its
+gradient with the sigmoid is ``(1/M) (y_hat - y)^T . X`` (exact, no factor folded).
+
+Bad input raises ``ValueError`` with a message naming the problem, and leaves the model unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+ArrayLike = Union[np.ndarray, Sequence[float], Sequence[Sequence[float]]]
+
+ACTIVATIONS = ('sigmoid', 'linear')
+LOSSES = ('mse', 'bce')
+
+# Cross-entropy clips y_hat into [EPS, 1 - EPS] so that log() stays finite.
+_BCE_EPS = 1e-12
+
+
+def sigmoid(z: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Logistic function 1 / (1 + e^-z), computed without overflow for any finite or infinite z.
+
+    Uses ``e^-|z|``, which never overflows: for z >= 0, 1 / (1 + e^-z); for z < 0, e^z / (1 + e^z).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if out is None:
+        out = np.empty_like(z)
+    e = np.exp(-np.abs(z))
+    np.divide(1.0, 1.0 + e, out=out)
+    neg = z < 0
+    out[neg] = e[neg] * out[neg]
+    return out
+
+
+def check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f'unknown activation {activation!r}: expected one of {", ".join(ACTIVATIONS)}')
+    return activation
+
+
+def check_loss(loss: str, activation: str) -> str:
+    if loss not in LOSSES:
+        raise ValueError(f'unknown loss {loss!r}: expected one of {", ".join(LOSSES)}')
+    if loss == 'bce' and activation != 'sigmoid':
+        raise ValueError("loss 'bce' (cross-entropy) needs activation 'sigmoid'")
+    return loss
+
+
+def check_learning_rate(learning_rate: float) -> float:
+    try:
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f'learning_rate must be a number, got {learning_rate!r}') from None
+    if not np.isfinite(lr) or lr <= 0.0:
+        raise ValueError(f'learning_rate must be a finite number > 0, got {learning_rate!r}')
+    return lr
+
+
+def as_weights(weights: ArrayLike, num_features: int) -> np.ndarray:
+    """Return ``weights`` as a fresh float64 array of shape (num_features,), or raise ValueError."""
+    try:
+        w = np.array(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError('weights must be a sequence of numbers') from None
+    if w.ndim == 2 and w.shape[0] == 1:
+        w = w[0]  # the slides' (1, N) row vector
+    if w.ndim != 1 or w.shape[0] != num_features:
+        raise ValueError(
+            f'weights must have {num_features} values (one per feature), got shape {w.shape}')
+    if not np.all(np.isfinite(w)):
+        raise ValueError('weights contain NaN or infinite values')
+    return w
+
+
+def as_bias(bias: float) -> float:
+    try:
+        b = float(bias)
+    except (TypeError, ValueError):
+        raise ValueError(f'bias must be a number, got {bias!r}') from None
+    if not np.isfinite(b):
+        raise ValueError(f'bias must be finite, got {bias!r}')
+    return b
+
+
+class NeuronModel:
+    """One neuron: ``y_hat = activation(X . w^T + b)`` trained by vectorized gradient descent."""
+
+    def __init__(self, num_features: int, activation: str = 'sigmoid',
+                 weights: Optional[ArrayLike] = None, bias: float = 0.0,
+                 seed: Optional[int] = None, loss: str = 'mse') -> None:
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)):
+            raise ValueError(f'num_features must be an integer, got {num_features!r}')
+        if num_features < 1:
+            raise ValueError(f'num_features must be >= 1, got {num_features}')
+        self.num_features = int(num_features)
+        self.activation = check_activation(activation)
+        self.loss_name = check_loss(loss, activation)
+        self.bias = as_bias(bias)
+        if weights is not None:
+            self.weights = as_weights(weights, self.num_features)
+        elif seed is not None:
+            self.weights = self.random_weights(self.num_features, seed)
+        else:
+            self.weights = np.zeros(self.num_features)
+
+    @staticmethod
+    def random_weights(num_features: int, seed: Optional[int]) -> np.ndarray:
+        """The course's "randomly initialize": small normal weights, reproducible for a seed."""
+        return np.random.default_rng(seed).normal(0.0, 0.01, size=num_features)
+
+    def __repr__(self) -> str:
+        return (f'NeuronModel(num_features={self.num_features}, activation={self.activation!r}, '
+                f'loss={self.loss_name!r}, weights={self.weights.tolist()!r}, bias={self.bias!r})')
+
+    # ----------------------------------------------------------------------------- input checks
+    def _features(self, X: ArrayLike) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        if X.ndim != 2:
+            raise ValueError(f'X must be (M, N) or (N,), got an array of {X.ndim} dimensions')
+        if X.shape[0] == 0:
+            raise ValueError('X is empty: at least one sample is needed')
+        if X.shape[1] != self.num_features:
+            raise ValueError(
+                f'X has {X.shape[1]} features per sample, the model expects {self.num_features}')
+        if not np.all(np.isfinite(X)):
+            raise ValueError('X contains NaN or infinite values')
+        return X
+
+    def _labels(self, y: ArrayLike, num_samples: int) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 2 and 1 in y.shape:
+            y = y.reshape(-1)
+        if y.ndim == 0:
+            y = y.reshape(1)
+        if y.ndim != 1 or y.shape[0] != num_samples:
+            raise ValueError(
+                f'y must have one label per sample ({num_samples}), got shape {y.shape}')
+        if not np.all(np.isfinite(y)):
+            raise ValueError('y contains NaN or infinite values')
+        if self.loss_name == 'bce' and (np.any(y < 0.0) or np.any(y > 1.0)):
+            raise ValueError("labels must lie in [0, 1] for loss 'bce'")
+        return y
+
+    # --------------------------------------------------------------------------------- the maths
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        z = X @ self.weights
+        z += self.bias
+        if self.activation == 'sigmoid':
+            return sigmoid(z, out=z)
+        return z
+
+    def _loss(self, y_hat: np.ndarray, y: np.ndarray) -> float:
+        if self.loss_name == 'bce':
+            p = np.clip(y_hat, _BCE_EPS, 1.0 - _BCE_EPS)
+            return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+        d = y_hat - y
+        return float(np.dot(d, d) / d.shape[0])
+
+    def _delta(self, y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The bracket of the vectorized gradient, one value per sample."""
+        d = y_hat - y
+        if self.activation == 'sigmoid' and self.loss_name == 'mse':
+            d *= y_hat * (1.0 - y_hat)
+        return d
+
+    def _gradients(self, X: np.ndarray, y_hat: np.ndarray,
+                   y: np.ndarray) -> Tuple[np.ndarray, float]:
+        delta = self._delta(y_hat, y)
+        m = X.shape[0]
+        return (delta @ X) / m, float(delta.sum() / m)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """y_hat for X of shape (M, N) or one sample (N,); returns shape (M,)."""
+        return self._forward(self._features(X))
+
+    def loss(self, X: ArrayLike, y: ArrayLike) -> float:
+        """MSE ``mean((y_hat - y)**2)`` (or the mean cross-entropy with ``loss='bce'``)."""
+        X = self._features(X)
+        y = self._labels(y, X.shape[0])
+        return self._loss(self._forward(X), y)
+
+    def gradients(self, X: ArrayLike, y: ArrayLike) -> Tuple[np.ndarray, float]:
+        """(dL/dw as (N,), dL/db as float): the course's vectorized formulas (see module doc).
+
+        For the MSE these are the gradients of half the MSE, as on the slides.
+        """
+        X = self._features(X)
+        y = self._labels(y, X.shape[0])
+        return self._gradients(X, self._forward(X), y)
+
+    def step(self, X: ArrayLike, y: ArrayLike, learning_rate: float) -> float:
+        """One gradient-descent update ``w -= lr dL/dw; b -= lr dL/db``; returns the loss before it.
+
+        If the update would make the weights non-finite, ValueError is raised and the model is
+        left as it was.
+        """
+        lr = check_learning_rate(learning_rate)
+        X = self._features(X)
+        y = self._labels(y, X.shape[0])
+        return self._step(X, y, lr)
+
+    def _step(self, X: np.ndarray, y: np.ndarray, lr: float) -> float:
+        y_hat = self._forward(X)
+        loss = self._loss(y_hat, y)
+        dw, db = self._gradients(X, y_hat, y)
+        w = self.weights - lr * dw
+        b = self.bias - lr * db
+        if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+            raise ValueError(
+                f'gradient step diverged (learning_rate {lr} too large?): weights left unchanged')
+        self.weights, self.bias = w, float(b)
+        return loss
+
+    def fit(self, X: ArrayLike, y: ArrayLike, learning_rate: float,
+            max_iterations: int = 1000, tolerance: float = 1e-9) -> np.ndarray:
+        """Repeat ``step`` until ``|L_k - L_(k-1)| < tolerance`` or ``max_iterations`` steps.
+
+        Returns the loss history: the loss before each step, then the loss after the last one.
+        On divergence (non-finite weights) ValueError is raised and the model keeps the weights
+        it had before ``fit``.
+        """
+        lr = check_learning_rate(learning_rate)
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
+                or max_iterations < 1:
+            raise ValueError(f'max_iterations must be an integer >= 1, got {max_iterations!r}')
+        try:
+            tol = float(tolerance)
+        except (TypeError, ValueError):
+            raise ValueError(f'tolerance must be a number, got {tolerance!r}') from None
+        if not np.isfinite(tol) or tol < 0.0:
+            raise ValueError(f'tolerance must be a finite number >= 0, got {tolerance!r}')
+        X = self._features(X)
+        y = self._labels(y, X.shape[0])
+        saved = (self.weights.copy(), self.bias)
+        history = []
+        try:
+            for _ in range(int(max_iterations)):
+                history.append(self._step(X, y, lr))
+                if len(history) >= 2 and abs(history[-1] - history[-2]) < tol:
+                    break
+            history.append(self._loss(self._forward(X), y))
+        except ValueError:
+            self.weights, self.bias = saved
+            raise
+        if not np.isfinite(history[-1]):
+            self.weights, self.bias = saved
+            raise ValueError('fit diverged: the loss is not finite; weights left unchanged')
+        return np.asarray(history)

@@ -1,0 +1,30 @@
+"""ament_python setup for nn_one_node; the version must equal package.xml's (checked by a test)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'nn_one_node'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*', 'bench', 'bench.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+        ('share/' + PACKAGE + '/launch', glob('launch/*_launch.py')),
+        ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='nn_one_node maintainers',
+    maintainer_email='maintainers@nn-one-node.dev',
+    description='A multi-input, one-output neural model on ROS 2: online predictor and trainer.',
+    license='Apache-2.0',
+    tests_require=['pytest'],
+    entry_points={
+        'console_scripts': [
+            'predictor = nn_one_node.predictor_node:main',
+        ],
+    },
+)
