@@ -51,10 +51,10 @@ def sigmoid(z: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
     if out is None:
         out = np.empty_like(z)
+    neg = z < 0  # before writing: ``out`` may be ``z`` itself
     e = np.exp(-np.abs(z))
     np.divide(1.0, 1.0 + e, out=out)
-    neg = z < 0
-    out[neg] = e[neg] * out[neg]
+    np.multiply(out, e, out=out, where=neg)
     return out
 
 
