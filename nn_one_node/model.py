@@ -52,9 +52,12 @@ def sigmoid(z: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
     if out is None:
         out = np.empty_like(z)
     neg = z < 0  # before writing: ``out`` may be ``z`` itself
-    e = np.exp(-np.abs(z))
-    np.divide(1.0, 1.0 + e, out=out)
-    np.multiply(out, e, out=out, where=neg)
+    # e^-|z| underflows to 0 for |z| > ~745, which is the right answer: keep that silent even
+    # where the caller made underflow an error (np.seterr / np.errstate(all='raise')).
+    with np.errstate(under='ignore'):
+        e = np.exp(-np.abs(z))
+        np.divide(1.0, 1.0 + e, out=out)
+        np.multiply(out, e, out=out, where=neg)
     return out
 
 
