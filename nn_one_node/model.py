@@ -4,7 +4,7 @@ Notation follows the lecture "Neural Network NO1: Multi-Input One-Output Model":
 
 * ``X`` is the feature matrix, shape ``(M, N)``: M samples, N features.
 * ``w`` is the weight row vector, shape ``(N,)`` (the slides' ``(1, N)``), ``b`` a scalar bias.
-* Forward pass: ``z = X . w^T + b`` and ``y_hat = sigma(z)`` (or ``y_hat = z`` for the linear model).
+* Forward pass: ``z = X . w^T + b`` and ``y_hat = sigma(z)`` (``y_hat = z`` for the linear model).
 * Loss: mean squared error ``L = (1/M) sum (y_hat - y)^2``.
 * Gradients, vectorized exactly as on the slides:
 
@@ -87,7 +87,7 @@ def check_learning_rate(learning_rate: float) -> float:
 
 
 def as_weights(weights: ArrayLike, num_features: int) -> np.ndarray:
-    """Return ``weights`` as a fresh float64 array of shape (num_features,), or raise ValueError."""
+    """``weights`` as a fresh float64 array of shape (num_features,), or raise ValueError."""
     try:
         w = np.array(weights, dtype=np.float64)
     except (TypeError, ValueError):
@@ -221,7 +221,7 @@ class NeuronModel:
         return self._gradients(X, self._forward(X), y)
 
     def step(self, X: ArrayLike, y: ArrayLike, learning_rate: float) -> float:
-        """One gradient-descent update ``w -= lr dL/dw; b -= lr dL/db``; returns the loss before it.
+        """One gradient-descent step ``w -= lr dL/dw; b -= lr dL/db``; returns the loss before it.
 
         If the update would make the weights non-finite, ValueError is raised and the model is
         left as it was.

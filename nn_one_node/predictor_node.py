@@ -1,2 +1,161 @@
-def main():
-    print('hi')
+"""The predictor node: sensor features in, the model's sigmoid prediction out.
+
+Topics (relative names, so namespaces and remapping apply):
+
+* subscribes ``features`` (std_msgs/Float64MultiArray): one sample of N values, or a batch with the
+  2-D layout [{'samples', M, M*N}, {'features', N, N}]. Sensor-data QoS (best effort) by default.
+* publishes ``prediction`` (std_msgs/Float64MultiArray): one value per input row, in order,
+  layout [{'samples', M, M}]. Reliable, depth 10.
+* publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): message counters, once per
+  ``diagnostics_period``.
+
+The model is held as one immutable ``NeuronModel`` reference that a parameter change swaps whole, so
+a message is never predicted with half-updated weights and bias.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from std_msgs.msg import Float64MultiArray
+
+from .conversions import MessageError, check_finite, matrix_from_msg, vector_to_msg
+from .model import ACTIVATIONS, NeuronModel
+from .params import (ParamSpec, declare, finite_number, non_negative_number, one_of, validate,
+                     weights_vector)
+from .runtime import RefusalLog, executor_param, run
+
+MAX_FEATURES = 1 << 20
+WARN_THROTTLE_SEC = 5.0
+
+
+def predictor_params(num_features: int) -> List[ParamSpec]:
+    """The predictor's parameter table (the weights default depends on num_features)."""
+    return [
+        ParamSpec('weights', [0.0] * num_features,
+                  'Model weights w, one per feature: y_hat = activation(x . w + bias).',
+                  constraints='length num_features, finite', check=weights_vector),
+        ParamSpec('bias', 0.0, 'Model bias b.', constraints='finite', check=finite_number),
+        ParamSpec('activation', 'sigmoid',
+                  "Output activation: 'sigmoid' (the course's model) or 'linear' (identity).",
+                  constraints="'sigmoid' | 'linear'", check=one_of(*ACTIVATIONS)),
+        ParamSpec('diagnostics_period', 1.0,
+                  'Seconds between /diagnostics messages (ROS time); 0 disables them. '
+                  'Read at start.',
+                  read_only=True, float_range=(0.0, 3600.0), check=non_negative_number),
+        executor_param(),
+    ]
+
+
+NUM_FEATURES = ParamSpec(
+    'num_features', 1, 'Number of input features N per sample. Read at start.',
+    read_only=True, int_range=(1, MAX_FEATURES))
+
+
+class PredictorNode(Node):
+    """Serves y_hat = sigmoid(X . w^T + b) for every features message."""
+
+    def __init__(self, node_name: str = 'predictor', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        n = declare(self, [NUM_FEATURES])['num_features']
+        self._specs = [NUM_FEATURES] + predictor_params(n)
+        self._values: Dict[str, Any] = {
+            'num_features': n, **declare(self, self._specs[1:], known={'num_features': n})}
+        self._model = self._build_model(self._values)
+        self.received = 0
+        self.predicted_messages = 0
+        self.predicted_samples = 0
+        self.refusals = RefusalLog(self.get_logger(), 'features message', WARN_THROTTLE_SEC)
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._pub = self.create_publisher(
+            Float64MultiArray, 'prediction', QoSProfile(depth=10),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._sub = self.create_subscription(
+            Float64MultiArray, 'features', self._on_features, qos_profile_sensor_data,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        period = self._values['diagnostics_period']
+        self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
+        self.get_logger().info(
+            f'predicting from {self.resolve_topic_name("features")} to '
+            f'{self.resolve_topic_name("prediction")}: {n} features, '
+            f'activation {self._model.activation}')
+
+    # ------------------------------------------------------------------------------ parameters
+    @staticmethod
+    def _build_model(values: Dict[str, Any]) -> NeuronModel:
+        return NeuronModel(values['num_features'], activation=values['activation'],
+                           weights=np.asarray(values['weights'], dtype=np.float64),
+                           bias=values['bias'])
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        # Validation of the whole change first; only when every value passes is the new model
+        # built and swapped in as one reference (rclpy has already checked types, ranges and
+        # read-only from the descriptors, and this is the node's only callback, so success here
+        # means rclpy stores exactly these values). A refusal changes nothing.
+        result, merged = validate(self._specs, self._values, params)
+        if not result.successful:
+            self.get_logger().warning(f'parameter change refused: {result.reason}')
+            return result
+        if any(p.name in ('weights', 'bias', 'activation') for p in params):
+            try:
+                model = self._build_model(merged)
+            except ValueError as err:
+                return SetParametersResult(successful=False, reason=str(err))
+            self._model = model
+        self._values = merged
+        return result
+
+    # ------------------------------------------------------------------------------- messages
+    def _on_features(self, msg: Float64MultiArray) -> None:
+        self.received += 1
+        model = self._model  # one reference: weights and bias from the same update
+        try:
+            x = check_finite(matrix_from_msg(msg, model.num_features))
+        except MessageError as err:
+            self.refusals.refuse(err.kind, str(err))
+            return
+        y_hat = model.predict(x)
+        self._pub.publish(vector_to_msg(y_hat))
+        self.predicted_messages += 1
+        self.predicted_samples += y_hat.shape[0]
+
+    # ----------------------------------------------------------------------------- diagnostics
+    def counters(self) -> Dict[str, Any]:
+        return {
+            'messages received': self.received,
+            'messages predicted': self.predicted_messages,
+            'samples predicted': self.predicted_samples,
+            'messages refused': self.refusals.total,
+            'last refusal': self.refusals.last_reason,
+        }
+
+    def publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(
+            name=f'{self.get_fully_qualified_name()}: predictor', hardware_id='nn_one_node')
+        refused = self.refusals.total
+        status.level = DiagnosticStatus.OK if not refused else DiagnosticStatus.WARN
+        status.message = ('serving' if not refused else
+                          f'{refused} messages refused; last: {self.refusals.last_reason}')
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
+        status.values += [KeyValue(key=f'refused: {k}', value=str(v))
+                          for k, v in sorted(self.refusals.by_kind.items())]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def main(args: Optional[List[str]] = None) -> None:
+    sys.exit(run(PredictorNode, args))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,17 @@
+# The two commands of the README. Both create or reuse .venv from requirements.txt and build the
+# package with colcon into install/ first; nothing else is needed on the machine.
+SHELL := /bin/bash
+
+.PHONY: demo test lint clean
+
+demo:
+	@source scripts/setup_env.sh && python -m nn_one_node.demo $(ARGS)
+
+test:
+	@source scripts/setup_env.sh && python -m pytest $(ARGS)
+
+lint:
+	@source scripts/setup_env.sh && ruff check nn_one_node test launch bench
+
+clean:
+	rm -rf build install log artifacts

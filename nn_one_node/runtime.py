@@ -1,0 +1,129 @@
+"""How the package's executables start, spin and stop.
+
+* Executor: rclpy's ``EventsExecutor`` (rclpy.experimental, Jazzy and later) where it exists, since
+  it costs about a third of the CPU per message of the ``SingleThreadedExecutor``; the
+  ``SingleThreadedExecutor`` on older distros (Humble). The ``executor`` parameter overrides it.
+* The Jazzy EventsExecutor's ``spin()`` (and ``spin_until_future_complete`` without a timeout)
+  busy-loops without dispatching and ignores SIGTERM, so it is spun by
+  ``spin_until_future_complete(never_done, timeout_sec=...)`` in a loop until shutdown.
+* Ctrl-C and SIGTERM shut the context down; ``main`` then returns 0. A configuration error found at
+  start (a bad parameter value) is logged without a traceback and returns 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.task import Future
+
+from .params import ParamSpec, one_of
+
+EXECUTORS = ('auto', 'events', 'single_threaded')
+# How often the events-executor loop looks up from waiting to check for shutdown.
+_SHUTDOWN_POLL_SEC = 0.1
+
+
+def executor_param() -> ParamSpec:
+    return ParamSpec(
+        'executor', 'auto',
+        "Executor that spins the node: 'events' (rclpy.experimental.EventsExecutor, lowest CPU), "
+        "'single_threaded', or 'auto' (events where rclpy has it, else single_threaded). "
+        'Read at start.',
+        read_only=True, constraints="'auto' | 'events' | 'single_threaded'",
+        check=one_of(*EXECUTORS))
+
+
+def events_executor_class():
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:
+        return None
+    return EventsExecutor
+
+
+def make_executor(choice: str, context):
+    """Return (executor, name) for 'auto' | 'events' | 'single_threaded'."""
+    events = events_executor_class()
+    if choice == 'events' and events is None:
+        raise ValueError("executor 'events' asked for, but this rclpy has no EventsExecutor")
+    if choice in ('auto', 'events') and events is not None:
+        return events(context=context), 'events'
+    return SingleThreadedExecutor(context=context), 'single_threaded'
+
+
+def spin(executor, name: str, context) -> None:
+    """Spin until the context shuts down (Ctrl-C, SIGTERM, rclpy.shutdown)."""
+    if name != 'events':
+        executor.spin()
+        return
+    never_done = Future()
+    while context.ok():
+        executor.spin_until_future_complete(never_done, timeout_sec=_SHUTDOWN_POLL_SEC)
+
+
+class RefusalLog:
+    """Counts refusals by kind and logs a warning per kind at most once per ``period`` seconds.
+
+    Throttling per kind (not per call site, as ``throttle_duration_sec`` does) means a new kind of
+    problem is always reported at once, while a flood of one kind costs one line per period.
+    """
+
+    def __init__(self, logger, what: str, period: float = 5.0) -> None:
+        self._logger = logger
+        self._what = what
+        self._period = period
+        self._last_logged: Dict[str, float] = {}
+        self.by_kind: Dict[str, int] = {}
+        self.total = 0
+        self.last_reason = ''
+
+    def refuse(self, kind: str, reason: str, count: int = 1) -> None:
+        self.total += count
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + count
+        self.last_reason = reason
+        now = time.monotonic()
+        if now - self._last_logged.get(kind, -1e18) >= self._period:
+            self._last_logged[kind] = now
+            self._logger.warning(
+                f'{self._what} refused ({kind}; {self.by_kind[kind]} of this kind, '
+                f'{self.total} in all): {reason}')
+
+
+def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> int:
+    """init, build the node, spin it on the chosen executor, clean up; return an exit code."""
+    rclpy.init(args=args)
+    context = rclpy.get_default_context()
+    node = None
+    try:
+        try:
+            node = node_factory()
+        except (ParameterException, ValueError) as err:  # bad start-up configuration
+            rclpy.logging.get_logger('nn_one_node').error(f'cannot start: {err}')
+            return 2
+        executor, name = make_executor(node.get_parameter('executor').value, context)
+        node.get_logger().debug(f'spinning on the {name} executor')
+        executor.add_node(node)
+        spin(executor, name, context)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            on_exit = getattr(node, 'on_exit', None)
+            if on_exit is not None:
+                on_exit()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main_for(node_factory: Callable[[], Node]) -> Callable[[], None]:
+    """A console-script entry point for a node class."""
+    def main(args: Optional[List[str]] = None) -> None:
+        sys.exit(run(node_factory, args))
+    return main

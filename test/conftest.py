@@ -1,0 +1,37 @@
+"""Shared fixtures. Every process this test session starts keeps DDS on loopback, on a
+ROS_DOMAIN_ID that this test holds alone (see nn_one_node.isolation)."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nn_one_node.isolation import claim_domain_id, loopback_env  # noqa: E402
+
+# This process's own rclpy contexts read these at init (each is given its domain explicitly).
+_loopback = loopback_env(0)
+for _key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS'):
+    if _key in _loopback:
+        os.environ[_key] = _loopback[_key]
+    else:
+        os.environ.pop(_key, None)
+
+
+@pytest.fixture
+def domain_id():
+    with claim_domain_id() as lock:
+        yield lock.domain_id
+
+
+@pytest.fixture
+def ros(domain_id, tmp_path):
+    """A RosBench: installed executables as processes and a test node, on a private domain."""
+    from rosbench import RosBench
+    bench = RosBench(domain_id, tmp_path)
+    try:
+        yield bench
+    finally:
+        bench.close()
