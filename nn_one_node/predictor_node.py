@@ -9,8 +9,8 @@ Topics (relative names, so namespaces and remapping apply):
 * publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): message counters, once per
   ``diagnostics_period``.
 
-The model is held as one immutable ``NeuronModel`` reference that a parameter change swaps whole, so
-a message is never predicted with half-updated weights and bias.
+The model is held as one ``NeuronModel`` reference that a parameter change replaces whole, so a
+message is never predicted with half-updated weights and bias.
 """
 
 from __future__ import annotations
