@@ -62,7 +62,8 @@ class NodeProcess:
                                      stdin=subprocess.DEVNULL)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors='replace')
 
     def tail(self, lines: int = 25) -> str:

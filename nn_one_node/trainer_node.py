@@ -1,0 +1,509 @@
+"""The trainer node: collects labeled samples and retrains the model online, then deploys it.
+
+* subscribes ``labeled_samples`` (std_msgs/Float64MultiArray): rows of N features then the label;
+  one row, or a batch with the layout [{'samples', M, M*(N+1)}, {'features+label', N+1, N+1}].
+  Reliable, depth 1000. Bad rows are refused and counted; the rest of the message is kept.
+* keeps the newest ``buffer_size`` samples in a preallocated ring (memory stays flat).
+* every ``train_period`` seconds of ROS time, with at least ``min_samples`` held, runs up to
+  ``iterations_per_update`` full-batch gradient-descent steps (training.train_update), and, when
+  the deployment gate passes, makes the result the model in force: its own ``weights``/``bias``
+  parameters, the weights file, and the predictor's parameters (set atomically, asynchronously,
+  retried until the predictor confirms).
+* publishes ``~/loss`` (std_msgs/Float64) after each update and a status on ``/diagnostics``.
+* services ``~/train_now``, ``~/reset``, ``~/save`` (std_srvs/Trigger), ``~/enable_training``
+  (std_srvs/SetBool).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.srv import SetParametersAtomically
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from std_msgs.msg import Float64, Float64MultiArray
+from std_srvs.srv import SetBool, Trigger
+
+from .conversions import MessageError, matrix_from_msg
+from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
+from .params import (ParamSpec, declare, finite_number, non_negative_number, one_of,
+                     positive_number, validate, weights_vector)
+from .runtime import RefusalLog, executor_param, run
+from .training import SampleBuffer, Workspace, train_update
+from .weights_file import WeightsFileError, load_weights_file, save_weights_file
+
+MAX_FEATURES = 1 << 20
+MAX_BUFFER_BYTES = 4 << 30  # the sample ring may hold at most 4 GiB
+WARN_THROTTLE_SEC = 5.0
+
+
+def _loss_fits_activation(value: Any, values: Dict[str, Any]) -> Optional[str]:
+    reason = one_of(*LOSSES)(value, values)
+    if reason:
+        return reason
+    try:
+        check_loss(value, values['activation'])
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _buffer_fits(value: Any, values: Dict[str, Any]) -> Optional[str]:
+    nbytes = value * (values['num_features'] + 1) * 8
+    if nbytes > MAX_BUFFER_BYTES:
+        return (f'would need {nbytes / 2**30:.1f} GiB for {value} samples of '
+                f'{values["num_features"]} features (limit {MAX_BUFFER_BYTES / 2**30:.0f} GiB)')
+    return None
+
+
+def _relative_node_name(value: Any, _values: Dict[str, Any]) -> Optional[str]:
+    if value and not all(part.isidentifier() for part in value.strip('/').split('/')):
+        return f'must be a node name (letters, digits, _), optionally with a namespace: {value!r}'
+    return None
+
+
+NUM_FEATURES = ParamSpec(
+    'num_features', 1, 'Number of input features N per sample. Read at start.',
+    read_only=True, int_range=(1, MAX_FEATURES))
+
+
+def trainer_params(num_features: int) -> List[ParamSpec]:
+    """The trainer's parameter table (the weights default depends on num_features)."""
+    return [
+        ParamSpec('learning_rate', 0.5, 'Gradient-descent step size alpha; used from the next '
+                  'update.', constraints='> 0, finite', check=positive_number),
+        ParamSpec('activation', 'sigmoid', "Model activation: 'sigmoid' or 'linear'.",
+                  constraints="'sigmoid' | 'linear'", check=one_of(*ACTIVATIONS)),
+        ParamSpec('loss', 'mse', "Training loss: 'mse' (the course's) or 'bce' (cross-entropy, "
+                  'sigmoid only).', constraints="'mse' | 'bce'", check=_loss_fits_activation),
+        ParamSpec('weights', [0.0] * num_features,
+                  'The live model weights (raw features). Deployed values show here; setting '
+                  'them seeds or overrides the model.',
+                  constraints='length num_features, finite', check=weights_vector),
+        ParamSpec('bias', 0.0, 'The live model bias.', constraints='finite',
+                  check=finite_number),
+        ParamSpec('buffer_size', 10000, 'Newest labeled samples kept for training.',
+                  int_range=(1, 100_000_000), check=_buffer_fits),
+        ParamSpec('min_samples', 10, 'Samples needed before the first update.',
+                  int_range=(1, 100_000_000)),
+        ParamSpec('train_period', 1.0, 'Seconds of ROS time between updates.',
+                  float_range=(0.001, 86400.0), check=positive_number),
+        ParamSpec('iterations_per_update', 100, 'Gradient-descent steps at most per update.',
+                  int_range=(1, 1_000_000)),
+        ParamSpec('tolerance', 1.0e-9, 'An update stops early once the loss changes by less '
+                  'than this between two steps.', float_range=(0.0, 1.0e6),
+                  check=non_negative_number),
+        ParamSpec('normalize', True, 'Train on standardized features (mean/std of the buffer) '
+                  'and deploy the equivalent raw-feature weights.'),
+        ParamSpec('predictor_node', 'predictor', 'Node to deploy to (its set_parameters_'
+                  "atomically service), in the trainer's namespace unless absolute; empty: "
+                  'deploy nowhere. Read at start.', read_only=True, check=_relative_node_name),
+        ParamSpec('deploy_timeout', 2.0, 'Seconds to wait for the predictor to confirm a '
+                  'deployment before retrying at the next update.',
+                  float_range=(0.01, 3600.0), check=positive_number),
+        ParamSpec('weights_file', '', 'Params YAML the deployed model is saved to (atomically) '
+                  'and resumed from at start; empty: no persistence. Read at start.',
+                  read_only=True),
+        ParamSpec('seed', -1, 'Initial and reset weights: -1 zeros, >= 0 small random normal '
+                  'weights from this seed (used when weights are not given).',
+                  int_range=(-1, 2**31 - 1)),
+        ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
+                  'time); 0 disables them. Read at start.', read_only=True,
+                  float_range=(0.0, 3600.0), check=non_negative_number),
+        executor_param(),
+    ]
+
+
+class TrainerNode(Node):
+    """Online trainer: buffer, gradient descent, deployment gate, persistence, deployment."""
+
+    def __init__(self, node_name: str = 'trainer', **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        n = declare(self, [NUM_FEATURES])['num_features']
+        self._specs = [NUM_FEATURES] + trainer_params(n)
+        self._values: Dict[str, Any] = {
+            'num_features': n, **declare(self, self._specs[1:], known={'num_features': n})}
+        v = self._values
+        self.num_features = n
+        self.buffer = SampleBuffer(v['buffer_size'], n)
+        self._workspace = Workspace()
+        self.training_enabled = True
+        # counters
+        self.rows_refused = RefusalLog(self.get_logger(), 'labeled sample row(s)',
+                                       WARN_THROTTLE_SEC)
+        self.messages_refused = RefusalLog(self.get_logger(), 'labeled_samples message',
+                                           WARN_THROTTLE_SEC)
+        self.updates = 0
+        self.deployments = 0
+        self.updates_refused = 0
+        self.last_loss = math.nan
+        self.last_update_reason = ''
+        self.last_deployed_at: Optional[float] = None  # time.monotonic()
+        self.file_writes = 0
+        self.file_error = ''
+
+        weights = np.asarray(v['weights'], dtype=np.float64)
+        if not np.any(weights) and v['seed'] >= 0:
+            weights = NeuronModel.random_weights(n, v['seed'])
+        self._model = (weights, float(v['bias']))
+
+        # deployment to the predictor: versions of the model in force and of what it confirmed
+        self._model_version = 0
+        self._predictor_version = -1
+        self._pending = None  # (future, version, time.monotonic() when sent)
+        self._client = None
+        self._predictor_was_up = False
+        target = v['predictor_node']
+        if target:
+            if not target.startswith('/'):
+                target = f'{self.get_namespace().rstrip("/")}/{target}'
+            self._client = self.create_client(SetParametersAtomically,
+                                              f'{target}/set_parameters_atomically')
+        self._predictor_name = target
+
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._weights_file = v['weights_file']
+        if self._weights_file:
+            self._resume_from_file()
+        self._publish_own_params()
+
+        self._loss_pub = self.create_publisher(Float64, '~/loss', 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._sub = self.create_subscription(
+            Float64MultiArray, 'labeled_samples', self._on_samples, QoSProfile(depth=1000),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.create_service(Trigger, '~/train_now', self._srv_train_now)
+        self.create_service(Trigger, '~/reset', self._srv_reset)
+        self.create_service(Trigger, '~/save', self._srv_save)
+        self.create_service(SetBool, '~/enable_training', self._srv_enable)
+        self._timer_period = v['train_period']
+        self._timer = self.create_timer(self._timer_period, self._on_timer)
+        period = v['diagnostics_period']
+        self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
+        self.get_logger().info(
+            f'training on {self.resolve_topic_name("labeled_samples")} ({n} features + label), '
+            f'every {v["train_period"]} s, deploying to '
+            f'{self._predictor_name or "(nowhere)"}'
+            + (f', saving to {self._weights_file}' if self._weights_file else ''))
+
+    # ----------------------------------------------------------------------------- the model
+    @property
+    def weights(self) -> np.ndarray:
+        return self._model[0].copy()
+
+    @property
+    def bias(self) -> float:
+        return self._model[1]
+
+    def _publish_own_params(self) -> None:
+        """Make the trainer's own weights/bias parameters show the model in force."""
+        w, b = self._model
+        self._setting_own = True
+        try:
+            self.set_parameters([Parameter('weights', value=w.tolist()),
+                                 Parameter('bias', value=float(b))])
+        finally:
+            self._setting_own = False
+
+    def _resume_from_file(self) -> None:
+        path = self._weights_file
+        if not os.path.exists(path):
+            self.get_logger().info(f'no weights file at {path} yet: starting fresh')
+            return
+        try:
+            content = load_weights_file(path, num_features=self.num_features)
+        except WeightsFileError as err:
+            kept = f'{path}.corrupt-{time.strftime("%Y%m%d-%H%M%S")}'
+            try:
+                os.replace(path, kept)
+                where = f'moved aside to {kept}'
+            except OSError as move_err:
+                where = f'could not be moved aside ({move_err})'
+            self.file_error = str(err)
+            self.get_logger().error(
+                f'weights file {path} is unusable ({err}); it was {where}; starting fresh')
+            return
+        if content.activation != self._values['activation']:
+            self.get_logger().warning(
+                f'weights file {path} was trained with activation {content.activation!r}; '
+                f'using it (the activation parameter said {self._values["activation"]!r})')
+            self._values['activation'] = content.activation
+            self.set_parameters([Parameter('activation', value=content.activation)])
+        self._model = (np.asarray(content.weights, dtype=np.float64), float(content.bias))
+        self._model_version += 1  # deploy it
+        self.get_logger().info(f'resumed the model from {path}: will deploy it')
+
+    _setting_own = False
+
+    # ---------------------------------------------------------------------------- parameters
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        result, merged = validate(self._specs, self._values, params)
+        if not result.successful:
+            self.get_logger().warning(f'parameter change refused: {result.reason}')
+            return result
+        names = {p.name for p in params}
+        if {'weights', 'bias'} & names and not self._setting_own:
+            # set by hand: the new model in force, deployed at the next tick
+            self._model = (np.asarray(merged['weights'], dtype=np.float64),
+                           float(merged['bias']))
+            self._model_version += 1
+        if 'buffer_size' in names and merged['buffer_size'] != self.buffer.capacity:
+            self.buffer.resize(merged['buffer_size'])
+        self._values = merged
+        return result
+
+    # ------------------------------------------------------------------------------- samples
+    def _on_samples(self, msg: Float64MultiArray) -> None:
+        n = self.num_features
+        try:
+            rows = matrix_from_msg(msg, n + 1)
+        except MessageError as err:
+            self.messages_refused.refuse(err.kind, str(err))
+            return
+        finite = np.isfinite(rows).all(axis=1)
+        good = finite
+        if not finite.all():
+            bad = int(np.count_nonzero(~finite))
+            self.rows_refused.refuse('non-finite', f'{bad} row(s) hold NaN or infinite values',
+                                     bad)
+        if self._values['activation'] == 'sigmoid':
+            labels = rows[:, n]
+            in_range = (labels >= 0.0) & (labels <= 1.0)
+            out = finite & ~in_range
+            if out.any():
+                bad = int(np.count_nonzero(out))
+                self.rows_refused.refuse(
+                    'label range', f'{bad} row(s) have a label outside [0, 1] (sigmoid model)',
+                    bad)
+            good = finite & in_range
+        if good.all():
+            self.buffer.add(rows[:, :n], rows[:, n])
+        elif good.any():
+            kept = rows[good]
+            self.buffer.add(kept[:, :n], kept[:, n])
+
+    # ------------------------------------------------------------------------------- updates
+    def _on_timer(self) -> None:
+        period = self._values['train_period']
+        if period != self._timer_period:
+            self._timer.timer_period_ns = int(period * 1e9)
+            self._timer_period = period
+        if self.training_enabled and self.buffer.count >= self._values['min_samples']:
+            self.update()
+        self._deploy_if_needed()
+
+    def update(self) -> str:
+        """One update on the buffer; returns the reason (deployed, refused, or nothing to do)."""
+        if self.buffer.count == 0:
+            return 'no samples held: nothing to train on'
+        v = self._values
+        X, y = self.buffer.arrays()
+        w, b = self._model
+        try:
+            result = train_update(
+                X, y, w, b, learning_rate=v['learning_rate'],
+                iterations=v['iterations_per_update'], tolerance=v['tolerance'],
+                activation=v['activation'], loss=v['loss'], normalize=v['normalize'],
+                workspace=self._workspace)
+        except ValueError as err:  # a buffer the chosen loss cannot use (e.g. bce labels)
+            self.updates_refused += 1
+            self.last_update_reason = f'update failed: {err}'
+            self.get_logger().warning(self.last_update_reason,
+                                      throttle_duration_sec=WARN_THROTTLE_SEC)
+            return self.last_update_reason
+        self.updates += 1
+        self.last_update_reason = result.reason
+        if result.deployed:
+            self.last_loss = result.loss_after
+            self._model = (np.asarray(result.weights, dtype=np.float64), float(result.bias))
+            self._model_version += 1
+            self.deployments += 1
+            self.last_deployed_at = time.monotonic()
+            self._publish_own_params()
+            if self._weights_file:
+                self._save()
+            self.get_logger().debug(result.reason)
+        else:
+            self.last_loss = result.loss_before
+            self.updates_refused += 1
+            self.get_logger().warning(f'update not deployed, the previous model stays: '
+                                      f'{result.reason}', throttle_duration_sec=WARN_THROTTLE_SEC)
+        self._loss_pub.publish(Float64(data=float(self.last_loss)))
+        self._deploy_if_needed()
+        return result.reason
+
+    # ---------------------------------------------------------------------------- persistence
+    def _save(self) -> bool:
+        w, b = self._model
+        try:
+            save_weights_file(self._weights_file, w, b, self._values['activation'])
+        except (OSError, ValueError) as err:
+            self.file_error = f'cannot write {self._weights_file}: {err}'
+            self.get_logger().error(self.file_error, throttle_duration_sec=WARN_THROTTLE_SEC)
+            return False
+        self.file_writes += 1
+        self.file_error = ''
+        return True
+
+    # ----------------------------------------------------------------------------- deployment
+    def _deploy_if_needed(self) -> None:
+        """Send the model in force to the predictor unless it has it; never blocks."""
+        if self._client is None:
+            return
+        if self._pending is not None:
+            future, version, started = self._pending
+            if future.done():
+                self._pending = None
+                self._on_deploy_reply(future, version)
+            elif time.monotonic() - started > self._values['deploy_timeout']:
+                self._client.remove_pending_request(future)
+                self._pending = None
+                self.get_logger().warning(
+                    f'{self._predictor_name} did not confirm the deployment within '
+                    f'{self._values["deploy_timeout"]} s: will retry',
+                    throttle_duration_sec=WARN_THROTTLE_SEC)
+            else:
+                return
+        up = self._client.service_is_ready()
+        if not up:
+            if self._predictor_was_up:
+                self._predictor_version = -1  # it went away: redeploy when it is back
+            self._predictor_was_up = False
+            if self._model_version > self._predictor_version:
+                self.get_logger().warning(
+                    f'predictor {self._predictor_name} is not up: will deploy when it is',
+                    throttle_duration_sec=WARN_THROTTLE_SEC)
+            return
+        if not self._predictor_was_up:
+            self._predictor_version = -1  # (re)started: it may not hold our model
+            self._predictor_was_up = True
+        if self._model_version <= self._predictor_version or self._model_version == 0:
+            return
+        w, b = self._model
+        request = SetParametersAtomically.Request(parameters=[
+            Parameter('weights', value=w.tolist()).to_parameter_msg(),
+            Parameter('bias', value=float(b)).to_parameter_msg(),
+            Parameter('activation', value=self._values['activation']).to_parameter_msg(),
+        ])
+        future = self._client.call_async(request)
+        version = self._model_version
+        self._pending = (future, version, time.monotonic())
+        future.add_done_callback(lambda f: self._deploy_done(f, version))
+
+    def _deploy_done(self, future, version: int) -> None:
+        if self._pending is not None and self._pending[0] is future:
+            self._pending = None
+            self._on_deploy_reply(future, version)
+
+    def _on_deploy_reply(self, future, version: int) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        result = future.result().result
+        if result.successful:
+            self._predictor_version = max(self._predictor_version, version)
+            self.get_logger().debug(f'deployed model version {version} to '
+                                    f'{self._predictor_name}')
+        else:
+            self.get_logger().warning(
+                f'{self._predictor_name} refused the deployment: {result.reason}',
+                throttle_duration_sec=WARN_THROTTLE_SEC)
+
+    @property
+    def predictor_in_sync(self) -> bool:
+        return self._client is not None and self._predictor_version >= self._model_version
+
+    # ------------------------------------------------------------------------------ services
+    def _srv_train_now(self, _request, response):
+        reason = self.update()
+        response.success = reason.startswith('deployed')
+        response.message = reason
+        return response
+
+    def _srv_reset(self, _request, response):
+        n, seed = self.num_features, self._values['seed']
+        weights = NeuronModel.random_weights(n, seed) if seed >= 0 else np.zeros(n)
+        self._model = (weights, 0.0)
+        self._publish_own_params()
+        dropped = self.buffer.count
+        self.buffer.clear()
+        self.last_loss = math.nan
+        response.success = True
+        init = f'seed {seed}' if seed >= 0 else 'zeros'
+        response.message = (f'weights re-initialised ({init}), {dropped} samples dropped; the '
+                            'predictor keeps its model until the next deployment')
+        self.get_logger().info(response.message)
+        return response
+
+    def _srv_save(self, _request, response):
+        if not self._weights_file:
+            response.success = False
+            response.message = 'weights_file is empty: persistence is off'
+        else:
+            response.success = self._save()
+            response.message = (f'saved to {self._weights_file}' if response.success
+                                else self.file_error)
+        return response
+
+    def _srv_enable(self, request, response):
+        self.training_enabled = bool(request.data)
+        response.success = True
+        response.message = ('training enabled' if self.training_enabled else
+                            'training paused (samples are still collected)')
+        self.get_logger().info(response.message)
+        return response
+
+    # --------------------------------------------------------------------------- diagnostics
+    def counters(self) -> Dict[str, Any]:
+        since = ('never' if self.last_deployed_at is None
+                 else f'{time.monotonic() - self.last_deployed_at:.1f}')
+        return {
+            'samples held': self.buffer.count,
+            'samples received': self.buffer.total_added + self.rows_refused.total,
+            'samples refused': self.rows_refused.total,
+            'messages refused': self.messages_refused.total,
+            'updates': self.updates,
+            'updates deployed': self.deployments,
+            'updates refused': self.updates_refused,
+            'last loss': self.last_loss,
+            'seconds since last deployment': since,
+            'training enabled': self.training_enabled,
+            'predictor in sync': self.predictor_in_sync,
+            'weights file writes': self.file_writes,
+            'last update': self.last_update_reason,
+        }
+
+    def publish_diagnostics(self) -> None:
+        self._deploy_if_needed()
+        status = DiagnosticStatus(
+            name=f'{self.get_fully_qualified_name()}: trainer', hardware_id='nn_one_node')
+        problems = []
+        if self.file_error:
+            problems.append(self.file_error)
+        if self._client is not None and not self.predictor_in_sync and self.deployments:
+            problems.append(f'predictor {self._predictor_name} does not have the model yet')
+        status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
+        status.message = '; '.join(problems) or (
+            'training' if self.training_enabled else 'paused')
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
+        status.values += [KeyValue(key=f'refused: {k}', value=str(c))
+                          for k, c in sorted(self.rows_refused.by_kind.items())]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def main(args: Optional[List[str]] = None) -> None:
+    sys.exit(run(TrainerNode, args))
+
+
+if __name__ == '__main__':
+    main()
