@@ -1,0 +1,92 @@
+"""package.xml and setup.py agree, and package.xml names every dependency the code imports, so a
+robot's `rosdep install --from-paths .` gets everything."""
+
+import ast
+import re
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_XML = ET.parse(ROOT / 'package.xml').getroot()
+
+# import name -> the rosdep key package.xml must list
+ROSDEP_KEYS = {
+    'rclpy': 'rclpy', 'std_msgs': 'std_msgs', 'std_srvs': 'std_srvs',
+    'rcl_interfaces': 'rcl_interfaces', 'diagnostic_msgs': 'diagnostic_msgs',
+    'rosgraph_msgs': 'rosgraph_msgs', 'builtin_interfaces': 'builtin_interfaces',
+    'ament_index_python': 'ament_index_python', 'numpy': 'python3-numpy',
+    'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib', 'launch': 'launch',
+    'launch_ros': 'launch_ros', 'launch_testing': 'launch_testing',
+    'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
+    'hypothesis': 'python3-hypothesis',
+}
+
+
+def setup_kwargs():
+    tree = ast.parse((ROOT / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'setup':
+            return {kw.arg: kw.value for kw in node.keywords}
+    raise AssertionError('no setup() call in setup.py')
+
+
+def literal(node, names):
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    return ast.literal_eval(node)
+
+
+def depends(*tags):
+    return {e.text.strip() for tag in tags for e in PACKAGE_XML.iter(tag)}
+
+
+def imported_modules(paths):
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split('.')[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split('.')[0])
+    return found - set(sys.stdlib_module_names) - {'nn_one_node', 'rosbench', 'setuptools'}
+
+
+def test_name_and_version_agree():
+    kwargs = setup_kwargs()
+    names = {'PACKAGE': PACKAGE_XML.findtext('name')}
+    assert literal(kwargs['name'], names) == PACKAGE_XML.findtext('name') == 'nn_one_node'
+    assert ast.literal_eval(kwargs['version']) == PACKAGE_XML.findtext('version')
+    assert re.fullmatch(r'\d+\.\d+\.\d+', PACKAGE_XML.findtext('version'))
+    assert PACKAGE_XML.get('format') == '3'
+    assert PACKAGE_XML.find('export/build_type').text == 'ament_python'
+    assert (ROOT / 'resource' / 'nn_one_node').exists()
+
+
+def test_every_imported_dependency_is_in_package_xml():
+    run_deps = depends('exec_depend', 'depend')
+    code = imported_modules((ROOT / 'nn_one_node').glob('*.py'))
+    code |= imported_modules((ROOT / 'launch').glob('*.py'))
+    missing = {m: ROSDEP_KEYS.get(m, '?') for m in code if ROSDEP_KEYS.get(m) not in run_deps}
+    assert not missing, f'run dependencies imported but not in package.xml: {missing}'
+    test_deps = run_deps | depends('test_depend')
+    tests = imported_modules((ROOT / 'test').glob('*.py'))
+    missing = {m: ROSDEP_KEYS.get(m, '?') for m in tests if ROSDEP_KEYS.get(m) not in test_deps}
+    assert not missing, f'test dependencies imported but not in package.xml: {missing}'
+
+
+def test_console_scripts_and_data_files_are_installed_where_ros_looks():
+    kwargs = setup_kwargs()
+    scripts = ast.literal_eval(kwargs['entry_points'])['console_scripts']
+    for entry in scripts:
+        name, target = (s.strip() for s in entry.split('='))
+        module = target.split(':')[0]
+        assert (ROOT / (module.replace('.', '/') + '.py')).exists(), entry
+    assert {'predictor', 'trainer'} <= {e.split('=')[0].strip() for e in scripts}
+    cfg = (ROOT / 'setup.cfg').read_text()
+    assert 'script_dir=$base/lib/nn_one_node' in cfg
+    assert 'install_scripts=$base/lib/nn_one_node' in cfg
+    source = (ROOT / 'setup.py').read_text()
+    for needle in ("'share/ament_index/resource_index/packages'", "['package.xml']",
+                   "glob('launch/*_launch.py')", "glob('config/*.yaml')"):
+        assert needle in source
