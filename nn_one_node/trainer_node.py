@@ -79,8 +79,10 @@ NUM_FEATURES = ParamSpec(
 def trainer_params(num_features: int) -> List[ParamSpec]:
     """The trainer's parameter table (the weights default depends on num_features)."""
     return [
-        ParamSpec('learning_rate', 0.5, 'Gradient-descent step size alpha; used from the next '
-                  'update.', constraints='> 0, finite', check=positive_number),
+        ParamSpec('learning_rate', 2.0, 'Gradient-descent step size alpha; used from the next '
+                  'update. 2.0 suits the sigmoid model on normalized features; lower it for '
+                  'linear or unnormalized training.',
+                  constraints='> 0, finite', check=positive_number),
         ParamSpec('activation', 'sigmoid', "Model activation: 'sigmoid' or 'linear'.",
                   constraints="'sigmoid' | 'linear'", check=one_of(*ACTIVATIONS)),
         ParamSpec('loss', 'mse', "Training loss: 'mse' (the course's) or 'bce' (cross-entropy, "

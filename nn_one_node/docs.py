@@ -1,0 +1,94 @@
+"""The README's parameter tables, generated from the nodes' parameter tables (one source).
+
+``python -m nn_one_node.docs README.md`` rewrites the blocks between
+``<!-- params:NODE -->`` and ``<!-- /params:NODE -->``; ``--check`` only reports drift
+(test/test_readme.py runs it).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Dict, List
+
+from .params import ParamSpec
+
+
+def _default(spec: ParamSpec) -> str:
+    value = spec.default
+    if spec.name == 'weights':
+        return '`[0.0] * num_features`'
+    if isinstance(value, str):
+        return f"`'{value}'`" if value else "`''`"
+    if isinstance(value, bool):
+        return f'`{str(value).lower()}`'
+    return f'`{value!r}`'
+
+
+def _range(spec: ParamSpec) -> str:
+    if spec.int_range is not None:
+        lo, hi = spec.int_range
+        return f'{lo} .. {hi}'
+    if spec.float_range is not None:
+        lo, hi = spec.float_range
+        return f'{lo:g} .. {hi:g}'
+    return spec.constraints or ''
+
+
+def table(specs: List[ParamSpec]) -> str:
+    rows = ['| name | type | default | range | read-only | meaning |',
+            '| --- | --- | --- | --- | --- | --- |']
+    for spec in specs:
+        kind = type(spec.default).__name__
+        kind = {'list': 'double[]', 'float': 'double', 'str': 'string'}.get(kind, kind)
+        cells = [f'`{spec.name}`', kind, _default(spec), _range(spec),
+                 'yes' if spec.read_only else 'no', spec.description]
+        rows.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
+    return '\n'.join(rows)
+
+
+def node_tables() -> Dict[str, str]:
+    from . import predictor_node, trainer_node
+    tables = {
+        'predictor': table([predictor_node.NUM_FEATURES] + predictor_node.predictor_params(1)),
+        'trainer': table([trainer_node.NUM_FEATURES] + trainer_node.trainer_params(1)),
+    }
+    try:
+        from . import sim_sensor_node
+    except ImportError:
+        return tables
+    specs = getattr(sim_sensor_node, 'sim_sensor_params', None)
+    if specs is not None:
+        tables['sim_sensor'] = table(specs())
+    return tables
+
+
+def render(text: str) -> str:
+    for node, body in node_tables().items():
+        pattern = re.compile(rf'(<!-- params:{node} -->\n).*?(<!-- /params:{node} -->)', re.S)
+        text = pattern.sub(lambda m: m.group(1) + body + '\n' + m.group(2), text)
+    return text
+
+
+def main(argv: List[str]) -> int:
+    check = '--check' in argv
+    paths = [a for a in argv if not a.startswith('--')] or ['README.md']
+    stale = []
+    for path in paths:
+        with open(path) as f:
+            text = f.read()
+        new = render(text)
+        if new != text:
+            stale.append(path)
+            if not check:
+                with open(path, 'w') as f:
+                    f.write(new)
+    if check and stale:
+        print(f'parameter tables out of date in {", ".join(stale)}: '
+              'run python -m nn_one_node.docs README.md')
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
