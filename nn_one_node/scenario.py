@@ -25,7 +25,7 @@ Measurement noise makes the learnt weights slightly smaller in magnitude than ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -73,7 +73,8 @@ class Scenario:
     >>> rows = s.labeled_rows(4)    # (4, 6): features followed by the label, as the trainer wants
     """
 
-    def __init__(self, seed: Optional[int] = 0, bernoulli: bool = False) -> None:
+    def __init__(self, seed: Union[None, int, np.random.SeedSequence] = 0,
+                 bernoulli: bool = False) -> None:
         self.bernoulli = bool(bernoulli)
         self._rng = np.random.default_rng(seed)
         self._low = np.array([s.low for s in SENSORS])
