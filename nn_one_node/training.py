@@ -1,0 +1,491 @@
+"""Online training core for the trainer node: sample ring buffer, feature scaling, gated updates.
+
+No ROS import: the trainer node converts messages and parameters to arrays and calls this module.
+
+* ``SampleBuffer`` keeps the newest ``capacity`` labeled samples in preallocated float64 storage,
+  so memory stays flat however long the robot runs.
+* ``Standardizer`` holds the per-feature mean ``mu`` and standard deviation ``sigma`` of a buffer
+  and converts exactly between a model trained on standardized features ``(x - mu) / sigma``
+  and the equivalent raw-feature model that the predictor applies unchanged::
+
+      w_raw = w_s / sigma            b_raw = b_s - sum(w_s * mu / sigma)
+      w_s   = w_raw * sigma          b_s   = b_raw + sum(w_raw * mu)
+
+* ``train_update`` runs one trainer update: warm start from the deployed raw model, up to
+  ``iterations`` full-batch gradient-descent steps with exactly the maths of ``NeuronModel`` (same
+  activation, loss, vectorized gradient and stopping rule as ``NeuronModel.fit``), conversion back
+  to raw weights, and the deployment gate (see ``train_update``).
+
+Performance: the buffer is never copied or standardized. The standardized model
+``z = ((X - mu) / sigma) . w_s + b_s`` is evaluated as the raw model ``z = X . w_raw + b_raw``, and
+its gradient as ``dL/dw_s = ((delta . X) - sum(delta) mu) / sigma / M``, so a step costs two
+matrix-vector products over the raw buffer plus O(M) + O(N) work in arrays preallocated in a
+``Workspace`` (numpy ``out=`` arguments; no O(M) allocation per step).
+
+Conditioning: evaluating the standardized model from raw features cancels terms of size
+``|mu| / sigma`` against each other, which costs about ``log10(|mu| / sigma)`` of float64's 16
+digits. A feature whose ``sigma`` is below ``STD_FLOOR_REL * |mu|`` (or ``STD_FLOOR_ABS``) carries
+no usable information at that precision and is treated as constant (``sigma := 1``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .model import (_BCE_EPS, ArrayLike, as_bias, as_weights, check_activation,
+                    check_learning_rate, check_loss)
+
+# A feature with sigma below either floor is treated as constant: sigma := 1 (see module doc).
+# The absolute floor is sqrt of the smallest normal double: 1 / sigma and sigma**2 stay normal.
+STD_FLOOR_ABS = float(np.sqrt(np.finfo(np.float64).tiny))
+STD_FLOOR_REL = 1e-9
+
+# Rows per block when computing the standard deviation without an (M, N) temporary.
+_STATS_CHUNK_ROWS = 4096
+
+
+def _check_count(value: int, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
+    return int(value)
+
+
+def _check_tolerance(tolerance: float) -> float:
+    try:
+        tol = float(tolerance)
+    except (TypeError, ValueError):
+        raise ValueError(f'tolerance must be a number, got {tolerance!r}') from None
+    if not np.isfinite(tol) or tol < 0.0:
+        raise ValueError(f'tolerance must be a finite number >= 0, got {tolerance!r}')
+    return tol
+
+
+# ------------------------------------------------------------------------------- sample buffer
+class SampleBuffer:
+    """Bounded ring buffer of labeled samples ``(x, y)`` in preallocated float64 storage.
+
+    Holds at most ``capacity`` samples; adding more overwrites the oldest. Storage is allocated
+    once (and again only by ``resize``), so memory does not grow with the number of samples added.
+    """
+
+    def __init__(self, capacity: int, num_features: int) -> None:
+        self._capacity = _check_count(capacity, 'capacity', 1)
+        self._num_features = _check_count(num_features, 'num_features', 1)
+        self._X = np.empty((self._capacity, self._num_features), dtype=np.float64)
+        self._y = np.empty(self._capacity, dtype=np.float64)
+        self._next = 0  # row the next sample goes to; when full, also the oldest sample's row
+        self._count = 0
+        self._total_added = 0
+
+    def __repr__(self) -> str:
+        return (f'SampleBuffer(capacity={self._capacity}, num_features={self._num_features}, '
+                f'count={self._count}, total_added={self._total_added})')
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def capacity(self) -> int:
+        """Maximum number of samples held."""
+        return self._capacity
+
+    @property
+    def num_features(self) -> int:
+        """Features per sample, N."""
+        return self._num_features
+
+    @property
+    def count(self) -> int:
+        """Number of samples held now (<= capacity)."""
+        return self._count
+
+    @property
+    def total_added(self) -> int:
+        """Samples accepted by ``add`` since construction (not reset by ``clear``/``resize``)."""
+        return self._total_added
+
+    def add(self, X_rows: ArrayLike, y_rows: ArrayLike) -> int:
+        """Append K samples: ``X_rows`` of shape (K, N) (or one sample (N,)), ``y_rows`` (K,).
+
+        Vectorized: at most two slice copies, however many rows. If K > capacity only the newest
+        ``capacity`` rows are kept. Raises ValueError (and inserts nothing) for a wrong shape or a
+        NaN/infinite value. Returns K.
+        """
+        X = np.asarray(X_rows, dtype=np.float64)
+        y = np.asarray(y_rows, dtype=np.float64)
+        if X.ndim == 1:
+            X = X.reshape(1, -1)
+        y = y.reshape(-1) if y.ndim <= 1 else y
+        if X.ndim != 2 or X.shape[1] != self._num_features:
+            raise ValueError(
+                f'samples must have shape (K, {self._num_features}), got {np.shape(X_rows)}')
+        k = X.shape[0]
+        if y.ndim != 1 or y.shape[0] != k:
+            raise ValueError(f'need one label per sample ({k}), got shape {np.shape(y_rows)}')
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError('samples contain NaN or infinite values')
+        if k == 0:
+            return 0
+        cap = self._capacity
+        if k >= cap:
+            self._X[:] = X[k - cap:]
+            self._y[:] = y[k - cap:]
+            self._next = 0
+        else:
+            first = min(k, cap - self._next)
+            self._X[self._next:self._next + first] = X[:first]
+            self._y[self._next:self._next + first] = y[:first]
+            rest = k - first
+            if rest:
+                self._X[:rest] = X[first:]
+                self._y[:rest] = y[first:]
+            self._next = (self._next + k) % cap
+        self._count = min(self._count + k, cap)
+        self._total_added += k
+        return k
+
+    def arrays(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Read-only views ``(X (count, N), y (count,))`` of the held samples, without copying.
+
+        The row order is storage order, not arrival order (once the ring has wrapped, the oldest
+        sample sits anywhere): irrelevant for full-batch gradient descent and the feature
+        statistics, which are sums over all rows. The views alias the storage, so a later
+        ``add`` changes what they show; use ``ordered`` for an oldest-first copy.
+        """
+        X = self._X[:self._count]
+        y = self._y[:self._count]
+        X.flags.writeable = False
+        y.flags.writeable = False
+        return X, y
+
+    def ordered(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Copies ``(X, y)`` of the held samples, oldest first."""
+        if self._count < self._capacity:
+            return self._X[:self._count].copy(), self._y[:self._count].copy()
+        order = np.r_[self._next:self._capacity, 0:self._next]
+        return self._X[order], self._y[order]
+
+    def clear(self) -> None:
+        """Forget every held sample (storage is kept; ``total_added`` is not reset)."""
+        self._next = 0
+        self._count = 0
+
+    def resize(self, new_capacity: int) -> None:
+        """Change the capacity, keeping the newest ``min(count, new_capacity)`` samples."""
+        new_capacity = _check_count(new_capacity, 'capacity', 1)
+        X, y = self.ordered()
+        keep = min(self._count, new_capacity)
+        self._X = np.empty((new_capacity, self._num_features), dtype=np.float64)
+        self._y = np.empty(new_capacity, dtype=np.float64)
+        self._X[:keep] = X[X.shape[0] - keep:]
+        self._y[:keep] = y[y.shape[0] - keep:]
+        self._capacity = new_capacity
+        self._count = keep
+        self._next = keep % new_capacity
+
+
+# ----------------------------------------------------------------------------------- workspace
+class Workspace:
+    """Work arrays for ``train_update``, grown on demand and reused, so steps do not allocate.
+
+    Keep one per trainer and pass it to every ``train_update``; sized to the buffer's capacity it
+    is allocated once. Not thread-safe: one update at a time per workspace.
+    """
+
+    def __init__(self, max_samples: int = 0, num_features: int = 0) -> None:
+        self._m = 0
+        self._n = 0
+        self.ensure(max_samples, num_features)
+
+    def ensure(self, num_samples: int, num_features: int) -> None:
+        """Make room for ``num_samples`` x ``num_features`` (never shrinks)."""
+        if num_samples > self._m:
+            self._m = int(num_samples)
+            self.z = np.empty(self._m)
+            self.delta = np.empty(self._m)
+            self.e = np.empty(self._m)
+            self.one_minus_y = np.empty(self._m)
+            self.mask = np.empty(self._m, dtype=bool)
+        if num_features > self._n:
+            self._n = int(num_features)
+            self.chunk = np.empty((_STATS_CHUNK_ROWS, self._n))
+            self.w_raw = np.empty(self._n)
+            self.grad = np.empty(self._n)
+            self.tmp_n = np.empty(self._n)
+            self.mask_n = np.empty(self._n, dtype=bool)
+
+
+# --------------------------------------------------------------------------------- standardizer
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature ``mean`` (mu) and ``std`` (sigma; 1 for a constant feature) of a sample set.
+
+    The arrays are read-only. ``constant`` marks the features whose sigma was replaced by 1.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    constant: np.ndarray
+
+    @classmethod
+    def identity(cls, num_features: int) -> 'Standardizer':
+        """mu = 0, sigma = 1: standardized space is raw space (``normalize`` off)."""
+        n = _check_count(num_features, 'num_features', 1)
+        return cls._frozen(np.zeros(n), np.ones(n), np.zeros(n, dtype=bool))
+
+    @classmethod
+    def fit(cls, X: ArrayLike, workspace: Optional[Workspace] = None) -> 'Standardizer':
+        """Mean and (population) standard deviation of each column of X, shape (M, N).
+
+        Two passes over X, the second in row blocks, so no (M, N) temporary is allocated.
+        Raises ValueError for an empty X or NaN/infinite values.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f'X must be a non-empty (M, N) array, got shape {X.shape}')
+        m, n = X.shape
+        mu = np.mean(X, axis=0)
+        if not np.all(np.isfinite(mu)):
+            raise ValueError('X contains NaN or infinite values (or values too large to sum)')
+        ws = workspace if workspace is not None else Workspace(0, n)
+        ws.ensure(0, n)
+        ss = np.zeros(n)
+        for start in range(0, m, _STATS_CHUNK_ROWS):
+            block = X[start:start + _STATS_CHUNK_ROWS]
+            d = ws.chunk[:block.shape[0], :n]
+            np.subtract(block, mu, out=d)
+            np.multiply(d, d, out=d)
+            ss += np.sum(d, axis=0)
+        sigma = np.sqrt(ss / m)
+        if not np.all(np.isfinite(sigma)):
+            raise ValueError('X has values too large for their variance to be computed')
+        constant = (sigma < STD_FLOOR_ABS) | (sigma <= STD_FLOOR_REL * np.abs(mu))
+        sigma[constant] = 1.0
+        return cls._frozen(mu, sigma, constant)
+
+    @classmethod
+    def _frozen(cls, mu: np.ndarray, sigma: np.ndarray, constant: np.ndarray) -> 'Standardizer':
+        for a in (mu, sigma, constant):
+            a.flags.writeable = False
+        return cls(mu, sigma, constant)
+
+    @property
+    def num_features(self) -> int:
+        return int(self.mean.shape[0])
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """A new standardized copy ``(X - mu) / sigma`` (for tests and offline use)."""
+        return (np.asarray(X, dtype=np.float64) - self.mean) / self.std
+
+    def to_raw(self, w_s: ArrayLike, b_s: float) -> Tuple[np.ndarray, float]:
+        """Raw-feature model equal to the standardized one: ``(w_s / sigma, b_s - w_raw . mu)``."""
+        w_s = np.asarray(w_s, dtype=np.float64)
+        w_raw = np.empty_like(self.std)
+        b_raw = self._to_raw_into(w_s, float(b_s), w_raw)
+        return w_raw, b_raw
+
+    def from_raw(self, w_raw: ArrayLike, b_raw: float) -> Tuple[np.ndarray, float]:
+        """Standardized-space model equal to a raw one: ``(w_raw * sigma, b_raw + w_raw . mu)``."""
+        w_raw = np.asarray(w_raw, dtype=np.float64)
+        return w_raw * self.std, float(b_raw) + float(np.dot(w_raw, self.mean))
+
+    def _to_raw_into(self, w_s: np.ndarray, b_s: float, w_raw: np.ndarray) -> float:
+        """``to_raw`` writing the weights into ``w_raw``; returns the raw bias. No allocation."""
+        np.divide(w_s, self.std, out=w_raw)
+        return b_s - float(np.dot(w_raw, self.mean))
+
+
+# ------------------------------------------------------------------------- vectorized GD kernel
+class _Kernel:
+    """NeuronModel's forward pass, loss and gradient bracket on one data set, in work arrays.
+
+    Every operation is the one ``NeuronModel`` performs, in the same order, so results are
+    bitwise equal; only the temporaries live in the workspace instead of fresh arrays. The
+    temporaries share as few arrays as possible (z, e, delta; plus 1 - y for 'bce'), to keep the
+    O(M) working set small next to the buffer that the matrix-vector products stream through.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, activation: str, loss: str,
+                 ws: Workspace) -> None:
+        m = X.shape[0]
+        self.X, self.y, self.m = X, y, m
+        self.sigmoid = activation == 'sigmoid'
+        self.bce = loss == 'bce'
+        self.z = ws.z[:m]
+        self.delta = ws.delta[:m]
+        self.e = ws.e[:m]
+        self.one_minus_y = ws.one_minus_y[:m]
+        if self.bce:
+            np.subtract(1.0, y, out=self.one_minus_y)
+
+    def loss(self, w: np.ndarray, b: float) -> float:
+        """Loss of the raw model (w, b); leaves y_hat in ``z`` and ``y_hat - y`` in ``delta``."""
+        z, e, d = self.z, self.e, self.delta
+        np.dot(self.X, w, out=z)
+        z += b
+        if self.sigmoid:
+            # model.sigmoid bit for bit: e = exp(-|z|); 1 / (1 + e), times e where z < 0. The
+            # masked multiply (``where=``) is slow on a random sign pattern, so every element is
+            # multiplied by max(e, z >= 0) instead: e where z < 0, exactly 1.0 elsewhere (e <= 1).
+            np.greater_equal(z, 0.0, out=d)  # 1.0 / 0.0; d is free until y_hat - y
+            np.abs(z, out=e)
+            np.negative(e, out=e)
+            np.exp(e, out=e)
+            np.add(1.0, e, out=z)
+            np.divide(1.0, z, out=z)
+            np.maximum(e, d, out=e)
+            np.multiply(z, e, out=z)
+        if self.bce:  # y log(p) + (1 - y) log(1 - p), p = clip(y_hat), summed as the model does
+            np.clip(z, _BCE_EPS, 1.0 - _BCE_EPS, out=e)
+            np.log(e, out=d)
+            np.multiply(self.y, d, out=d)
+            np.negative(e, out=e)
+            np.log1p(e, out=e)
+            np.multiply(self.one_minus_y, e, out=e)
+            np.add(d, e, out=d)
+            value = float(-np.mean(d))
+            np.subtract(z, self.y, out=d)
+            return value
+        np.subtract(z, self.y, out=d)
+        return float(np.dot(d, d) / self.m)
+
+    def gradient_bracket(self) -> np.ndarray:
+        """Turn ``delta`` into the gradient bracket (times y_hat (1 - y_hat) for sigmoid + MSE)."""
+        if self.sigmoid and not self.bce:
+            np.subtract(1.0, self.z, out=self.e)
+            np.multiply(self.z, self.e, out=self.e)
+            np.multiply(self.delta, self.e, out=self.delta)
+        return self.delta
+
+
+# ---------------------------------------------------------------------------------- the update
+@dataclass(frozen=True)
+class UpdateResult:
+    """Outcome of one trainer update.
+
+    ``weights``/``bias`` are the raw-feature model to have in force afterwards: the new model if
+    ``deployed``, else a copy of the deployed one, unchanged. ``loss_before`` is the deployed
+    model's loss on the buffer, ``loss_after`` the candidate's (so, when refused, not the loss of
+    the returned weights). ``iterations`` counts gradient steps applied; ``reason`` says in words
+    why the candidate was deployed or refused.
+    """
+
+    weights: np.ndarray
+    bias: float
+    loss_before: float
+    loss_after: float
+    iterations: int
+    deployed: bool
+    reason: str
+
+
+def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
+                 learning_rate: float, iterations: int, tolerance: float = 1e-9,
+                 activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
+                 workspace: Optional[Workspace] = None) -> UpdateResult:
+    """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
+
+    1. Warm start from the deployed raw model ``(weights, bias)``; with ``normalize`` the model is
+       moved to standardized space with the buffer's ``Standardizer`` (else mu = 0, sigma = 1).
+    2. Up to ``iterations`` full-batch gradient-descent steps of the course's formulas, exactly
+       ``NeuronModel.fit``: stop once ``|L_k - L_(k-1)| < tolerance``.
+    3. Back to raw weights, and the deployment gate: the candidate is refused if its loss, weights
+       or bias are not finite (also when a step diverges midway), or if its loss on the buffer is
+       greater than the deployed model's. A deployed model whose loss is not finite is replaced
+       by any finite candidate.
+
+    Inputs are never mutated. Bad arguments or data (shapes, NaN in X or y, a label outside
+    [0, 1] for 'bce', learning_rate <= 0, ...) raise ValueError: they are caller errors, not
+    training outcomes. Pass a ``Workspace`` kept across updates to avoid reallocating work arrays.
+    """
+    activation = check_activation(activation)
+    loss = check_loss(loss, activation)
+    lr = check_learning_rate(learning_rate)
+    max_steps = _check_count(iterations, 'iterations', 1)
+    tol = _check_tolerance(tolerance)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f'X must be a non-empty (M, N) array, got shape {X.shape}')
+    m, n = X.shape
+    w0 = as_weights(weights, n)
+    b0 = as_bias(bias)
+    if y.shape[0] != m:
+        raise ValueError(f'y must have one label per sample ({m}), got {y.shape[0]}')
+
+    ws = workspace if workspace is not None else Workspace()
+    ws.ensure(m, n)
+    if not np.isfinite(y, out=ws.mask[:m]).all():
+        raise ValueError('y contains NaN or infinite values')
+    if loss == 'bce' and (y.min() < 0.0 or y.max() > 1.0):
+        raise ValueError("labels must lie in [0, 1] for loss 'bce'")
+    if normalize:
+        scaler = Standardizer.fit(X, ws)
+    else:
+        if not np.all(np.isfinite(np.sum(X, axis=0))):
+            raise ValueError('X contains NaN or infinite values (or values too large to sum)')
+        scaler = Standardizer.identity(n)
+
+    # Overflow and NaN are outcomes the gate handles below, not warnings for the log.
+    with np.errstate(all='ignore'):
+        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws)
+
+
+def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
+            tol: float, activation: str, loss: str, scaler: Standardizer,
+            ws: Workspace) -> UpdateResult:
+    """``train_update`` after argument checks: the descent and the gate."""
+    m, n = X.shape
+    kernel = _Kernel(X, y, activation, loss, ws)
+    loss_before = kernel.loss(w0, b0)
+
+    mu, sigma = scaler.mean, scaler.std
+    w_s, b_s = scaler.from_raw(w0, b0)  # fresh array: updated in place below
+    w_raw, grad, tmp, finite_n = ws.w_raw[:n], ws.grad[:n], ws.tmp_n[:n], ws.mask_n[:n]
+    steps = 0
+    failure = ''
+    previous = None
+    for _ in range(max_steps):
+        b_raw = scaler._to_raw_into(w_s, b_s, w_raw)
+        current = kernel.loss(w_raw, b_raw)
+        if not np.isfinite(current):
+            failure = f'the loss became non-finite at step {steps + 1}'
+            break
+        delta = kernel.gradient_bracket()
+        np.dot(delta, X, out=grad)  # delta . X
+        s = delta.sum()
+        np.multiply(mu, s, out=tmp)
+        np.subtract(grad, tmp, out=grad)  # delta . X_s = (delta . X - sum(delta) mu) / sigma
+        np.divide(grad, sigma, out=grad)
+        np.divide(grad, m, out=grad)
+        np.multiply(grad, lr, out=grad)
+        np.subtract(w_s, grad, out=w_s)
+        b_s = float(b_s - lr * (s / m))
+        steps += 1
+        if not (np.isfinite(w_s, out=finite_n).all() and np.isfinite(b_s)):
+            failure = f'the weights became non-finite at step {steps}'
+            break
+        if previous is not None and abs(current - previous) < tol:
+            break
+        previous = current
+
+    b_new = scaler._to_raw_into(w_s, b_s, w_raw)
+    w_new = w_raw.copy()
+    finite_model = bool(np.all(np.isfinite(w_new)) and np.isfinite(b_new))
+    loss_after = kernel.loss(w_new, b_new) if finite_model and not failure else float('nan')
+    hint = f' (learning_rate {lr:g} too large?)'
+    if failure or not finite_model:
+        reason = f'refused: {failure or "the new weights are not finite"}{hint}'
+    elif not np.isfinite(loss_after):
+        reason = f'refused: the new loss is {loss_after}{hint}'
+    elif np.isfinite(loss_before) and loss_after > loss_before:
+        reason = (f'refused: the loss on the buffer would rise from {loss_before:.6g} to '
+                  f'{loss_after:.6g}{hint}')
+    else:
+        return UpdateResult(w_new, b_new, loss_before, loss_after, steps, True,
+                            f'deployed: loss {loss_before:.6g} -> {loss_after:.6g} after '
+                            f'{steps} step(s) on {m} samples')
+    return UpdateResult(w0, b0, loss_before, loss_after, steps, False, reason)
