@@ -49,7 +49,8 @@ def imported_modules(paths):
                 found |= {a.name.split('.')[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.add(node.module.split('.')[0])
-    return found - set(sys.stdlib_module_names) - {'nn_one_node', 'rosbench', 'setuptools'}
+    local = {p.stem for p in (ROOT / 'test').glob('*.py')}  # test helpers, e.g. rosbench
+    return found - set(sys.stdlib_module_names) - local - {'nn_one_node', 'setuptools'}
 
 
 def test_name_and_version_agree():
