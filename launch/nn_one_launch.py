@@ -1,0 +1,121 @@
+"""Start the predictor and the trainer wired together (and, for demos and tests, the simulated
+sensor), configured from one params file.
+
+    ros2 launch nn_one_node nn_one_launch.py                         # predictor + trainer
+    ros2 launch nn_one_node nn_one_launch.py start_sim_sensor:=true  # + simulated sensor
+    ros2 launch nn_one_node nn_one_launch.py start_trainer:=false weights_file:=/path/model.yaml
+    ros2 launch nn_one_node nn_one_launch.py namespace:=robot1 features_topic:=/robot1/lidar_feats
+    ros2 launch nn_one_node nn_one_launch.py --show-args              # every argument, described
+
+Parameters come from ``params_file`` (default: the installed ``config/nn_one.yaml``), then the
+weights file (predictor only, when it exists), then the overrides given here (``num_features``,
+``use_sim_time``, ``weights_file``): the last definition wins. The trainer deploys to the predictor
+in its own namespace, so two launches with two namespaces on one DDS domain stay apart.
+"""
+
+import os
+
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+PACKAGE = 'nn_one_node'
+
+ARGUMENTS = [
+    # (name, default, description); params_file's default is a substitution, set below.
+    ('params_file', None,
+     'Params YAML for the predictor, trainer and sim_sensor (node keys /**/predictor, ...).'),
+    ('namespace', '',
+     'Namespace of all nodes (e.g. robot1); the trainer deploys to the predictor in it.'),
+    ('use_sim_time', 'false',
+     'Use /clock (simulation) time in every node: the trainer and sim_sensor timers then wait '
+     'for /clock to tick.'),
+    ('num_features', '',
+     'Features per sample N for the predictor and trainer; empty: the value in params_file.'),
+    ('start_trainer', 'true',
+     'Start the trainer; false: inference only (the predictor serving a saved weights_file).'),
+    ('start_sim_sensor', 'false',
+     'Start the simulated wheel-slip sensor (publishes features and labeled_samples).'),
+    ('weights_file', '',
+     'Learned model (params YAML): the trainer saves to and resumes from it, and the predictor '
+     'starts from it when it exists. Empty: no persistence.'),
+    ('features_topic', 'features',
+     'Topic the predictor reads feature vectors from (and the sim_sensor publishes them on).'),
+    ('prediction_topic', 'prediction', 'Topic the predictor publishes predictions on.'),
+    ('labeled_samples_topic', 'labeled_samples',
+     'Topic the trainer reads labeled samples from (and the sim_sensor publishes them on).'),
+    ('log_level', 'info', 'Log level of every node: debug, info, warn, error or fatal.'),
+]
+
+BOOLEANS = ['true', 'false', 'True', 'False', '1', '0']
+
+
+def _flag(context: LaunchContext, name: str) -> bool:
+    value = LaunchConfiguration(name).perform(context).strip()
+    if value not in BOOLEANS:
+        raise ValueError(f'launch argument {name} must be true or false, got {value!r}')
+    return value in ('true', 'True', '1')
+
+
+def _nodes(context: LaunchContext):
+    """The Node actions, built once the launch arguments are known."""
+    arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    params_file = arg['params_file']
+    if not os.path.isfile(params_file):
+        raise FileNotFoundError(f'params_file {params_file!r} does not exist')
+    namespace = arg['namespace'].strip() or None  # None: the enclosing PushRosNamespace, if any
+    overrides = {'use_sim_time': _flag(context, 'use_sim_time')}
+    if arg['num_features'].strip():
+        overrides['num_features'] = int(arg['num_features'])
+    weights_file = arg['weights_file'].strip()
+    if weights_file:
+        weights_file = os.path.abspath(os.path.expanduser(weights_file))
+    start_trainer = _flag(context, 'start_trainer')
+    if not start_trainer and weights_file and not os.path.isfile(weights_file):
+        raise FileNotFoundError(
+            f'inference only (start_trainer:=false) with weights_file {weights_file!r}, '
+            'which does not exist')
+    common = {'package': PACKAGE, 'namespace': namespace, 'output': 'screen',
+              'arguments': ['--ros-args', '--log-level', arg['log_level']]}
+
+    predictor_params = [params_file]
+    if weights_file and os.path.isfile(weights_file):
+        predictor_params.append(weights_file)  # the learned model, served from the start
+    nodes = [Node(
+        executable='predictor', name='predictor',
+        parameters=predictor_params + [overrides],
+        remappings=[('features', arg['features_topic']),
+                    ('prediction', arg['prediction_topic'])],
+        **common)]
+    if start_trainer:
+        trainer_overrides = dict(overrides)
+        if weights_file:
+            trainer_overrides['weights_file'] = weights_file
+        nodes.append(Node(
+            executable='trainer', name='trainer',
+            parameters=[params_file, trainer_overrides],
+            remappings=[('labeled_samples', arg['labeled_samples_topic'])],
+            **common))
+    if _flag(context, 'start_sim_sensor'):
+        nodes.append(Node(
+            executable='sim_sensor', name='sim_sensor',
+            parameters=[params_file, {'use_sim_time': overrides['use_sim_time']}],
+            remappings=[('features', arg['features_topic']),
+                        ('labeled_samples', arg['labeled_samples_topic'])],
+            **common))
+    return nodes
+
+
+def generate_launch_description() -> LaunchDescription:
+    default_params = PathJoinSubstitution([FindPackageShare(PACKAGE), 'config', 'nn_one.yaml'])
+    declared = []
+    for name, default, description in ARGUMENTS:
+        kwargs = {}
+        if name in ('use_sim_time', 'start_trainer', 'start_sim_sensor'):
+            kwargs['choices'] = BOOLEANS
+        declared.append(DeclareLaunchArgument(
+            name, default_value=default_params if default is None else default,
+            description=description, **kwargs))
+    return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])
