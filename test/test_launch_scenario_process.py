@@ -1,0 +1,208 @@
+"""The scenario of test_nn_one_launch.py, run here as process-level tests: the installed
+executables, configured by the installed config/nn_one.yaml, started as launch/nn_one_launch.py
+says (its own logic, evaluated by launch_scenario.evaluate_launch_file), talking over real DDS.
+
+Also: remapping from the command line (`ros2 run ... -r features:=...`) and from launch
+arguments, two namespaces on one domain without crosstalk, use_sim_time (nothing timer-driven
+before /clock ticks), and inference only from a saved weights file.
+"""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import yaml
+from launch_scenario import (N, check_online_learning, evaluate_launch_file, installed_params_file,
+                             start_node, wait_for_deployment)
+from rosgraph_msgs.msg import Clock
+from std_msgs.msg import Float64, Float64MultiArray
+
+from nn_one_node.conversions import FEATURES_LABEL_LABELED, matrix_to_msg
+from nn_one_node.model import NeuronModel
+from nn_one_node.scenario import Scenario
+
+ZERO_ROW = Float64MultiArray(data=[0.0] * N)
+
+
+def launch(ros, **arguments):
+    """Start what ``ros2 launch nn_one_node nn_one_launch.py name:=value ...`` starts."""
+    evaluated = evaluate_launch_file(**arguments)
+    return {spec.name: start_node(ros, spec) for spec in evaluated.nodes}
+
+
+# --------------------------------------------------------------------- the launch file itself
+def test_launch_file_arguments_and_what_each_starts():
+    ev = evaluate_launch_file()
+    expected = {'params_file', 'namespace', 'use_sim_time', 'num_features', 'start_trainer',
+                'start_sim_sensor', 'weights_file', 'features_topic', 'prediction_topic',
+                'labeled_samples_topic', 'log_level'}
+    assert expected <= set(ev.arguments)
+    for arg in ev.arguments.values():
+        assert arg.description and len(arg.description) > 20, arg.name
+    assert [n.name for n in ev.nodes] == ['predictor', 'trainer']
+    params_file = installed_params_file()
+    for spec in ev.nodes:
+        assert spec.package == 'nn_one_node' and spec.output == 'screen'
+        assert spec.param_files() == [params_file]
+        assert spec.param_dict() == {'use_sim_time': False}
+        assert spec.namespace is None
+    assert ev.node('predictor').remappings == [('features', 'features'),
+                                               ('prediction', 'prediction')]
+    assert ev.node('trainer').remappings == [('labeled_samples', 'labeled_samples')]
+
+    ev = evaluate_launch_file(start_trainer='false', start_sim_sensor='true', namespace='r2',
+                              num_features='3', use_sim_time='true')
+    assert [n.name for n in ev.nodes] == ['predictor', 'sim_sensor']
+    assert ev.node('predictor').param_dict() == {'use_sim_time': True, 'num_features': 3}
+    assert ev.node('sim_sensor').param_dict() == {'use_sim_time': True}
+    assert {n.namespace for n in ev.nodes} == {'r2'}
+
+    with pytest.raises(ValueError, match='not one of'):
+        evaluate_launch_file(use_sim_time='maybe')
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        evaluate_launch_file(start_trainer='false', weights_file='/nonexistent/model.yaml')
+    with pytest.raises(FileNotFoundError, match='params_file'):
+        evaluate_launch_file(params_file='/nonexistent/params.yaml')
+
+
+def test_the_params_file_matches_the_nodes_parameter_tables():
+    """config/nn_one.yaml sets only real parameters, with the types the nodes declare."""
+    from nn_one_node import predictor_node, sim_sensor_node, trainer_node
+    tables = {
+        'predictor': [predictor_node.NUM_FEATURES] + predictor_node.predictor_params(N),
+        'trainer': [trainer_node.NUM_FEATURES] + trainer_node.trainer_params(N),
+        'sim_sensor': sim_sensor_node.sim_sensor_params(),
+    }
+    with open(installed_params_file()) as f:
+        config = yaml.safe_load(f)
+    assert set(config) == {f'/**/{name}' for name in tables}
+    for name, specs in tables.items():
+        values = config[f'/**/{name}']['ros__parameters']
+        by_name = {s.name: s for s in specs}
+        assert set(values) <= set(by_name), f'{name}: unknown {set(values) - set(by_name)}'
+        for key, value in values.items():
+            assert type(value) is type(by_name[key].default), f'{name}.{key} = {value!r}'
+            if by_name[key].check is not None:
+                assert by_name[key].check(value, {'num_features': N, **values}) is None
+        assert set(by_name) - set(values) <= {'weights'}, f'{name}: undocumented parameters'
+    assert config['/**/predictor']['ros__parameters']['num_features'] == N
+    assert config['/**/trainer']['ros__parameters']['num_features'] == N
+
+
+# ---------------------------------------------------------------------------- the scenario
+@pytest.mark.slow
+def test_launched_predictor_and_trainer_learn_the_scenario(ros):
+    procs = launch(ros)
+    result = check_online_learning(ros)
+    assert result['accuracy'] > 0.9
+    for proc in procs.values():
+        assert proc.stop(signal.SIGINT) == 0, proc.tail()
+
+
+@pytest.mark.slow
+def test_remapping_from_the_command_line_with_the_sim_sensor_as_the_source(ros):
+    """`ros2 run nn_one_node <node> --ros-args -r features:=/robot/lidar_features ...`."""
+    params = [installed_params_file()]
+    feats, pred, labeled = '/robot/lidar_features', '/robot/slip_risk', '/robot/labeled'
+    ros.start('predictor', params_files=params, remaps={'features': feats, 'prediction': pred})
+    ros.start('trainer', params_files=params, remaps={'labeled_samples': labeled})
+    ros.start('sim_sensor', params_files=params, params={'label_rate': 5.0},
+              remaps={'features': feats, 'labeled_samples': labeled})
+    predictions = ros.collect(Float64MultiArray, pred)
+    ros.wait_for_messages(predictions, 3, what=f"predictions of the sim_sensor's {feats}")
+    loss = ros.collect(Float64, '/trainer/loss')
+    wait_for_deployment(ros, loss)
+    graph = ros.node
+    assert graph.count_subscribers('/features') == 0 and graph.count_publishers('/features') == 0
+    assert graph.count_publishers('/prediction') == 0
+    assert graph.count_subscribers('/labeled_samples') == 0
+    assert graph.count_subscribers(feats) >= 1 and graph.count_publishers(pred) >= 1
+
+
+def test_remapping_from_launch_arguments(ros):
+    feats, pred = '/robot/lidar_features', '/robot/slip_risk'
+    launch(ros, features_topic=feats, prediction_topic=pred, start_trainer='false')
+    pub = ros.publisher(Float64MultiArray, feats)
+    out = ros.collect(Float64MultiArray, pred)
+    ros.handshake(pub, ZERO_ROW, out)
+    reply = ros.ask(pub, ZERO_ROW, out)
+    assert list(reply.data) == [0.5]  # zero weights: sigmoid(0)
+    assert ros.node.count_subscribers('/features') == 0
+
+
+# ------------------------------------------------------------------------------ namespaces
+@pytest.mark.slow
+def test_two_namespaces_on_one_domain_learn_apart(ros):
+    """Two robots on one domain: each trainer deploys to its own predictor, on its own data
+    (robot2 learns the inverted task), and no message crosses over."""
+    launch(ros, namespace='robot1')
+    launch(ros, namespace='robot2')
+    robot2_out = ros.collect(Float64MultiArray, '/robot2/prediction')
+    robot2_loss = ros.collect(Float64, '/robot2/trainer/loss')
+    r1 = check_online_learning(ros, namespace='robot1', seed=21)
+    # robot1's features, labels and deployment produced nothing in robot2
+    assert robot2_out == [] and robot2_loss == []
+    assert list(ros.get_parameters('/robot2/predictor', ['weights'])['weights']) == [0.0] * N
+    r2 = check_online_learning(ros, namespace='robot2', seed=22, invert=True)
+    w1, w2 = np.asarray(r1['weights']), np.asarray(r2['weights'])
+    true_sign = np.sign(Scenario().true_weights)
+    assert np.all(np.sign(w1) == true_sign) and np.all(np.sign(w2) == -true_sign)
+    assert ros.node.count_publishers('/prediction') == 0
+    got = ros.get_parameters('/robot1/predictor', ['weights'])
+    assert np.all(np.sign(got['weights']) == true_sign)  # robot2's deployments never reached it
+
+
+# ------------------------------------------------------------------------------ sim time
+@pytest.mark.slow
+def test_with_use_sim_time_training_follows_clock(ros):
+    launch(ros, use_sim_time='true', start_sim_sensor='true')
+    features = ros.publisher(Float64MultiArray, 'features')
+    predictions = ros.collect(Float64MultiArray, 'prediction')
+    ros.handshake(features, ZERO_ROW, predictions)  # the predictor is event-driven: it serves
+    labeled = ros.publisher(Float64MultiArray, 'labeled_samples', 100)
+    loss = ros.collect(Float64, '/trainer/loss')
+    sim_labeled = ros.collect(Float64MultiArray, 'labeled_samples')
+    clock = ros.publisher(Clock, '/clock')
+    ros.wait_for_subscribers(labeled, 1)
+    ros.wait_for_subscribers(clock, 3)  # predictor, trainer, sim_sensor all follow /clock
+    labeled.publish(matrix_to_msg(Scenario(3).labeled_rows(200),
+                                  cols_label=FEATURES_LABEL_LABELED))
+    ros.spin_for(2.5)  # 2.5 train periods of wall time, while ROS time stands at zero
+    assert loss == [], 'the trainer updated before /clock ticked'
+    assert not any(len(m.data) == (N + 1) * 50 for m in sim_labeled), 'sim_sensor published'
+    weights = ros.get_parameters('/predictor', ['weights'])['weights']
+    assert not np.any(weights), 'a model was deployed before /clock ticked'
+
+    sim_ns = [5 * 10**9]
+    polled = [0]
+
+    def deployed():
+        sim_ns[0] += 100_000_000  # 0.1 s of simulated time per loop
+        msg = Clock()
+        msg.clock.sec, msg.clock.nanosec = divmod(sim_ns[0], 10**9)
+        clock.publish(msg)
+        if len(loss) == polled[0]:
+            return False
+        polled[0] = len(loss)  # an update happened: has its model reached the predictor?
+        return np.any(ros.get_parameters('/predictor', ['weights'])['weights'])
+    ros.spin_until(deployed, 60.0, 'a trainer update and deployment once /clock ticks')
+    assert any(len(m.data) == (N + 1) * 50 for m in sim_labeled), 'sim_sensor silent on /clock'
+
+
+# -------------------------------------------------------------------------- inference only
+def test_inference_only_from_a_saved_weights_file(ros, tmp_path):
+    from nn_one_node.weights_file import save_weights_file
+    s = Scenario()
+    path = tmp_path / 'model.yaml'
+    save_weights_file(str(path), s.true_weights, s.true_bias, 'sigmoid')
+    procs = launch(ros, start_trainer='false', weights_file=str(path), namespace='robot1')
+    assert set(procs) == {'predictor'}
+    pub = ros.publisher(Float64MultiArray, '/robot1/features')
+    out = ros.collect(Float64MultiArray, '/robot1/prediction')
+    ros.handshake(pub, ZERO_ROW, out)
+    X, _ = s.sample(20)
+    reply = ros.ask(pub, matrix_to_msg(X), out)
+    expected = NeuronModel(N, weights=s.true_weights, bias=s.true_bias).predict(X)
+    np.testing.assert_allclose(reply.data, expected, rtol=0, atol=1e-12)
+    assert os.path.exists(path)
