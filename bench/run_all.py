@@ -1,0 +1,365 @@
+"""Run the benchmarks of issue 5 and write results.json, results.md and the plots.
+
+    source scripts/setup_env.sh && python bench/run_all.py            # the full set, < 10 min
+    source scripts/setup_env.sh && python bench/run_all.py --quick    # seconds: smoke test
+
+Processes (bench/harness.py), all on one claimed ROS_DOMAIN_ID with DDS on loopback: the installed
+``predictor`` (out of the box, executor auto; and with executor single_threaded at the focus N),
+bare relays (bench/relay.py) on the events and the single-threaded executor, the installed
+``trainer``, and one source and one sink (bench/endpoints.py). Phases:
+
+1. latency matrix (goals 1, 2): every node at every N and rate, interleaved, ``rounds`` times;
+2. sustained rate (goal 3): a rate ladder at the focus N, until a node delivers < 99% twice;
+3. batches (goal 4): 1000 x N batch messages vs single rows, CPU per sample;
+4. training next to prediction (goal 6): predictor p99 at 1 kHz, trainer busy vs idle;
+5. RSS (goal 7) sampled between the phases; then the nodes stop and
+6. the gradient-descent step is timed in this process (goal 5, bench/training_bench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+import report
+import training_bench
+from harness import Bench, Target, wait_ready
+from nn_one_node.isolation import claim_domain_id
+from nn_one_node.runtime import events_executor_class
+from procstat import rss_bytes
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+FULL: Dict[str, Any] = {
+    'ns': [4, 64, 1024], 'rates': [100, 1000], 'rounds': 3,
+    'duration_s': {'100': 4.0, '1000': 2.0}, 'warmup_s': 0.3, 'focus_n': 64,
+    'ladder': [1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000],
+    'ladder_s': 1.0, 'sustained_rounds': 2, 'delivered_min': 0.99,
+    'batch_rows': 1000, 'batch_msgs': 50, 'batch_rate': 20, 'single_msgs': 1000,
+    'batch_rounds': 3,
+    'trainer_buffer': 100000, 'trainer_iterations': 20, 'training_rounds': 3,
+    'training_s': 3.0, 'train_sizes': list(training_bench.FULL_SIZES),
+    'rss_start': 'after latency round 1',
+}
+QUICK: Dict[str, Any] = {
+    **FULL, 'ns': [4], 'rounds': 1, 'duration_s': {'100': 0.3, '1000': 0.3}, 'warmup_s': 0.05,
+    'focus_n': 4, 'ladder': [500, 1000], 'ladder_s': 0.3, 'sustained_rounds': 1,
+    'batch_rows': 100, 'batch_msgs': 5, 'batch_rate': 20, 'single_msgs': 200,
+    'batch_rounds': 1, 'trainer_buffer': 2000, 'trainer_iterations': 5, 'training_rounds': 1,
+    'training_s': 0.3, 'train_sizes': list(training_bench.QUICK_SIZES),
+}
+HANDSHAKE_TIMEOUT = 30.0
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=BENCH_DIR,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                               cwd=BENCH_DIR, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 'unknown'
+    return head + ('+changes' if dirty else '')
+
+
+def _machine() -> str:
+    model = platform.processor() or 'cpu'
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
+    return (f'{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Linux {platform.release()}, '
+            f'Python {platform.python_version()}, numpy {np.__version__}')
+
+
+def _loadavg() -> str:
+    return ' '.join(f'{v:.2f}' for v in os.getloadavg())
+
+
+class Session:
+    """One run: the processes, the phases, and the raw figures they produce."""
+
+    def __init__(self, bench: Bench, cfg: Dict[str, Any], log=print) -> None:
+        self.bench, self.cfg, self.log = bench, cfg, log
+        self.t0 = time.monotonic()
+        self.runs: List[Dict] = []
+        self.rss: List[Dict] = []
+        self.sustained: Dict[str, Dict[str, Optional[float]]] = {}
+        self.samples: Dict[str, Dict[str, List[float]]] = {}
+        self.targets: Dict[str, Target] = {}
+        self.labels: Dict[str, Any] = {'predictor': {}, 'relay_events': {}, 'relay_single': {}}
+
+    # ------------------------------------------------------------------------------- start
+    def start(self) -> None:
+        cfg, b = self.cfg, self.bench
+        ns = sorted(set(cfg['ns']) | {cfg['focus_n']})
+        for n in ns:
+            for key, target in (('predictor', b.predictor(n, None)),
+                                ('relay_events', b.relay(n, 'events')),
+                                ('relay_single', b.relay(n, 'single_threaded'))):
+                self.targets[target.label] = target
+                self.labels[key][str(n)] = target.label
+        extra = b.predictor(cfg['focus_n'], 'single_threaded')
+        self.targets[extra.label] = extra
+        self.labels['predictor_single'] = extra.label
+        self.trainer = b.trainer(cfg['focus_n'], {
+            'buffer_size': cfg['trainer_buffer'], 'min_samples': 1, 'train_period': 0.001,
+            'iterations_per_update': cfg['trainer_iterations'], 'tolerance': 0.0,
+            # Deploying would rewrite the predictor's weights, and with them the timestamp the
+            # latency is read from: the trainer under test trains, saves nothing, deploys nowhere.
+            'predictor_node': ''})
+        self.trainer_ns = '/bench_trainer'
+        targets = list(self.targets.values())
+        self.source = b.worker('source', {
+            'inputs': [t.in_topic for t in targets],
+            'samples': [f'{self.trainer_ns}/labeled_samples']})
+        self.sink = b.worker('sink', {'outputs': {t.out_topic: t.decode for t in targets}})
+        for t in targets:
+            wait_ready(t)
+        self.trainer.wait_for_output(r'spinning on the \w+ executor')
+        self.set_training(False)
+        self.log(f'{len(targets) + 1} nodes up in {time.monotonic() - self.t0:.1f} s: ' +
+                 ', '.join(f'{t.label} ({t.executor_used})' for t in targets))
+
+    def processes(self) -> Dict[str, Dict]:
+        procs = {t.label: {'kind': t.kind, 'executor_param': t.executor,
+                           'executor_used': t.executor_used, 'n': t.n, 'pid': t.proc.pid}
+                 for t in self.targets.values()}
+        procs['trainer'] = {'kind': 'trainer', 'pid': self.trainer.pid}
+        return procs
+
+    # ----------------------------------------------------------------------------- helpers
+    def set_training(self, on: bool) -> None:
+        answer = self.source.call('set_bool', service=f'{self.trainer_ns}/trainer/enable_training',
+                                  data=on, answer_timeout=60.0)
+        if not answer['success']:
+            raise RuntimeError(f'trainer enable_training({on}): {answer["message"]}')
+
+    def sample_rss(self, when: str) -> None:
+        pids = {label: t.proc.pid for label, t in self.targets.items()}
+        pids.update(trainer=self.trainer.pid, source=self.source.pid, sink=self.sink.pid)
+        self.rss.append({'when': when, 't_s': time.monotonic() - self.t0,
+                         'bytes': {label: rss_bytes(pid) for label, pid in pids.items()}})
+
+    def handshake(self, t: Target) -> None:
+        """Probe until the sink hears the node: the whole path is matched and up."""
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        while True:
+            self.source.call('probe', topic=t.in_topic, n=t.n)
+            poll_end = time.monotonic() + 0.2
+            while time.monotonic() < poll_end:
+                if self.sink.call('count', topic=t.out_topic)['count']:
+                    self.sink.call('reset', topic=t.out_topic)
+                    return
+                time.sleep(0.005)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'no message through {t.label} within {HANDSHAKE_TIMEOUT} s:'
+                                   f'\n{t.proc.tail()}')
+
+    def measure(self, phase: str, rnd: int, t: Target, rate: float, count: int, rows: int = 1,
+                keep_samples: bool = False, **tags: Any) -> Dict:
+        self.handshake(t)
+        pids = {'node': t.proc.pid, 'source': self.source.pid, 'sink': self.sink.pid,
+                'trainer': self.trainer.pid}
+        warmup = max(2, int(round(rate * self.cfg['warmup_s'])))
+        sent = self.source.call('run', topic=t.in_topic, n=t.n, rate=rate, count=count,
+                                warmup=warmup, rows=rows, pids=pids,
+                                answer_timeout=(warmup + count) / rate + 60.0)
+        got = self.sink.call('report', topic=t.out_topic, first_ns=sent['first_ns'],
+                             last_ns=sent['last_ns'], answer_timeout=30.0)
+        cpu = {name: (c['schedstat_s'] if c['schedstat_s'] is not None else c['stat_s'])
+               for name, c in sent['cpu'].items()}
+        record = {
+            'phase': phase, 'round': rnd, 'target': t.label, 'kind': t.kind,
+            'executor': t.executor_used, 'n': t.n, 'rows': rows, 'rate': rate, **tags,
+            'sent': count, 'delivered_in_window': got['in_window'],
+            'delivered': got['in_window'] / count, 'achieved_rate': sent['achieved_rate'],
+            'late_sends': sent['late'], 'window_s': sent['window_s'],
+            'latency_us': report.summarize(got['latency_us']),
+            'cpu_s': cpu, 'cpu_stat_s': {k: c['stat_s'] for k, c in sent['cpu'].items()},
+            'cpu_per_msg_us': cpu['node'] / count * 1e6,
+            'cpu_per_sample_us': cpu['node'] / (count * rows) * 1e6,
+        }
+        self.runs.append(record)
+        if keep_samples:
+            pool = self.samples.setdefault(str(rate), {}).setdefault(t.label, [])
+            pool.extend(got['latency_us'])
+        lat = record['latency_us']
+        self.log(f'  {phase:9s} r{rnd} {t.label:28s} N={t.n:<5} x{rows:<5} {rate:>6} Hz  '
+                 f'p50 {report._f(lat["p50"], ".0f"):>6} us  p99 {report._f(lat["p99"], ".0f"):>6}'
+                 f' us  cpu/msg {record["cpu_per_msg_us"]:7.1f} us  '
+                 f'delivered {record["delivered"]:.3f}')
+        return record
+
+    @staticmethod
+    def rotate(items: List, k: int) -> List:
+        k %= max(len(items), 1)
+        return items[k:] + items[:k]
+
+    # ------------------------------------------------------------------------------ phases
+    def latency_matrix(self) -> None:
+        cfg = self.cfg
+        for rnd in range(cfg['rounds']):
+            self.log(f'latency matrix, round {rnd + 1} of {cfg["rounds"]}')
+            for n in cfg['ns']:
+                group = [self.targets[self.labels[k][str(n)]]
+                         for k in ('predictor', 'relay_events', 'relay_single')]
+                if n == cfg['focus_n']:
+                    group.append(self.targets[self.labels['predictor_single']])
+                for rate in cfg['rates']:
+                    count = int(rate * cfg['duration_s'][str(rate)])
+                    for t in self.rotate(group, rnd):
+                        self.measure('latency', rnd, t, rate, count,
+                                     keep_samples=n == cfg['focus_n'])
+            self.sample_rss(f'after latency round {rnd + 1}')
+
+    def sustained_rate(self) -> None:
+        cfg = self.cfg
+        n = str(cfg['focus_n'])
+        group = [self.targets[self.labels[k][n]]
+                 for k in ('predictor', 'relay_events', 'relay_single')]
+        for rnd in range(cfg['sustained_rounds']):
+            self.log(f'sustained rate, round {rnd + 1} of {cfg["sustained_rounds"]}')
+            best: Dict[str, Optional[float]] = {t.label: None for t in group}
+            failures = {t.label: 0 for t in group}
+            for rate in cfg['ladder']:
+                for t in self.rotate(group, rnd):
+                    if failures[t.label] >= 2:
+                        continue
+                    r = self.measure('sustained', rnd, t, rate, int(rate * cfg['ladder_s']))
+                    offered = r['achieved_rate'] is not None and r['achieved_rate'] >= 0.95 * rate
+                    r['source_kept_up'] = offered
+                    if r['delivered'] >= cfg['delivered_min'] and offered:
+                        best[t.label] = rate
+                        failures[t.label] = 0
+                    else:
+                        failures[t.label] += 1
+                if all(f >= 2 for f in failures.values()):
+                    break
+            self.sustained[str(rnd)] = best
+
+    def batches(self) -> None:
+        cfg = self.cfg
+        t = self.targets[self.labels['predictor'][str(cfg['focus_n'])]]
+        for rnd in range(cfg['batch_rounds']):
+            self.log(f'batches, round {rnd + 1} of {cfg["batch_rounds"]}')
+            for rows in self.rotate([1, cfg['batch_rows']], rnd):
+                if rows == 1:
+                    self.measure('batch', rnd, t, 1000, cfg['single_msgs'])
+                else:
+                    self.measure('batch', rnd, t, cfg['batch_rate'], cfg['batch_msgs'],
+                                 rows=rows)
+
+    def fill_trainer(self) -> None:
+        cfg = self.cfg
+        topic = f'{self.trainer_ns}/labeled_samples'
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        while not self.source.call('subs', topic=topic)['count']:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'the trainer does not subscribe {topic}')
+            time.sleep(0.05)
+        rows = min(1000, cfg['trainer_buffer'])
+        answer = self.source.call('fill', topic=topic, n=cfg['focus_n'], rows=rows,
+                                  messages=cfg['trainer_buffer'] // rows, seed=len(self.rss),
+                                  answer_timeout=120.0)
+        deadline = time.monotonic() + 60.0
+        while True:
+            held = self.sink.call('diag', name_part=f'{self.trainer_ns}/trainer')['values'].get(
+                'samples held')
+            if held is not None and int(held) >= cfg['trainer_buffer']:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'the trainer holds {held} samples after the fill {answer}, '
+                                   f'expected {cfg["trainer_buffer"]}:\n{self.trainer.tail()}')
+            time.sleep(0.1)  # the trainer reports through /diagnostics once a second
+
+    def training_interference(self) -> None:
+        cfg = self.cfg
+        t = self.targets[self.labels['predictor'][str(cfg['focus_n'])]]
+        for rnd in range(cfg['training_rounds']):
+            self.log(f'training next to prediction, round {rnd + 1} of {cfg["training_rounds"]}')
+            for state in self.rotate(['idle', 'busy'], rnd):
+                self.set_training(state == 'busy')
+                self.measure('training', rnd, t, 1000, int(1000 * cfg['training_s']),
+                             trainer=state)
+            self.set_training(False)
+            self.fill_trainer()  # new samples overwrite the ring: its memory must stay flat
+
+
+def run(cfg: Dict[str, Any], out: Path, quick: bool, command: str) -> Dict:
+    started = time.time()
+    t0 = time.monotonic()
+    results: Dict[str, Any] = {'meta': {
+        'command': command, 'quick': quick, 'machine': _machine(),
+        'date': time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(started)),
+        'commit': _git_commit(), 'loadavg_start': _loadavg(),
+        'rmw': os.environ.get('RMW_IMPLEMENTATION', 'default (rmw_fastrtps_cpp)'),
+        'ros_distro': os.environ.get('ROS_DISTRO', ''),
+        'events_executor_available': events_executor_class() is not None,
+    }, 'config': cfg}
+    with claim_domain_id() as lock, Bench(lock.domain_id, out / 'logs') as bench:
+        results['meta']['domain_id'] = lock.domain_id
+        s = Session(bench, cfg)
+        s.start()
+        s.fill_trainer()
+        s.sample_rss('started, trainer buffer full')
+        try:
+            s.latency_matrix()
+            s.sustained_rate()
+            s.sample_rss('after sustained rate')
+            s.batches()
+            s.training_interference()
+            s.sample_rss('end')
+        finally:
+            results.update(processes=s.processes(), labels=s.labels, runs=s.runs, rss=s.rss,
+                           sustained=s.sustained, latency_samples=s.samples)
+    print('gradient-descent step (in this process, nodes stopped)', flush=True)
+    results['training'] = training_bench.run(cfg['train_sizes'], quick=quick)
+    results['meta']['loadavg_end'] = _loadavg()
+    results['meta']['duration_s'] = time.monotonic() - t0
+    results['goals'] = report.judge(results)
+    out.mkdir(parents=True, exist_ok=True)
+    results['plots'] = report.plots(results, out)
+    (out / 'results.json').write_text(json.dumps(results, indent=1) + '\n')
+    (out / 'results.md').write_text(report.markdown(results))
+    return results
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='a smoke test of the scripts in seconds (figures meaningless)')
+    parser.add_argument('--out', type=Path, default=BENCH_DIR / 'results',
+                        help='directory for results.json, results.md, plots and logs')
+    parser.add_argument('--rounds', type=int, help='override the rounds of the latency matrix')
+    args = parser.parse_args(argv)
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.rounds:
+        cfg['rounds'] = args.rounds
+    command = 'python bench/run_all.py ' + ' '.join(shlex.quote(a) for a in (
+        sys.argv[1:] if argv is None else argv))
+    results = run(cfg, args.out, args.quick, command.strip())
+    print((args.out / 'results.md').read_text())
+    met = {k: g['met'] for k, g in results['goals'].items()}
+    print('goals met:', json.dumps(met))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
