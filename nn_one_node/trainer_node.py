@@ -57,6 +57,19 @@ def _loss_fits_activation(value: Any, values: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+def _activation_fits_loss(value: Any, values: Dict[str, Any]) -> Optional[str]:
+    # The same rule as _loss_fits_activation, seen from the activation: only the changed names
+    # are checked, so without this 'linear' could be set while the loss is 'bce'.
+    reason = one_of(*ACTIVATIONS)(value, values)
+    if reason:
+        return reason
+    try:
+        check_loss(values['loss'], value)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def _buffer_fits(value: Any, values: Dict[str, Any]) -> Optional[str]:
     nbytes = value * (values['num_features'] + 1) * 8
     if nbytes > MAX_BUFFER_BYTES:
@@ -84,7 +97,7 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   'linear or unnormalized training.',
                   constraints='> 0, finite', check=positive_number),
         ParamSpec('activation', 'sigmoid', "Model activation: 'sigmoid' or 'linear'.",
-                  constraints="'sigmoid' | 'linear'", check=one_of(*ACTIVATIONS)),
+                  constraints="'sigmoid' | 'linear'", check=_activation_fits_loss),
         ParamSpec('loss', 'mse', "Training loss: 'mse' (the course's) or 'bce' (cross-entropy, "
                   'sigmoid only).', constraints="'mse' | 'bce'", check=_loss_fits_activation),
         ParamSpec('weights', [0.0] * num_features,
