@@ -174,6 +174,7 @@ class TrainerNode(Node):
         # deployment to the predictor: versions of the model in force and of what it confirmed
         self._model_version = 0
         self._predictor_version = -1
+        self._saved_version = 0  # the version in the weights file (0: none written or needed)
         self._pending = None  # (future, version, time.monotonic() when sent)
         self._client = None
         self._predictor_was_up = False
@@ -255,6 +256,7 @@ class TrainerNode(Node):
             self.set_parameters([Parameter('activation', value=content.activation)])
         self._model = (np.asarray(content.weights, dtype=np.float64), float(content.bias))
         self._model_version += 1  # deploy it
+        self._saved_version = self._model_version  # the file holds it
         self.get_logger().info(f'resumed the model from {path}: will deploy it')
 
     _setting_own = False
@@ -314,6 +316,8 @@ class TrainerNode(Node):
             self._timer_period = period
         if self.training_enabled and self.buffer.count >= self._values['min_samples']:
             self.update()
+        if self._weights_file and self._saved_version < self._model_version:
+            self._save()  # weights set by hand, or a write that failed: (re)try now
         self._deploy_if_needed()
 
     def update(self) -> str:
@@ -359,6 +363,7 @@ class TrainerNode(Node):
     # ---------------------------------------------------------------------------- persistence
     def _save(self) -> bool:
         w, b = self._model
+        version = self._model_version
         try:
             save_weights_file(self._weights_file, w, b, self._values['activation'])
         except (OSError, ValueError) as err:
@@ -367,6 +372,7 @@ class TrainerNode(Node):
             return False
         self.file_writes += 1
         self.file_error = ''
+        self._saved_version = version
         return True
 
     # ----------------------------------------------------------------------------- deployment
