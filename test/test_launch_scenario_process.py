@@ -8,7 +8,9 @@ before /clock ticks), and inference only from a saved weights file.
 """
 
 import os
+import re
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,6 +66,17 @@ def test_launch_file_arguments_and_what_each_starts():
         evaluate_launch_file(start_trainer='false', weights_file='/nonexistent/model.yaml')
     with pytest.raises(FileNotFoundError, match='params_file'):
         evaluate_launch_file(params_file='/nonexistent/params.yaml')
+
+
+def test_readme_lists_every_launch_argument_with_its_default():
+    readme = (Path(__file__).resolve().parent.parent / 'README.md').read_text()
+    block = readme[readme.index('<!-- launch:begin -->'):readme.index('<!-- launch:end -->')]
+    rows = dict(re.findall(r'^\| `(\w+)` \| `([^`]*)` \|', block, re.M))
+    ev = evaluate_launch_file()
+    assert set(rows) == set(ev.arguments)
+    for name, arg in ev.arguments.items():
+        if isinstance(arg.default_value, str):
+            assert rows[name] == (arg.default_value or "''"), name
 
 
 def test_the_params_file_matches_the_nodes_parameter_tables():
