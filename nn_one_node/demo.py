@@ -13,7 +13,8 @@ distance of the predictor's deployed weights (read with the get_parameters servi
 ground truth. After ``--duration`` seconds, or Ctrl-C, it prints a summary, writes a PNG plot of
 loss and accuracy over time, stops the nodes with SIGINT and exits 0.
 
-Without the trainer installed, the same demo shows the predictor answering with its initial model.
+Without the trainer (not installed, or ``--no-trainer``), the same demo shows the predictor
+answering with its initial model.
 """
 
 from __future__ import annotations
@@ -122,8 +123,7 @@ def ros2_launch_available() -> bool:
 
 
 def start_nodes(inst: Installation, env: Dict[str, str], log_dir: Path,
-                use_launch: bool) -> List[Child]:
-    with_trainer = inst.executable('trainer') is not None
+                use_launch: bool, with_trainer: bool) -> List[Child]:
     if use_launch:
         argv = ['ros2', 'launch', PACKAGE, 'nn_one_launch.py', 'start_sim_sensor:=true',
                 f'params_file:={inst.params_file}']
@@ -133,7 +133,7 @@ def start_nodes(inst: Installation, env: Dict[str, str], log_dir: Path,
     children = []
     for name in ('predictor', 'trainer', 'sim_sensor'):
         exe = inst.executable(name)
-        if exe is None:
+        if exe is None or (name == 'trainer' and not with_trainer):
             continue
         argv = [exe, '--ros-args', '--params-file', inst.params_file]
         children.append(Child(name, argv, env, log_dir / f'{name}.log'))
@@ -326,9 +326,12 @@ def summary(state: MonitorState, scenario: Scenario, ref: Reference, elapsed: fl
     p(f'summary after {elapsed:.1f} s')
     p(f'  samples received by the trainer: {state.samples}'
       if state.trainer_seen else f'  labeled samples published: {state.samples}')
-    p(f'  trainer updates (deployed):      {state.losses} ({state.deployments})')
-    p(f'  final training loss:             {_fmt(state.loss, ".3e", 0).strip()} '
-      f'(the true model on noisy readings: {ref.mse:.3e})')
+    if state.losses:
+        p(f'  trainer updates (deployed):      {state.losses} ({state.deployments})')
+        p(f'  final training loss:             {_fmt(state.loss, ".3e", 0).strip()} '
+          f'(the true model on noisy readings: {ref.mse:.3e})')
+    else:
+        p('  trainer updates:                 none')
     acc = last.accuracy if last else math.nan
     p(f'  final accuracy:                  {_fmt(100 * acc, ".1f", 0).strip()} % '
       f'on {EVAL_SAMPLES}+ fresh samples (the true model: {100 * ref.accuracy:.1f} %)')
@@ -392,6 +395,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--out', type=Path, default=Path('artifacts/demo.png'),
                         help='PNG plot of loss and accuracy over time (default '
                              'artifacts/demo.png); node logs go beside it')
+    parser.add_argument('--no-trainer', action='store_true',
+                        help='leave the trainer out: the predictor serves its initial model')
     parser.add_argument('--no-launch', action='store_true',
                         help='start the installed executables directly even where ros2 launch '
                              'exists')
@@ -420,7 +425,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     log_dir = args.out.parent / 'demo-logs'
     log_dir.mkdir(parents=True, exist_ok=True)
     use_launch = ros2_launch_available() and not args.no_launch
-    with_trainer = inst.executable('trainer') is not None
+    with_trainer = inst.executable('trainer') is not None and not args.no_trainer
     scenario = Scenario()
     p = functools.partial(print, file=out, flush=True)
 
@@ -435,7 +440,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     p(f'starting {nodes} with {how} and {inst.params_file}')
     p(f'ROS_DOMAIN_ID {lock.domain_id}, DDS on loopback only; node logs in {log_dir}/')
     if not with_trainer:
-        p('the trainer is not installed: showing the predictor serving its initial model')
+        p('without the trainer: showing the predictor serving its initial model')
 
     children: List[Child] = []
     monitor: Optional[Monitor] = None
@@ -443,7 +448,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     failed = ''
     previous_handler = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        children = start_nodes(inst, env, log_dir, use_launch)
+        children = start_nodes(inst, env, log_dir, use_launch, with_trainer)
         monitor = Monitor(lock.domain_id)
         p(f'running for {args.duration:g} s (Ctrl-C ends it early)')
         p(HEADER)
