@@ -112,6 +112,12 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
         spin(executor, name, context)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # Ctrl-C and SIGTERM shut the context down from rclpy's signal handling, between or
+        # during callbacks: a callback that then touches rcl (a publish, service_is_ready) raises
+        # RCLError or InvalidHandle, both RuntimeErrors. That is the shutdown asked for.
+        if context.ok():
+            raise
     finally:
         if node is not None:
             on_exit = getattr(node, 'on_exit', None)
