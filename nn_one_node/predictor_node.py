@@ -123,7 +123,16 @@ class PredictorNode(Node):
         except MessageError as err:
             self.refusals.refuse(err.kind, str(err))
             return
-        y_hat = model.predict(x)
+        with np.errstate(over='ignore', invalid='ignore'):  # judged just below
+            y_hat = model.predict(x)
+        if not np.isfinite(y_hat).all():
+            # Finite features and weights, but x . w overflowed (inf, or inf - inf = NaN): a
+            # non-finite prediction must never reach a controller.
+            bad = int(np.count_nonzero(~np.isfinite(y_hat)))
+            self.refusals.refuse(
+                'overflow', f'x . w + b overflowed to NaN or infinity for {bad} of '
+                f'{y_hat.shape[0]} sample(s): features too large for these weights')
+            return
         self._pub.publish(vector_to_msg(y_hat))
         self.predicted_messages += 1
         self.predicted_samples += y_hat.shape[0]
