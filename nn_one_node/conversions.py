@@ -124,6 +124,14 @@ def vector_to_msg(y: np.ndarray, label: str = SAMPLES_LABEL) -> Float64MultiArra
     return msg
 
 
+def value_to_msg(y: float, label: str = SAMPLES_LABEL) -> Float64MultiArray:
+    """One value as ``vector_to_msg`` writes a vector of one, without a numpy call."""
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label=label, size=1, stride=1)]
+    msg.data = array('d', (y,))
+    return msg
+
+
 def to_float64_array(x: np.ndarray) -> array:
     """A contiguous float64 ndarray as array('d'), the type rclpy keeps float64[] fields in."""
     out = array('d')

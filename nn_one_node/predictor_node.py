@@ -26,8 +26,8 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
 
-from .conversions import MessageError, check_finite, matrix_from_msg, vector_to_msg
-from .model import ACTIVATIONS, NeuronModel
+from .conversions import MessageError, check_finite, matrix_from_msg, value_to_msg, vector_to_msg
+from .model import ACTIVATIONS, NeuronModel, RowPredictor
 from .params import (ParamSpec, declare, finite_number, non_negative_number, one_of, validate,
                      weights_vector)
 from .runtime import RefusalLog, executor_param, run
@@ -69,6 +69,10 @@ class PredictorNode(Node):
         self._values: Dict[str, Any] = {
             'num_features': n, **declare(self, self._specs[1:], known={'num_features': n})}
         self._model = self._build_model(self._values)
+        self._row_predictor = RowPredictor(self._model)
+        # The fast path's output, filled and published again for every one-sample message:
+        # publish() serializes before it returns, so the message is free again at once.
+        self._one_prediction = value_to_msg(0.0)
         self.received = 0
         self.predicted_messages = 0
         self.predicted_samples = 0
@@ -110,13 +114,28 @@ class PredictorNode(Node):
                 model = self._build_model(merged)
             except ValueError as err:
                 return SetParametersResult(successful=False, reason=str(err))
-            self._model = model
+            self._model, self._row_predictor = model, RowPredictor(model)
         self._values = merged
         return result
 
     # ------------------------------------------------------------------------------- messages
     def _on_features(self, msg: Float64MultiArray) -> None:
         self.received += 1
+        # The fast path, for the common message: one sample, no layout. A few numpy calls cost
+        # more than the arithmetic of a sample (see model.RowPredictor); whatever it does not
+        # handle (batches, layouts, wrong lengths, NaN, overflow) takes the vectorized path.
+        row_predictor = self._row_predictor  # a snapshot: weights and bias of the same update
+        data, layout = msg.data, msg.layout
+        if (len(data) == row_predictor.num_features and not layout.dim
+                and not layout.data_offset):
+            y = row_predictor(data)
+            if y is not None:
+                out = self._one_prediction
+                out.data[0] = y
+                self._pub.publish(out)
+                self.predicted_messages += 1
+                self.predicted_samples += 1
+                return
         model = self._model  # one reference: weights and bias from the same update
         try:
             x = check_finite(matrix_from_msg(msg, model.num_features))
