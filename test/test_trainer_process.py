@@ -505,6 +505,32 @@ def test_the_trainer_deploys_once_the_predictor_is_up(ros):
     assert trainer.alive() and 'Traceback' not in trainer.output()
 
 
+def test_a_hung_predictor_does_not_block_the_trainer(ros):
+    rng = np.random.default_rng(41)
+    X, y, _ = sigmoid_data(rng, 300)
+    predictor = start_predictor(ros)
+    ends = Ends(ros)
+    trainer = ends.start_trainer(deploy_timeout=0.5)
+    ends.feed(X[:100], y[:100])
+    ends.diag(lambda d: d['predictor in sync'] == 'True' and count(d, 'updates deployed') >= 1,
+              'a deployment confirmed')
+    predictor.proc.send_signal(signal.SIGSTOP)  # up in the graph, answering nothing
+    try:
+        ends.feed(X[100:], y[100:])
+        start = len(ends.losses)
+        ros.wait_for_messages(ends.losses, start + 6, TIMEOUT, 'updates go on')
+        d = ends.diag(lambda d: count(d, 'samples held') == 300, 'the samples held')
+        assert d['predictor in sync'] == 'False'
+        trainer.wait_for_output('/predictor did not confirm the deployment within 0.5 s: will '
+                                'retry', TIMEOUT)
+        ends.pause()
+        model = model_of(ros, '/trainer')
+    finally:
+        predictor.proc.send_signal(signal.SIGCONT)
+    wait_model(ros, '/predictor', model, 'the deployment once the predictor answers again')
+    assert ends.diag(lambda d: True, 'a status', fresh=2)['predictor in sync'] == 'True'
+
+
 # --------------------------------------------------------------------------- bad input
 def bad_messages() -> Dict[str, Float64MultiArray]:
     cols = N + 1
