@@ -2,7 +2,8 @@
 
 * subscribes ``labeled_samples`` (std_msgs/Float64MultiArray): rows of N features then the label;
   one row, or a batch with the layout [{'samples', M, M*(N+1)}, {'features+label', N+1, N+1}].
-  Reliable, depth 1000. Bad rows are refused and counted; the rest of the message is kept.
+  Reliable, depth 1000. Bad rows (NaN/inf, a value beyond +-MAX_MAGNITUDE, a label outside
+  [0, 1] for the sigmoid model) are refused and counted; the rest of the message is kept.
 * keeps the newest ``buffer_size`` samples in a preallocated ring (memory stays flat).
 * every ``train_period`` seconds of ROS time, with at least ``min_samples`` held, runs up to
   ``iterations_per_update`` full-batch gradient-descent steps (training.train_update), and, when
@@ -43,6 +44,10 @@ from .weights_file import WeightsFileError, load_weights_file, save_weights_file
 
 MAX_FEATURES = 1 << 20
 MAX_BUFFER_BYTES = 4 << 30  # the sample ring may hold at most 4 GiB
+# A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
+# over the whole ring (up to 10**8 rows): (2e100)**2 * 1e8 stays finite in float64, while a
+# single 1e300 would make every update fail until that row left the ring.
+MAX_MAGNITUDE = 1e100
 WARN_THROTTLE_SEC = 5.0
 
 
@@ -287,21 +292,27 @@ class TrainerNode(Node):
             self.messages_refused.refuse(err.kind, str(err))
             return
         finite = np.isfinite(rows).all(axis=1)
-        good = finite
         if not finite.all():
             bad = int(np.count_nonzero(~finite))
             self.rows_refused.refuse('non-finite', f'{bad} row(s) hold NaN or infinite values',
                                      bad)
+        with np.errstate(invalid='ignore'):  # NaN rows are already refused
+            good = finite & (np.abs(rows) <= MAX_MAGNITUDE).all(axis=1)
+        huge = finite & ~good
+        if huge.any():
+            bad = int(np.count_nonzero(huge))
+            self.rows_refused.refuse(
+                'magnitude', f'{bad} row(s) hold a value beyond +-{MAX_MAGNITUDE:g}', bad)
         if self._values['activation'] == 'sigmoid':
             labels = rows[:, n]
             in_range = (labels >= 0.0) & (labels <= 1.0)
-            out = finite & ~in_range
+            out = good & ~in_range
             if out.any():
                 bad = int(np.count_nonzero(out))
                 self.rows_refused.refuse(
                     'label range', f'{bad} row(s) have a label outside [0, 1] (sigmoid model)',
                     bad)
-            good = finite & in_range
+            good = good & in_range
         if good.all():
             self.buffer.add(rows[:, :n], rows[:, n])
         elif good.any():
