@@ -14,11 +14,13 @@ from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.srv import GetParameters, SetParameters, SetParametersAtomically
 from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import QoSProfile
 from rosbench import diagnostic_values, to_parameter_msg
+from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import SetBool, Trigger
 
@@ -435,6 +437,24 @@ def test_weights_set_by_hand_are_the_model_in_force_deployed_and_saved(ros, tmp_
     assert model_of(ros, '/trainer') == hand
 
 
+def test_a_weights_file_that_cannot_be_written_is_an_error_not_a_crash(ros, tmp_path):
+    (tmp_path / 'a_file').write_text('not a directory')
+    path = tmp_path / 'a_file' / 'weights.yaml'
+    rng = np.random.default_rng(43)
+    X, y, _ = sigmoid_data(rng, 100)
+    ends = Ends(ros)
+    trainer = ends.start_trainer(weights_file=str(path), predictor_node='')
+    ends.feed(X, y)
+    d = ends.diag(lambda d: count(d, 'updates deployed') >= 2, 'updates deployed')
+    assert count(d, 'weights file writes') == 0
+    trainer.wait_for_output(rf'\[ERROR\].*cannot write {path}', TIMEOUT)
+    status = [s for msg in ends.diags for s in msg.status if s.name.endswith(': trainer')][-1]
+    assert status.level == DiagnosticStatus.WARN and 'cannot write' in status.message
+    reply = ends.call('save')
+    assert not reply.success and reply.message.startswith(f'cannot write {path}'), reply.message
+    assert trainer.alive() and 'Traceback' not in trainer.output()
+
+
 def corrupt_files(path: Path) -> Dict[str, bytes]:
     save_weights_file(path, [0.5, -1.0, 2.0, 0.25], 0.125, 'sigmoid')
     good = path.read_bytes()
@@ -722,6 +742,38 @@ def test_save_writes_the_model_in_force(ros, tmp_path):
     assert content.activation == 'sigmoid'
     d = ends.diag(lambda d: count(d, 'weights file writes') == 1, 'the write counted')
     assert d['last update'] == ''
+
+
+# ------------------------------------------------------------------------------- sim time
+def test_updates_follow_ros_time_with_use_sim_time(ros):
+    rng = np.random.default_rng(47)
+    X, y, _ = sigmoid_data(rng, 100)
+    ends = Ends(ros)
+    clock = ros.publisher(Clock, '/clock')
+    ends.start_trainer(use_sim_time=True, predictor_node='')
+    ends.feed(X, y)
+    ends.call('train_now')  # the samples are held (the services do not wait for the clock)
+    ros.spin_for(0.75)  # three train periods of wall time, no /clock: no update, no status
+    assert len(ends.losses) == 1 and not ends.diags
+    ros.wait_for_subscribers(clock, 1, TIMEOUT)
+    sim = {'ns': 100 * 10**9}
+
+    def ticked_until(losses: int):
+        def tick() -> bool:
+            sim['ns'] += 20_000_000  # 0.02 s of simulated time per tick: slower than the wall
+            clock.publish(Clock(clock=Time(sec=sim['ns'] // 10**9, nanosec=sim['ns'] % 10**9)))
+            return len(ends.losses) >= losses
+        ros.spin_until(tick, TIMEOUT, f'{losses - 1} update(s) driven by /clock')
+        return sim['ns'] / 1e9
+    ticked_until(2)  # the clock jumped from 0 to 100 s: the overdue timer fires at once
+    first = ticked_until(3)
+    last = ticked_until(5)
+    # timer updates are 0.25 s of simulated time apart (less the lag of seeing the first one)
+    assert last - first >= 2 * 0.25 - 0.1, (first, last)
+    # the clock stops: so do the updates, however long the wall clock runs
+    count_then = len(ends.losses)
+    ros.spin_for(0.75)
+    assert len(ends.losses) == count_then
 
 
 # -------------------------------------------------------------------------------- signals
