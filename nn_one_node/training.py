@@ -442,7 +442,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     kernel = _Kernel(X, y, activation, loss, ws)
     loss_before = kernel.loss(w0, b0)
 
-    mu, sigma = scaler.mean, scaler.std
+    mu, sigma, constant = scaler.mean, scaler.std, scaler.constant
     w_s, b_s = scaler.from_raw(w0, b0)  # fresh array: updated in place below
     w_raw, grad, tmp, finite_n = ws.w_raw[:n], ws.grad[:n], ws.tmp_n[:n], ws.mask_n[:n]
     steps = 0
@@ -459,6 +459,10 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         s = delta.sum()
         np.multiply(mu, s, out=tmp)
         np.subtract(grad, tmp, out=grad)  # delta . X_s = (delta . X - sum(delta) mu) / sigma
+        # A constant feature's standardized value is 0: its gradient is 0, not the rounding
+        # error of delta . X - sum(delta) mu, which is of order |mu| eps sum|delta| and would
+        # move its weight (at |mu| >= ~1e16 by more than any step can repair).
+        np.putmask(grad, constant, 0.0)
         np.divide(grad, sigma, out=grad)
         np.divide(grad, m, out=grad)
         np.multiply(grad, lr, out=grad)
