@@ -26,9 +26,9 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rcl_interfaces.srv import SetParametersAtomically
+from rcl_interfaces.srv import GetParameters, SetParametersAtomically
 from rclpy.node import Node
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64, Float64MultiArray
@@ -180,15 +180,21 @@ class TrainerNode(Node):
         self._model_version = 0
         self._predictor_version = -1
         self._saved_version = 0  # the version in the weights file (0: none written or needed)
-        self._pending = None  # (future, version, time.monotonic() when sent)
+        self._pending = None  # (future, version, time.monotonic() when sent, model sent)
         self._client = None
         self._predictor_was_up = False
+        # read-back of what the predictor serves (see _check_predictor)
+        self._confirmed: Optional[tuple] = None  # (weights list, bias, activation) it confirmed
+        self._check = None  # (future, time.monotonic() when sent)
+        self._checked_at = -math.inf
+        self._check_client = None
         target = v['predictor_node']
         if target:
             if not target.startswith('/'):
                 target = f'{self.get_namespace().rstrip("/")}/{target}'
             self._client = self.create_client(SetParametersAtomically,
                                               f'{target}/set_parameters_atomically')
+            self._check_client = self.create_client(GetParameters, f'{target}/get_parameters')
         self._predictor_name = target
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -392,10 +398,10 @@ class TrainerNode(Node):
         if self._client is None:
             return
         if self._pending is not None:
-            future, version, started = self._pending
+            future, version, started, sent = self._pending
             if future.done():
                 self._pending = None
-                self._on_deploy_reply(future, version)
+                self._on_deploy_reply(future, version, sent)
             elif time.monotonic() - started > self._values['deploy_timeout']:
                 self._client.remove_pending_request(future)
                 self._pending = None
@@ -419,28 +425,32 @@ class TrainerNode(Node):
             self._predictor_version = -1  # (re)started: it may not hold our model
             self._predictor_was_up = True
         if self._model_version <= self._predictor_version or self._model_version == 0:
+            self._check_predictor()
             return
         w, b = self._model
+        sent = (w.tolist(), float(b), self._values['activation'])
         request = SetParametersAtomically.Request(parameters=[
-            Parameter('weights', value=w.tolist()).to_parameter_msg(),
-            Parameter('bias', value=float(b)).to_parameter_msg(),
-            Parameter('activation', value=self._values['activation']).to_parameter_msg(),
+            Parameter('weights', value=sent[0]).to_parameter_msg(),
+            Parameter('bias', value=sent[1]).to_parameter_msg(),
+            Parameter('activation', value=sent[2]).to_parameter_msg(),
         ])
         future = self._client.call_async(request)
         version = self._model_version
-        self._pending = (future, version, time.monotonic())
-        future.add_done_callback(lambda f: self._deploy_done(f, version))
+        self._pending = (future, version, time.monotonic(), sent)
+        future.add_done_callback(lambda f: self._deploy_done(f, version, sent))
 
-    def _deploy_done(self, future, version: int) -> None:
+    def _deploy_done(self, future, version: int, sent: tuple) -> None:
         if self._pending is not None and self._pending[0] is future:
             self._pending = None
-            self._on_deploy_reply(future, version)
+            self._on_deploy_reply(future, version, sent)
 
-    def _on_deploy_reply(self, future, version: int) -> None:
+    def _on_deploy_reply(self, future, version: int, sent: tuple) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         result = future.result().result
         if result.successful:
+            if version >= self._predictor_version:
+                self._confirmed = sent
             self._predictor_version = max(self._predictor_version, version)
             self.get_logger().debug(f'deployed model version {version} to '
                                     f'{self._predictor_name}')
@@ -448,6 +458,55 @@ class TrainerNode(Node):
             self.get_logger().warning(
                 f'{self._predictor_name} refused the deployment: {result.reason}',
                 throttle_duration_sec=WARN_THROTTLE_SEC)
+
+    def _check_predictor(self) -> None:
+        """Read back, once per train_period, the model the predictor serves; if it is not the
+        one it confirmed, deploy again.
+
+        service_is_ready cannot tell a respawned predictor from the one that confirmed: after a
+        crash the old server stays in the graph until its DDS lease expires, and the new one is
+        up before that, so it would serve its start-up weights for as long as no new model is
+        deployed (training paused, refused updates, too few samples after a restart).
+        """
+        if self._confirmed is None or self._check_client is None:
+            return
+        now = time.monotonic()
+        if self._check is not None:
+            future, started = self._check
+            if not future.done() and now - started <= self._values['deploy_timeout']:
+                return
+            if not future.done():
+                self._check_client.remove_pending_request(future)
+            self._check = None
+        if (now - self._checked_at < self._values['train_period']
+                or not self._check_client.service_is_ready()):
+            return
+        self._checked_at = now
+        confirmed, version = self._confirmed, self._predictor_version
+        future = self._check_client.call_async(
+            GetParameters.Request(names=['weights', 'bias', 'activation']))
+        self._check = (future, now)
+        future.add_done_callback(lambda f: self._on_check_reply(f, confirmed, version))
+
+    def _on_check_reply(self, future, confirmed: tuple, version: int) -> None:
+        if self._check is not None and self._check[0] is future:
+            self._check = None
+        if future.cancelled() or future.exception() is not None:
+            return
+        if self._confirmed is not confirmed or self._predictor_version != version:
+            return  # deployed again meanwhile
+        try:
+            weights, bias, activation = (parameter_value_to_python(v)
+                                         for v in future.result().values)
+            held = ([float(x) for x in weights], float(bias), activation)
+        except (TypeError, ValueError):  # not set: not a predictor, or a different one
+            held = None
+        if held != confirmed:
+            self._predictor_version = -1
+            self._confirmed = None
+            self.get_logger().warning(
+                f'{self._predictor_name} does not serve the model it confirmed (restarted, or '
+                'set by hand?): deploying it again', throttle_duration_sec=WARN_THROTTLE_SEC)
 
     @property
     def predictor_in_sync(self) -> bool:
