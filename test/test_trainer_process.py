@@ -525,6 +525,32 @@ def test_the_trainer_deploys_once_the_predictor_is_up(ros):
     assert trainer.alive() and 'Traceback' not in trainer.output()
 
 
+def test_a_crashed_and_respawned_predictor_gets_the_model_again(ros):
+    rng = np.random.default_rng(53)
+    X, y, _ = sigmoid_data(rng, 200)
+    predictor = start_predictor(ros)
+    ends = Ends(ros)
+    trainer = ends.start_trainer()
+    ends.feed(X, y)
+    ends.diag(lambda d: count(d, 'updates deployed') >= 1, 'an update deployed')
+    ends.pause()  # no new model from here on: only the trainer's watch can redeploy
+    model = wait_in_sync(ros)
+    updates = count(ends.diag(lambda d: True, 'a status', fresh=2), 'updates')
+    # a crash leaves the old server in the DDS graph until its lease expires, and the
+    # respawned one is up before that: the trainer never sees the predictor "not up"
+    predictor.kill()
+    start_predictor(ros)
+    wait_model(ros, '/predictor', model, 'the model deployed to the respawned predictor')
+    trainer.wait_for_output('/predictor does not serve the model it confirmed', TIMEOUT)
+    # the trainer owns the predictor's model: one set there by hand is replaced too
+    result = ros.set_parameters('/predictor', {'weights': [9.0] * N, 'bias': 9.0}, atomic=True)
+    assert result.successful, result.reason
+    wait_model(ros, '/predictor', model, 'the deployed model back on the predictor')
+    d = ends.diag(lambda d: d['predictor in sync'] == 'True', 'predictor in sync')
+    assert count(d, 'updates') == updates  # no update did it
+    assert model_of(ros, '/trainer') == model
+
+
 def test_a_hung_predictor_does_not_block_the_trainer(ros):
     rng = np.random.default_rng(41)
     X, y, _ = sigmoid_data(rng, 300)
