@@ -536,16 +536,16 @@ def test_a_crashed_and_respawned_predictor_gets_the_model_again(ros):
     ends.pause()  # no new model from here on: only the trainer's watch can redeploy
     model = wait_in_sync(ros)
     updates = count(ends.diag(lambda d: True, 'a status', fresh=2), 'updates')
-    # a crash leaves the old server in the DDS graph until its lease expires, and the
-    # respawned one is up before that: the trainer never sees the predictor "not up"
+    # a crash may leave the old server in the DDS graph until its lease expires, and the
+    # respawned one may be up before that: then the trainer never sees the predictor "not up"
     predictor.kill()
     start_predictor(ros)
     wait_model(ros, '/predictor', model, 'the model deployed to the respawned predictor')
-    trainer.wait_for_output('/predictor does not serve the model it confirmed', TIMEOUT)
     # the trainer owns the predictor's model: one set there by hand is replaced too
     result = ros.set_parameters('/predictor', {'weights': [9.0] * N, 'bias': 9.0}, atomic=True)
     assert result.successful, result.reason
     wait_model(ros, '/predictor', model, 'the deployed model back on the predictor')
+    trainer.wait_for_output('/predictor does not serve the model it confirmed', TIMEOUT)
     d = ends.diag(lambda d: d['predictor in sync'] == 'True', 'predictor in sync')
     assert count(d, 'updates') == updates  # no update did it
     assert model_of(ros, '/trainer') == model
