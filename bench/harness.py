@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -191,13 +191,13 @@ class Bench:
         return path
 
     def start_node(self, label: str, argv0: List[str], node: str, namespace: str,
-                   params: Dict[str, Any]) -> NodeProc:
+                   params: Dict[str, Any], env: Optional[Dict[str, str]] = None) -> NodeProc:
         argv = argv0 + ['--ros-args', '--params-file',
                         str(self._params_file(label, '/**', params)),
                         '-r', f'__ns:={namespace}',
                         # the node logger's debug level only: shows which executor spins it
                         '--log-level', f'{namespace.strip("/").replace("/", ".")}.{node}:=debug']
-        proc = NodeProc(label, argv, self.env, self.log_dir / f'{label}.log')
+        proc = NodeProc(label, argv, {**self.env, **(env or {})}, self.log_dir / f'{label}.log')
         self.nodes.append(proc)
         return proc
 
@@ -222,9 +222,10 @@ class Bench:
                                       'relay', ns, {'executor': executor})
         return target
 
-    def trainer(self, n: int, params: Dict[str, Any]) -> NodeProc:
-        return self.start_node('trainer', [executable('trainer')], 'trainer', '/bench_trainer',
-                               {'num_features': n, **params})
+    def trainer(self, label: str, namespace: str, n: int, params: Dict[str, Any],
+                env: Optional[Dict[str, str]] = None, prefix: Sequence[str] = ()) -> NodeProc:
+        return self.start_node(label, [*prefix, executable('trainer')], 'trainer', namespace,
+                               {'num_features': n, **params}, env)
 
     def worker(self, role: str, config: Dict[str, Any]) -> Worker:
         argv = [sys.executable, str(BENCH_DIR / 'endpoints.py'), role, json.dumps(config)]

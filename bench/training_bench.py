@@ -2,6 +2,9 @@
 
 For each buffer of M x N samples (a real ``training.SampleBuffer``):
 
+Floor and step are timed side by side in each of several rounds; the figures are medians over the
+rounds (of the per-round ratio, for step / floor).
+
 * floor: the time of the step's two matrix-vector products alone, ``X @ w`` and ``delta @ X``
   (numpy ``out=`` into preallocated arrays: nothing else a step could avoid).
 * step: the marginal time of one step inside ``training.train_update``, the code the trainer node
@@ -15,15 +18,21 @@ For each buffer of M x N samples (a real ``training.SampleBuffer``):
   allocates nothing of size M peaks far below it. The peak of a 1-step and a (1 + K)-step update
   are both recorded: equal peaks mean no allocation builds up per step.
 
-    python bench/training_bench.py [--quick]
+    python bench/training_bench.py [--quick] [--json FILE]
+
+numpy's BLAS threads are set by the environment before numpy loads (OPENBLAS_NUM_THREADS=1 ...):
+run_all.py runs this script once as the trainer is shipped and once with one BLAS thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
@@ -65,7 +74,7 @@ def per_sample_step(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float,
     return w - lr * grad_w / m, b - lr * grad_b / m
 
 
-def bench_size(m: int, n: int, steps: int, budget_s: float, loop_budget_s: float,
+def bench_size(m: int, n: int, steps: int, rounds: int, budget_s: float, loop_budget_s: float,
                seed: int = 0) -> Dict:
     rng = np.random.default_rng(seed)
     w_true = np.linspace(-1.0, 1.0, n)
@@ -78,8 +87,6 @@ def bench_size(m: int, n: int, steps: int, budget_s: float, loop_budget_s: float
     ws = Workspace(m, n)
 
     z, grad, delta = np.empty(m), np.empty(n), rng.normal(size=m)
-    t_xw = _median_time(lambda: np.dot(X, w0, out=z), 5, budget_s / 4)
-    t_dx = _median_time(lambda: np.dot(delta, X, out=grad), 5, budget_s / 4)
 
     def update(k: int):
         return train_update(X, y, w0, 0.0, learning_rate=LEARNING_RATE, iterations=k,
@@ -87,9 +94,22 @@ def bench_size(m: int, n: int, steps: int, budget_s: float, loop_budget_s: float
 
     check = update(1 + steps)
     assert check.iterations == 1 + steps, check.reason
-    t_one = _median_time(lambda: update(1), 5, budget_s / 4)
-    t_many = _median_time(lambda: update(1 + steps), 3, budget_s / 4)
-    step = max(t_many - t_one, 0.0) / steps
+    # Interleaved rounds: the floor and the step are timed side by side in every round, and the
+    # figure is the median of the per-round ratios, so a load that comes and goes cancels out.
+    per_round = []
+    for _ in range(rounds):
+        t_xw = _median_time(lambda: np.dot(X, w0, out=z), 3, budget_s / rounds / 8)
+        t_dx = _median_time(lambda: np.dot(delta, X, out=grad), 3, budget_s / rounds / 8)
+        t_one = _median_time(lambda: update(1), 3, budget_s / rounds / 4)
+        t_many = _median_time(lambda: update(1 + steps), 3, budget_s / rounds / 2)
+        step_r = max(t_many - t_one, 0.0) / steps
+        per_round.append({'floor_s': t_xw + t_dx, 'xw_s': t_xw, 'delta_x_s': t_dx,
+                          'update_1_s': t_one, 'update_many_s': t_many, 'step_s': step_r,
+                          'ratio': step_r / (t_xw + t_dx)})
+
+    def med(key: str) -> float:
+        return float(np.median([r[key] for r in per_round]))
+    step, floor = med('step_s'), med('floor_s')
 
     loop_times = []
     deadline = time.perf_counter() + loop_budget_s
@@ -110,12 +130,12 @@ def bench_size(m: int, n: int, steps: int, budget_s: float, loop_budget_s: float
         finally:
             tracemalloc.stop()
 
-    floor = t_xw + t_dx
     return {
-        'samples': m, 'features': n, 'buffer_bytes': int(X.nbytes),
-        'floor_s': floor, 'xw_s': t_xw, 'delta_x_s': t_dx,
-        'step_s': step, 'step_over_floor': step / floor if floor > 0 else None,
-        'update_1_step_s': t_one, f'update_{1 + steps}_steps_s': t_many,
+        'samples': m, 'features': n, 'buffer_bytes': int(X.nbytes), 'rounds': rounds,
+        'floor_s': floor, 'xw_s': med('xw_s'), 'delta_x_s': med('delta_x_s'),
+        'step_s': step, 'step_over_floor': med('ratio'),
+        'step_over_floor_by_round': [r['ratio'] for r in per_round],
+        'update_1_step_s': med('update_1_s'), f'update_{1 + steps}_steps_s': med('update_many_s'),
         'per_sample_loop_step_s': t_loop, 'loop_over_step': t_loop / step if step > 0 else None,
         'alloc_peak_bytes_1_step': int(peaks[1]),
         f'alloc_peak_bytes_{1 + steps}_steps': int(peaks[1 + steps]),
@@ -125,17 +145,27 @@ def bench_size(m: int, n: int, steps: int, budget_s: float, loop_budget_s: float
 
 def run(sizes: Sequence[int] = FULL_SIZES, n: int = NUM_FEATURES, quick: bool = False) -> Dict:
     steps = 4 if quick else 20
-    budget = 0.2 if quick else 1.6
+    rounds = 2 if quick else 7
+    budget = 0.2 if quick else 2.0
     loop_budget = 0.2 if quick else 1.5
-    rows = [bench_size(m, n, steps, budget, loop_budget) for m in sizes]
-    return {'steps_per_update_measured': steps, 'learning_rate': LEARNING_RATE, 'sizes': rows}
+    rows = [bench_size(m, n, steps, rounds, budget, loop_budget) for m in sizes]
+    return {'steps_per_update_measured': steps, 'learning_rate': LEARNING_RATE,
+            'blas_threads_env': {k: v for k, v in os.environ.items()
+                                 if k.endswith('_NUM_THREADS')},
+            'sizes': rows}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='two small buffers, short timings')
+    parser.add_argument('--json', type=Path, help='also write the figures to this file')
+    parser.add_argument('--sizes', help='comma-separated buffer sizes M (samples of 64 features)')
     args = parser.parse_args()
-    result = run(QUICK_SIZES if args.quick else FULL_SIZES, quick=args.quick)
+    sizes = ([int(v) for v in args.sizes.split(',')] if args.sizes
+             else QUICK_SIZES if args.quick else FULL_SIZES)
+    result = run(sizes, quick=args.quick)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + '\n')
     for row in result['sizes']:
         print(f"{row['samples']:>7} x {row['features']}  {row['buffer_bytes'] / 1e6:6.2f} MB  "
               f"floor {row['floor_s'] * 1e6:9.1f} us  step {row['step_s'] * 1e6:9.1f} us  "
