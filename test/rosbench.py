@@ -23,10 +23,13 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import QoSProfile
+from std_srvs.srv import SetBool
 
 from nn_one_node.isolation import loopback_env
 
 DEFAULT_TIMEOUT = 20.0
+RETRY_SEC = 3.0
+REPEATABLE_SERVICES = (GetParameters, SetParameters, SetParametersAtomically, SetBool)
 PACKAGE = 'nn_one_node'
 
 
@@ -123,6 +126,7 @@ class RosBench:
         self.env['PYTHONUNBUFFERED'] = '1'
         self.env.setdefault('RCUTILS_LOGGING_BUFFERED_STREAM', '0')
         self.processes: List[NodeProcess] = []
+        self._clients: Dict[Any, Any] = {}
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node('nn_one_test', context=self.context)
@@ -241,14 +245,40 @@ class RosBench:
         return received[before]
 
     # ---------------------------------------------------------------------------- services
-    def call(self, srv_type, name: str, request, timeout: float = DEFAULT_TIMEOUT):
-        client = self.node.create_client(srv_type, name)
-        try:
-            self.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), timeout,
-                            f'service {name}')
-            return self.future(client.call_async(request), timeout, f'reply from {name}')
-        finally:
-            self.node.destroy_client(client)
+    def client(self, srv_type, name: str):
+        """One client per service, made once and kept (see ``call``)."""
+        key = (srv_type, name)
+        if key not in self._clients:
+            self._clients[key] = self.node.create_client(srv_type, name)
+        return self._clients[key]
+
+    def call(self, srv_type, name: str, request, timeout: float = DEFAULT_TIMEOUT,
+             repeatable: Optional[bool] = None):
+        """Call a service and return its reply.
+
+        Fast DDS drops a reply when the server has not yet matched the client's reply reader
+        ('failed to send response (timeout)' in the server's log), which a client made just
+        before its call risks on a loaded machine: the call would then hang. So clients are kept
+        (matched once, early), and calls that can be repeated without effect (the parameter
+        services, SetBool) are sent again when no reply comes within RETRY_SEC.
+        """
+        client = self.client(srv_type, name)
+        self.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), timeout,
+                        f'service {name}')
+        if repeatable is None:
+            repeatable = srv_type in REPEATABLE_SERVICES
+        deadline = time.monotonic() + timeout
+        attempt = RETRY_SEC if repeatable else timeout
+        while True:
+            future = client.call_async(request)
+            give_up = min(deadline, time.monotonic() + attempt)
+            self.spin_until(lambda: future.done() or time.monotonic() >= give_up, timeout + 1.0,
+                            f'reply from {name}')
+            if future.done():
+                return future.result()
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f'no reply from {name} within {timeout} s\n{self.logs()}')
 
     def set_parameters(self, node_name: str, values: Dict[str, Any], atomic: bool = False,
                        timeout: float = DEFAULT_TIMEOUT):

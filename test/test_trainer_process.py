@@ -8,7 +8,6 @@ input, bad parameter values, the services and the signals.
 
 import math
 import signal
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
@@ -17,9 +16,8 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.srv import GetParameters, SetParameters, SetParametersAtomically
-from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import QoSProfile
-from rosbench import diagnostic_values, to_parameter_msg
+from rosbench import diagnostic_values
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64, Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import SetBool, Trigger
@@ -43,8 +41,6 @@ SIGMOID_LR = 2.0  # standardized sigmoid + MSE: the gradient is small, a large s
 LINEAR_LR = 0.5  # standardized linear: the Hessian is about I, so any step below 2 converges
 
 Model = Tuple[List[float], float]
-REPEATABLE = (GetParameters, SetParameters, SetParametersAtomically, SetBool)
-RETRY_SEC = 3.0
 
 
 # ------------------------------------------------------------------------------------- data
@@ -73,67 +69,6 @@ def row(values) -> Float64MultiArray:
 
 
 # ------------------------------------------------------------------------------ the bench
-class Bench:
-    """The conftest's RosBench, with each service client made once and kept.
-
-    RosBench.call makes a client per call. Fast DDS drops a reply when the server has not matched
-    the client's reply reader within 100 ms of the request ('failed to send response (timeout)'
-    in the server's log), which a client made just before its call risks on a loaded machine:
-    the call then hangs. A kept client is matched once, early; and calls that can be repeated
-    without effect (parameters, SetBool) are sent again when no reply comes within RETRY_SEC.
-    """
-
-    def __init__(self, ros) -> None:
-        self._ros = ros
-        self._clients: Dict[Tuple[type, str], object] = {}
-
-    def __getattr__(self, name: str):
-        return getattr(self._ros, name)
-
-    def client(self, srv_type, name: str):
-        key = (srv_type, name)
-        if key not in self._clients:
-            self._clients[key] = self._ros.node.create_client(srv_type, name)
-        return self._clients[key]
-
-    def call(self, srv_type, name: str, request, timeout: float = TIMEOUT):
-        ros, client = self._ros, self.client(srv_type, name)
-        ros.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), timeout,
-                       f'service {name}')
-        deadline = time.monotonic() + timeout
-        attempt = RETRY_SEC if srv_type in REPEATABLE else timeout
-        while True:
-            future = client.call_async(request)
-            give_up = min(deadline, time.monotonic() + attempt)
-            ros.spin_until(lambda: future.done() or time.monotonic() >= give_up, timeout + 1.0,
-                           f'reply from {name}')
-            if future.done():
-                return future.result()
-            client.remove_pending_request(future)
-            if time.monotonic() >= deadline:
-                raise AssertionError(f'no reply from {name} within {timeout} s\n{ros.logs()}')
-
-    def set_parameters(self, node_name: str, values: Dict, atomic: bool = False,
-                       timeout: float = TIMEOUT):
-        params = [to_parameter_msg(k, v) for k, v in values.items()]
-        if atomic:
-            request = SetParametersAtomically.Request(parameters=params)
-            return self.call(SetParametersAtomically, f'{node_name}/set_parameters_atomically',
-                             request, timeout).result
-        request = SetParameters.Request(parameters=params)
-        return self.call(SetParameters, f'{node_name}/set_parameters', request, timeout).results
-
-    def get_parameters(self, node_name: str, names: List[str], timeout: float = TIMEOUT) -> Dict:
-        reply = self.call(GetParameters, f'{node_name}/get_parameters',
-                          GetParameters.Request(names=list(names)), timeout)
-        return {n: parameter_value_to_python(v) for n, v in zip(names, reply.values)}
-
-
-@pytest.fixture
-def ros(ros):
-    return Bench(ros)
-
-
 class Ends:
     """The test node's ends of the trainer's topics, made once per test (trainers may restart)."""
 
