@@ -43,7 +43,7 @@ from .training import SampleBuffer, Workspace, train_update
 from .weights_file import WeightsFileError, load_weights_file, save_weights_file
 
 MAX_FEATURES = 1 << 20
-MAX_BUFFER_BYTES = 4 << 30  # the sample ring may hold at most 4 GiB
+MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
 # A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
 # over the whole ring (up to 10**8 rows): (2e100)**2 * 1e8 stays finite in float64, while a
 # single 1e300 would make every update fail until that row left the ring.
@@ -249,7 +249,8 @@ class TrainerNode(Node):
         try:
             content = load_weights_file(path, num_features=self.num_features)
         except WeightsFileError as err:
-            kept = f'{path}.corrupt-{time.strftime("%Y%m%d-%H%M%S")}'
+            stamp = f'{time.strftime("%Y%m%d-%H%M%S")}-{time.time_ns() % 10**9:09d}'
+            kept = f'{path}.corrupt-{stamp}'  # unique: two in one second do not collide
             try:
                 os.replace(path, kept)
                 where = f'moved aside to {kept}'
@@ -452,6 +453,7 @@ class TrainerNode(Node):
             if version >= self._predictor_version:
                 self._confirmed = sent
             self._predictor_version = max(self._predictor_version, version)
+            self.last_deployed_at = time.monotonic()  # also for a resumed or hand-set model
             self.get_logger().debug(f'deployed model version {version} to '
                                     f'{self._predictor_name}')
         else:
