@@ -15,6 +15,7 @@ message is never predicted with half-updated weights and bias.
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -181,7 +182,33 @@ class PredictorNode(Node):
         self._diag_pub.publish(msg)
 
 
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 64 << 20) -> bool:
+    """Have glibc's malloc reuse the memory of one message for the next (process-wide).
+
+    rclpy takes every message into fresh buffers, freed when the callback returns. With glibc's
+    defaults the buffers of a batch message (512 KB for 1000 x 64) go back to the kernel on free
+    (mmap'd, or trimmed off the top of the heap), and the next message faults every page in
+    again: that was half the CPU a batch cost the predictor (0.7 of 1.5 ms for 1000 x 64). Here
+    allocations below ``mmap_threshold`` come from the heap, and freed memory up to
+    ``trim_threshold`` stays in it: RSS stays at its peak instead of dropping between messages.
+    Returns False, changing nothing, where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process already runs on
+        libc.gnu_get_libc_version  # glibc's alone
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
 def main(args: Optional[List[str]] = None) -> None:
+    keep_freed_heap()
     sys.exit(run(PredictorNode, args))
 
 

@@ -1,7 +1,8 @@
-"""The predictor's fast path for one-sample messages: ``model.RowPredictor`` and
-``conversions.value_to_msg`` give what the vectorized path gives (no ROS process needed)."""
+"""The predictor's fast paths: ``model.RowPredictor`` and ``conversions.value_to_msg`` give what
+the vectorized path gives for one-sample messages, and ``keep_freed_heap`` (no ROS process)."""
 
 import math
+import platform
 from array import array
 
 import numpy as np
@@ -77,3 +78,9 @@ def test_value_to_msg_is_vector_to_msg_of_one(y):
     assert a.data == b.data and a.layout.data_offset == b.layout.data_offset
     assert [(d.label, d.size, d.stride) for d in a.layout.dim] == \
         [(d.label, d.size, d.stride) for d in b.layout.dim]
+
+
+def test_keep_freed_heap_takes_on_glibc_and_is_a_no_op_elsewhere():
+    from nn_one_node.predictor_node import keep_freed_heap
+    on_glibc = platform.libc_ver()[0] == 'glibc'
+    assert keep_freed_heap() is on_glibc
