@@ -129,7 +129,10 @@ class RosBench:
         self._clients: Dict[Any, Any] = {}
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('nn_one_test', context=self.context)
+        # No ~/get_type_description service: one entity less to tear down, none needed here.
+        self.node = rclpy.create_node(
+            'nn_one_test', context=self.context,
+            parameter_overrides=[Parameter('start_type_description_service', value=False)])
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
@@ -161,7 +164,13 @@ class RosBench:
     def close(self) -> None:
         for p in self.processes:
             p.kill()
+        # Take the node out of the executor before destroying anything (a node destroyed while
+        # an executor still holds it has crashed rclpy), then its clients, then the node.
+        self.executor.remove_node(self.node)
         self.executor.shutdown()
+        for client in self._clients.values():
+            self.node.destroy_client(client)
+        self._clients.clear()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
