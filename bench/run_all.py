@@ -305,19 +305,23 @@ class Session:
             if time.monotonic() > deadline:
                 raise RuntimeError(f'the trainer does not subscribe {topic}')
             time.sleep(0.05)
+        def counts() -> tuple:
+            values = self.sink.call('diag', name_part=f'{ns}/trainer')['values']
+            return (int(values.get('samples received', 0)), int(values.get('samples held', 0)))
+        before = counts()[0]
         rows = min(1000, cfg['trainer_buffer'])
+        messages = cfg['trainer_buffer'] // rows
         answer = self.source.call('fill', topic=topic, n=cfg['focus_n'], rows=rows,
-                                  messages=cfg['trainer_buffer'] // rows, seed=len(self.rss),
-                                  answer_timeout=120.0)
+                                  messages=messages, seed=len(self.rss), answer_timeout=120.0)
         deadline = time.monotonic() + 60.0
         while True:
-            held = self.sink.call('diag', name_part=f'{ns}/trainer')['values'].get(
-                'samples held')
-            if held is not None and int(held) >= cfg['trainer_buffer']:
+            received, held = counts()
+            if received >= before + rows * messages and held >= cfg['trainer_buffer']:
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f'{label} holds {held} samples after the fill {answer}, '
-                                   f'expected {cfg["trainer_buffer"]}:\n{proc.tail()}')
+                raise RuntimeError(f'{label} received {received - before} samples of the fill '
+                                   f'{answer} and holds {held}, expected '
+                                   f'{cfg["trainer_buffer"]}:\n{proc.tail()}')
             time.sleep(0.1)  # the trainer reports through /diagnostics once a second
 
     def training_interference(self) -> None:
