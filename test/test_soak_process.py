@@ -40,6 +40,8 @@ def test_soak_memory_flat_nothing_lost_training_deploys_counters_add_up(ros):
     f = run_soak(ros, SOAK_SECONDS)
     record('soak_ci', {k: v for k, v in f.items() if k != 'rss_series'})
     sent = f['sent']
+    # the rates offered: slots skipped while this process stalled stay rare
+    assert sum(f['skipped_in_stalls'].values()) <= 0.05 * sum(sent.values()), f
     # nothing lost, nothing non-finite
     assert f['predictions_lost'] == 0, f
     assert f['predictions_received'] == sent['features']
@@ -79,10 +81,10 @@ def test_a_burst_of_100000_samples_keeps_the_newest_and_the_services_answer(ros)
     y = sigmoid((X / X.std(axis=0)) @ np.array([1.0, -1.0, 0.5, 2.0, 0.0]))
     mirror = SampleBuffer(cap, n)
     # While it ingests and trains, Trigger calls (~/save) answer, each within the bound. The
-    # batches go one after the other as the trainer takes them: four 1.2 MB messages at once
-    # overflow the loopback socket buffers, and DDS recovers the lost fragments (and any small
-    # service request lost with them) only at its next heartbeat, ~3 s later: a transport delay,
-    # not the node's (bench/soak.py --burst-at-once shows it).
+    # batches go one after the other as the trainer takes them, so that what is timed is the
+    # node and not the transport: four 1.2 MB messages at once answer as fast on a quiet machine
+    # (bench/soak.py --burst-at-once), but were once seen to delay a call by 2.8 s on one shared
+    # with other test runs.
     latencies = []
     start = time.monotonic()
     parts = list(np.array_split(np.arange(total), batches))
