@@ -215,6 +215,12 @@ def render(figures: Dict[str, Any], machine: Optional[str] = None) -> str:
     ]
     rows = fuzz_rows(figures) + fault_rows(figures) + load_rows(figures)
     lines += rows or ['| (no figures yet) | | |']
+    lines += ['', 'Found by these tests and fixed: the predictor published NaN when finite '
+              'features overflowed `x·w + b` (now refused, kind `overflow`); one labeled row '
+              'holding 1e300 made every update of the trainer fail until it left the ring (rows '
+              'beyond ±1e100 are now refused, kind `magnitude`); a feature constant at 1e16 or '
+              'more stopped training, its weight pushed by rounding error until the gate '
+              'refused every update (its gradient is now exactly 0).']
     q = figures.get('qos_probe')
     if q:
         be = q['arrived_of_3']['best effort']

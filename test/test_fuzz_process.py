@@ -197,6 +197,7 @@ class PredictorUnderFuzz:
         self.samples_predicted = 0
         self.largest = 0
         self.rng = np.random.default_rng(11)
+        self.started = time.monotonic()
 
     def expect(self, msg: Float64MultiArray) -> Expect:
         e = layout_verdict(msg, N)
@@ -272,6 +273,10 @@ class PredictorUnderFuzz:
         log = self.proc.output()
         for kind in self.kinds:
             assert f'features message refused ({kind}' in log, f'no warning for {kind}'
+        # throttled: a warning per kind at most every 5 s, however many refusals
+        lines = log.count('features message refused (')
+        periods = (time.monotonic() - self.started) / 5.0 + 1
+        assert lines <= len(self.kinds) * periods, (lines, self.refused)
         return d
 
 
