@@ -2,13 +2,17 @@
 # package with colcon into install/ first; nothing else is needed on the machine.
 SHELL := /bin/bash
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench lint clean
 
 demo:
 	@source scripts/setup_env.sh && python -m nn_one_node.demo $(ARGS)
 
 test:
 	@source scripts/setup_env.sh && python -m pytest $(ARGS)
+
+# The benchmarks of issue 5 (bench/README.md): about 7 minutes; ARGS=--quick for a smoke run.
+bench:
+	@source scripts/setup_env.sh && python bench/run_all.py $(ARGS)
 
 lint:
 	@source scripts/setup_env.sh && ruff check nn_one_node test launch bench

@@ -6,6 +6,7 @@ Everything runs on one ROS_DOMAIN_ID claimed for the run, with DDS kept on loopb
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -23,6 +24,16 @@ import yaml
 from nn_one_node.isolation import loopback_env
 
 BENCH_DIR = Path(__file__).resolve().parent
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the bench process dies, however it dies (a
+    SIGKILL from a test's timeout included), so that no node outlives its run."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: Bench.close() is then the only clean-up
 PACKAGE = 'nn_one_node'
 START_TIMEOUT = 60.0  # two cores, a dozen Python processes starting at once
 
@@ -49,7 +60,7 @@ class NodeProc:
         self.log_path = log
         self._log = open(log, 'wb')
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
 
     @property
     def pid(self) -> int:
@@ -97,7 +108,8 @@ class Worker:
         self.log_path = log
         self._log = open(log, 'wb')
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log)
+                                     stdout=subprocess.PIPE, stderr=self._log,
+                                     preexec_fn=_die_with_parent)
         self._buf = b''
         self._readline(START_TIMEOUT)  # {"ready": true}
 
