@@ -20,7 +20,6 @@ Everything runs on a claimed ROS_DOMAIN_ID with DDS on loopback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -31,15 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / 'test'))
 
-from nn_one_node.isolation import claim_domain_id, loopback_env  # noqa: E402
+from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
 
-# This process's own rclpy context reads these at init, as in test/conftest.py.
-_loopback = loopback_env(0)
-for _key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS'):
-    if _key in _loopback:
-        os.environ[_key] = _loopback[_key]
-    else:
-        os.environ.pop(_key, None)
+# This process's own rclpy contexts read these at init.
+keep_this_process_on_loopback()
 
 import reliability_kit as kit  # noqa: E402
 from rosbench import RosBench  # noqa: E402

@@ -71,3 +71,13 @@ def loopback_env(domain_id: int, base: Optional[Mapping[str, str]] = None) -> Di
         env.pop('ROS_STATIC_PEERS', None)
     return env
 
+
+def keep_this_process_on_loopback() -> None:
+    """Set the discovery variables of ``loopback_env`` in os.environ, for this process's own
+    rclpy contexts (each given its domain explicitly at init)."""
+    env = loopback_env(0)
+    for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS'):
+        if key in env:
+            os.environ[key] = env[key]
+        else:
+            os.environ.pop(key, None)

@@ -89,6 +89,16 @@ def check_learning_rate(learning_rate: float) -> float:
     return lr
 
 
+def check_tolerance(tolerance: float) -> float:
+    try:
+        tol = float(tolerance)
+    except (TypeError, ValueError):
+        raise ValueError(f'tolerance must be a number, got {tolerance!r}') from None
+    if not np.isfinite(tol) or tol < 0.0:
+        raise ValueError(f'tolerance must be a finite number >= 0, got {tolerance!r}')
+    return tol
+
+
 def as_weights(weights: ArrayLike, num_features: int) -> np.ndarray:
     """``weights`` as a fresh float64 array of shape (num_features,), or raise ValueError."""
     try:
@@ -258,12 +268,7 @@ class NeuronModel:
         if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) \
                 or max_iterations < 1:
             raise ValueError(f'max_iterations must be an integer >= 1, got {max_iterations!r}')
-        try:
-            tol = float(tolerance)
-        except (TypeError, ValueError):
-            raise ValueError(f'tolerance must be a number, got {tolerance!r}') from None
-        if not np.isfinite(tol) or tol < 0.0:
-            raise ValueError(f'tolerance must be a finite number >= 0, got {tolerance!r}')
+        tol = check_tolerance(tolerance)
         X = self._features(X)
         y = self._labels(y, X.shape[0])
         saved = (self.weights.copy(), self.bias)

@@ -42,7 +42,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .model import (_BCE_EPS, ArrayLike, as_bias, as_weights, check_activation,
-                    check_learning_rate, check_loss)
+                    check_learning_rate, check_loss, check_tolerance)
 
 # A feature with sigma below either floor is treated as constant: sigma := 1 (see module doc).
 # The absolute floor is sqrt of the smallest normal double: 1 / sigma and sigma**2 stay normal.
@@ -65,16 +65,6 @@ def _check_count(value: int, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
     return int(value)
-
-
-def _check_tolerance(tolerance: float) -> float:
-    try:
-        tol = float(tolerance)
-    except (TypeError, ValueError):
-        raise ValueError(f'tolerance must be a number, got {tolerance!r}') from None
-    if not np.isfinite(tol) or tol < 0.0:
-        raise ValueError(f'tolerance must be a finite number >= 0, got {tolerance!r}')
-    return tol
 
 
 # ------------------------------------------------------------------------------- sample buffer
@@ -482,7 +472,7 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     loss = check_loss(loss, activation)
     lr = check_learning_rate(learning_rate)
     max_steps = _check_count(iterations, 'iterations', 1)
-    tol = _check_tolerance(tolerance)
+    tol = check_tolerance(tolerance)
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] == 0:

@@ -1,7 +1,6 @@
 """Shared fixtures. Every process this test session starts keeps DDS on loopback, on a
 ROS_DOMAIN_ID that this test holds alone (see nn_one_node.isolation)."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -9,15 +8,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nn_one_node.isolation import claim_domain_id, loopback_env  # noqa: E402
+from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
 
-# This process's own rclpy contexts read these at init (each is given its domain explicitly).
-_loopback = loopback_env(0)
-for _key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS'):
-    if _key in _loopback:
-        os.environ[_key] = _loopback[_key]
-    else:
-        os.environ.pop(_key, None)
+# This process's own rclpy contexts read these at init.
+keep_this_process_on_loopback()
 
 
 @pytest.fixture
