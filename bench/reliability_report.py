@@ -220,7 +220,10 @@ def render(figures: Dict[str, Any], machine: Optional[str] = None) -> str:
               'holding 1e300 made every update of the trainer fail until it left the ring (rows '
               'beyond ±1e100 are now refused, kind `magnitude`); a feature constant at 1e16 or '
               'more stopped training, its weight pushed by rounding error until the gate '
-              'refused every update (its gradient is now exactly 0).']
+              'refused every update (its gradient is now exactly 0); both nodes grew by about '
+              '20 KiB a minute, idle or busy, from the way the events executor was polled for '
+              'shutdown (rclpy keeps ~32 bytes per `spin_until_future_complete` with a '
+              'timeout; now `spin_once`, `test_runtime_memory.py`).']
     q = figures.get('qos_probe')
     if q:
         be = q['arrived_of_3']['best effort']

@@ -45,7 +45,7 @@ B = 0.1
 EPS = float(np.finfo(np.float64).eps)
 DIAG_PERIOD = 0.02  # the counters are read from /diagnostics: publish them often
 # The fuzz is about content, not transport: a best-effort subscription (the predictor's default)
-# never gets a message above about 1 MB over Fast DDS on loopback (its UDP fragments are not
+# never gets a message of about 1 MB or more over Fast DDS on loopback (its fragments are not
 # resent; measured by bench/soak.py --qos-probe), so the predictor here takes its features
 # reliably, through the documented QoS override. Messages are still sent one at a time.
 RELIABLE_FEATURES = {'/features': {'subscription': {'reliability': 'reliable', 'depth': 5}}}
