@@ -12,19 +12,12 @@ import threading
 
 import pytest
 import rclpy
+from reliability_kit import rss_kib
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException
 
 from nn_one_node import runtime
 from nn_one_node.runtime import events_executor_class, make_executor
-
-
-def rss_kib():
-    with open(f'/proc/{os.getpid()}/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1])
-    raise AssertionError('no VmRSS')
 
 
 @pytest.mark.parametrize('choice', ['events', 'single_threaded'])
@@ -44,9 +37,9 @@ def test_the_spin_loop_does_not_grow_with_its_polls(domain_id, monkeypatch, choi
     def measure_then_stop():  # from a thread: RSS is the process's
         stop = threading.Event()
         stop.wait(0.5)  # warm-up: allocator, DDS threads
-        rss['before'] = rss_kib()
+        rss['before'] = rss_kib(os.getpid())
         stop.wait(3.0)
-        rss['after'] = rss_kib()
+        rss['after'] = rss_kib(os.getpid())
         rclpy.shutdown(context=context)
     thread = threading.Thread(target=measure_then_stop)
     thread.start()
