@@ -36,6 +36,7 @@ no usable information at that precision and is treated as constant (``sigma := 1
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -57,6 +58,10 @@ _STATS_CHUNK_ROWS = 4096
 # gradient product reads the block of X that the forward product has just brought into the L2
 # cache: one pass over the buffer from memory instead of two. Smaller buffers are read from the
 # cache anyway, and there one block (fewer calls, both BLAS threads busy) is faster.
+# The gate's notion of "worse": a rise of the loss by more than this relative amount. Below it
+# the difference is rounding (gradient descent at its optimum), not a worse model: refusing it
+# would warn "learning_rate too large?" about a converged model.
+GATE_RTOL = 1e-9
 _STEP_BLOCKED_BYTES = 16 << 20
 _STEP_BLOCK_BYTES = 1 << 20
 
@@ -452,13 +457,15 @@ class UpdateResult:
 def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                  learning_rate: float, iterations: int, tolerance: float = 1e-9,
                  activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
-                 workspace: Optional[Workspace] = None) -> UpdateResult:
+                 workspace: Optional[Workspace] = None,
+                 deadline: Optional[float] = None) -> UpdateResult:
     """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
 
     1. Warm start from the deployed raw model ``(weights, bias)``; with ``normalize`` the model is
        moved to standardized space with the buffer's ``Standardizer`` (else mu = 0, sigma = 1).
     2. Up to ``iterations`` full-batch gradient-descent steps of the course's formulas, as
-       ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``.
+       ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``,
+       or once ``time.monotonic()`` passes ``deadline`` (at least one step is made).
     3. Back to raw weights, and the deployment gate: the candidate is refused if its loss, weights
        or bias are not finite (also when a step diverges midway), or if its loss on the buffer is
        greater than the deployed model's. A deployed model whose loss is not finite is replaced
@@ -498,12 +505,12 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
 
     # Overflow and NaN are outcomes the gate handles below, not warnings for the log.
     with np.errstate(all='ignore'):
-        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws)
+        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline)
 
 
 def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
             tol: float, activation: str, loss: str, scaler: Standardizer,
-            ws: Workspace) -> UpdateResult:
+            ws: Workspace, deadline: Optional[float] = None) -> UpdateResult:
     """``train_update`` after argument checks: the descent and the gate."""
     m, n = X.shape
     kernel = _Kernel(X, y, activation, loss, ws)
@@ -545,6 +552,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         if previous is not None and abs(current - previous) < tol:
             break
         previous = current
+        if deadline is not None and time.monotonic() >= deadline:
+            break  # the time budget: the steps so far go through the gate as usual
 
     b_new = scaler._to_raw_into(w_s, b_s, w_raw)
     w_new = w_raw.copy()
@@ -555,7 +564,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         reason = f'refused: {failure or "the new weights are not finite"}{hint}'
     elif not np.isfinite(loss_after):
         reason = f'refused: the new loss is {loss_after}{hint}'
-    elif np.isfinite(loss_before) and loss_after > loss_before:
+    elif np.isfinite(loss_before) and loss_after > loss_before * (1.0 + GATE_RTOL):
         reason = (f'refused: the loss on the buffer would rise from {loss_before:.6g} to '
                   f'{loss_after:.6g}{hint}')
     else:

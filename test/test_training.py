@@ -1,5 +1,6 @@
 """Tests of nn_one_node.training: ring buffer, feature scaling, the update and its gate."""
 
+import time
 import tracemalloc
 from collections import deque
 
@@ -394,3 +395,17 @@ def test_bad_arguments_raise_value_error():
     for kwargs in bad_calls:
         with pytest.raises(ValueError):
             train_update(**kwargs)
+
+
+def test_a_deadline_stops_the_descent_and_the_gate_still_judges_the_result():
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(500, 3))
+    y = 1.0 / (1.0 + np.exp(-(X @ np.array([1.0, -2.0, 0.5]))))
+    kwargs = dict(learning_rate=1.0, iterations=100_000, tolerance=0.0)
+    past = train_update(X, y, np.zeros(3), 0.0, deadline=time.monotonic() - 1.0, **kwargs)
+    assert past.iterations == 1 and past.deployed and past.loss_after < past.loss_before
+    started = time.monotonic()
+    budget = train_update(X, y, np.zeros(3), 0.0, deadline=started + 0.05, **kwargs)
+    assert 1 < budget.iterations < 100_000
+    assert time.monotonic() - started < 2.0
+    assert budget.deployed and budget.loss_after <= past.loss_after
