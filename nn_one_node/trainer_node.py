@@ -128,6 +128,10 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   float_range=(0.001, 86400.0), check=positive_number),
         ParamSpec('iterations_per_update', 100, 'Gradient-descent steps at most per update.',
                   int_range=(1, 1_000_000)),
+        ParamSpec('max_update_seconds', 1.0, 'Time budget of one update: the descent stops '
+                  'after the step that passes it (and the gate judges what it has), so that '
+                  'no iterations_per_update can keep the node from its messages and services.',
+                  float_range=(0.001, 3600.0), check=positive_number),
         ParamSpec('tolerance', 1.0e-9, 'An update stops early once the loss changes by less '
                   'than this between two steps.', float_range=(0.0, 1.0e6),
                   check=non_negative_number),
@@ -359,7 +363,8 @@ class TrainerNode(Node):
                 X, y, w, b, learning_rate=v['learning_rate'],
                 iterations=v['iterations_per_update'], tolerance=v['tolerance'],
                 activation=v['activation'], loss=v['loss'], normalize=v['normalize'],
-                workspace=self._workspace)
+                workspace=self._workspace,
+                deadline=time.monotonic() + v['max_update_seconds'])
         except ValueError as err:  # a buffer the chosen loss cannot use (e.g. bce labels)
             self.updates_refused += 1
             self.last_update_reason = f'update failed: {err}'

@@ -8,6 +8,7 @@ input, bad parameter values, the services and the signals.
 
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
@@ -748,3 +749,20 @@ def test_signals_exit_zero_while_training(ros, sig):
     ros.wait_for_messages(ends.losses, 1, TIMEOUT, 'a loss')
     assert trainer.stop(sig, timeout=10.0) == 0
     assert 'Traceback' not in trainer.output()
+
+
+def test_an_update_keeps_to_its_time_budget_whatever_iterations_per_update_says(ros):
+    rng = np.random.default_rng(13)
+    X, y, _ = sigmoid_data(rng, 5000)
+    ends = Ends(ros)
+    ends.start_trainer(iterations_per_update=1_000_000, tolerance=0.0, max_update_seconds=0.2,
+                       train_period=0.5)
+    ends.feed(X, y, batches=5)
+    ends.diag(lambda d: count(d, 'samples held') == 5000, 'all 5000 samples held')
+    ends.diag(lambda d: count(d, 'updates deployed') >= 1, 'a deployed update')
+    started = time.monotonic()
+    reply = ends.call('train_now')  # a million steps would take minutes
+    took = time.monotonic() - started
+    assert reply.success and reply.message.startswith('deployed'), reply.message
+    assert took < 5.0, f'train_now took {took:.1f} s with max_update_seconds 0.2'
+    assert ends.call('enable_training', SetBool.Request(data=True)).success
