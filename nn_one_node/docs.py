@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Dict, List
 
-from .params import ParamSpec
+from .params import NUM_FEATURES, ParamSpec
 
 
 def _default(spec: ParamSpec) -> str:
@@ -50,8 +50,8 @@ def table(specs: List[ParamSpec]) -> str:
 def node_tables() -> Dict[str, str]:
     from . import predictor_node, trainer_node
     tables = {
-        'predictor': table([predictor_node.NUM_FEATURES] + predictor_node.predictor_params(1)),
-        'trainer': table([trainer_node.NUM_FEATURES] + trainer_node.trainer_params(1)),
+        'predictor': table([NUM_FEATURES] + predictor_node.predictor_params(1)),
+        'trainer': table([NUM_FEATURES] + trainer_node.trainer_params(1)),
     }
     try:
         from . import sim_sensor_node

@@ -79,6 +79,22 @@ def weights_vector(value: Sequence[float], values: Mapping[str, Any]) -> Optiona
 
 
 # ------------------------------------------------------------------------------- node plumbing
+NUM_FEATURES = ParamSpec(
+    'num_features', 1, 'Number of input features N per sample. Read at start.',
+    read_only=True, int_range=(1, 1 << 20))
+
+
+def declare_sized(node, specs_for: Callable[[int], List[ParamSpec]]
+                  ) -> Tuple[List[ParamSpec], Dict[str, Any]]:
+    """Declare ``num_features`` first, then the table whose defaults depend on it (the weights).
+
+    Returns (the whole table, its start-up values); raises ValueError as ``declare`` does.
+    """
+    n = declare(node, [NUM_FEATURES])['num_features']
+    specs = [NUM_FEATURES] + specs_for(n)
+    return specs, {'num_features': n, **declare(node, specs[1:], known={'num_features': n})}
+
+
 def declare(node, specs: Iterable[ParamSpec],
             known: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Declare every spec on ``node`` (overrides from params files and -p apply) and return values.

@@ -29,11 +29,10 @@ from std_msgs.msg import Float64MultiArray
 
 from .conversions import MessageError, check_finite, matrix_from_msg, value_to_msg, vector_to_msg
 from .model import ACTIVATIONS, NeuronModel, RowPredictor
-from .params import (ParamSpec, declare, finite_number, non_negative_number, one_of, validate,
-                     weights_vector)
+from .params import (ParamSpec, declare_sized, finite_number,
+                     non_negative_number, one_of, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, run
 
-MAX_FEATURES = 1 << 20
 WARN_THROTTLE_SEC = 5.0
 
 
@@ -55,20 +54,13 @@ def predictor_params(num_features: int) -> List[ParamSpec]:
     ]
 
 
-NUM_FEATURES = ParamSpec(
-    'num_features', 1, 'Number of input features N per sample. Read at start.',
-    read_only=True, int_range=(1, MAX_FEATURES))
-
 
 class PredictorNode(Node):
     """Serves y_hat = sigmoid(X . w^T + b) for every features message."""
 
     def __init__(self, node_name: str = 'predictor', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        n = declare(self, [NUM_FEATURES])['num_features']
-        self._specs = [NUM_FEATURES] + predictor_params(n)
-        self._values: Dict[str, Any] = {
-            'num_features': n, **declare(self, self._specs[1:], known={'num_features': n})}
+        self._specs, self._values = declare_sized(self, predictor_params)
         self._model = self._build_model(self._values)
         self._row_predictor = RowPredictor(self._model)
         # The fast path's output, filled and published again for every one-sample message:
@@ -91,7 +83,7 @@ class PredictorNode(Node):
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self.get_logger().info(
             f'predicting from {self.resolve_topic_name("features")} to '
-            f'{self.resolve_topic_name("prediction")}: {n} features, '
+            f'{self.resolve_topic_name("prediction")}: {self._model.num_features} features, '
             f'activation {self._model.activation}')
 
     # ------------------------------------------------------------------------------ parameters

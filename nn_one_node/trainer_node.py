@@ -45,13 +45,12 @@ from std_srvs.srv import SetBool, Trigger
 
 from .conversions import MessageError, matrix_from_msg
 from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
-from .params import (ParamSpec, declare, finite_number, non_negative_number, one_of,
-                     positive_number, validate, weights_vector)
+from .params import (ParamSpec, declare_sized, finite_number,
+                     non_negative_number, one_of, positive_number, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, run
 from .training import SampleBuffer, Workspace, train_update
 from .weights_file import WeightsFileError, load_weights_file, save_weights_file
 
-MAX_FEATURES = 1 << 20
 MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
 # A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
 # over the whole ring (up to 10**8 rows): (2e100)**2 * 1e8 stays finite in float64, while a
@@ -97,10 +96,6 @@ def _relative_node_name(value: Any, _values: Dict[str, Any]) -> Optional[str]:
         return f'must be a node name (letters, digits, _), optionally with a namespace: {value!r}'
     return None
 
-
-NUM_FEATURES = ParamSpec(
-    'num_features', 1, 'Number of input features N per sample. Read at start.',
-    read_only=True, int_range=(1, MAX_FEATURES))
 
 
 def trainer_params(num_features: int) -> List[ParamSpec]:
@@ -161,12 +156,9 @@ class TrainerNode(Node):
 
     def __init__(self, node_name: str = 'trainer', **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
-        n = declare(self, [NUM_FEATURES])['num_features']
-        self._specs = [NUM_FEATURES] + trainer_params(n)
-        self._values: Dict[str, Any] = {
-            'num_features': n, **declare(self, self._specs[1:], known={'num_features': n})}
+        self._specs, self._values = declare_sized(self, trainer_params)
         v = self._values
-        self.num_features = n
+        n = self.num_features = v['num_features']
         self.buffer = SampleBuffer(v['buffer_size'], n)
         self._workspace = Workspace()
         self.training_enabled = True

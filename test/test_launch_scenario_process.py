@@ -22,6 +22,7 @@ from std_msgs.msg import Float64, Float64MultiArray
 
 from nn_one_node.conversions import FEATURES_LABEL_LABELED, matrix_to_msg
 from nn_one_node.model import NeuronModel
+from nn_one_node.params import NUM_FEATURES
 from nn_one_node.scenario import Scenario
 
 ZERO_ROW = Float64MultiArray(data=[0.0] * N)
@@ -83,8 +84,8 @@ def test_the_params_file_matches_the_nodes_parameter_tables():
     """config/nn_one.yaml sets only real parameters, with the types the nodes declare."""
     from nn_one_node import predictor_node, sim_sensor_node, trainer_node
     tables = {
-        'predictor': [predictor_node.NUM_FEATURES] + predictor_node.predictor_params(N),
-        'trainer': [trainer_node.NUM_FEATURES] + trainer_node.trainer_params(N),
+        'predictor': [NUM_FEATURES] + predictor_node.predictor_params(N),
+        'trainer': [NUM_FEATURES] + trainer_node.trainer_params(N),
         'sim_sensor': sim_sensor_node.sim_sensor_params(),
     }
     with open(installed_params_file()) as f:
