@@ -15,6 +15,7 @@ without a copy, and ``array('d').frombytes`` fills one far faster than ``ndarray
 
 from __future__ import annotations
 
+import struct
 from array import array
 
 import numpy as np
@@ -139,3 +140,81 @@ def to_float64_array(x: np.ndarray) -> array:
     if x.size:
         out.frombytes(memoryview(x).cast('B'))
     return out
+
+
+# ----------------------------------------------------------------------- the serialized form
+# The predictor's hot path takes features messages serialized (rclpy's ``raw=True``) and
+# publishes one-sample predictions serialized: rclpy's conversion between a message and its
+# Python object costs more than a one-sample prediction itself (about 4.7 us to take one,
+# 2 us of the 4 us of a publish, against 0.1 us to read N values with ``struct``).
+#
+# The serialized form is what the middleware writes: a 4-byte encapsulation header (byte 1 says
+# the byte order), then CDR. A one-sample message without a layout is
+#     header | dim count = 0 | data_offset = 0 | data length = N | padding | N float64
+# Rather than trusting that description, both classes below serialize a probe message with the
+# running middleware (rclpy.serialization) and check that it is exactly so; if it is not (another
+# encoding), they report ``enabled = False`` and the caller uses messages throughout. Any
+# received message that is not byte for byte of this form is deserialized as usual.
+
+_BYTE_ORDER = {b'\x00\x00': '>', b'\x00\x01': '<'}  # CDR big- and little-endian encapsulation
+
+
+def _serialize(msg: Float64MultiArray) -> bytes:
+    from rclpy.serialization import serialize_message  # needs only the type support library
+    return serialize_message(msg)
+
+
+class RawRowReader:
+    """Reads the N values of a serialized one-sample features message, without deserializing.
+
+    ``row(raw)`` returns the values (a tuple of floats for N <= ``tuple_max``, else a read-only
+    float64 ndarray viewing ``raw``) when ``raw`` is a message of exactly N values with no layout
+    and no data_offset, and None for anything else (which the caller deserializes and handles in
+    full). Values are not checked for finiteness.
+    """
+
+    def __init__(self, num_features: int, tuple_max: int = 256) -> None:
+        self.num_features = n = int(num_features)
+        probe = Float64MultiArray()
+        probe.data = array('d', [float(i) + 0.5 for i in range(n)])
+        raw = _serialize(probe)
+        order = _BYTE_ORDER.get(raw[:2])
+        self._offset = len(raw) - 8 * n
+        self.enabled = False
+        if order is None or self._offset < 16:
+            return
+        # header | 0 dims | data_offset 0 | length N, in the stream's byte order; then padding.
+        self._prefix = raw[:4] + struct.pack(order + '3I', 0, 0, n)
+        self._length = len(raw)
+        self._struct = struct.Struct(f'{order}{n}d') if n <= tuple_max else None
+        self._dtype = np.dtype(order + 'f8')
+        self.enabled = (raw.startswith(self._prefix)
+                        and self.row(raw) is not None
+                        and list(self.row(raw)) == list(probe.data))
+
+    def row(self, raw: bytes):
+        if len(raw) != self._length or not raw.startswith(self._prefix):
+            return None
+        if self._struct is not None:
+            return self._struct.unpack_from(raw, self._offset)
+        return np.frombuffer(raw, dtype=self._dtype, count=self.num_features,
+                             offset=self._offset)
+
+
+class RawValueWriter:
+    """The serialized form of ``value_to_msg(y)``: a template with the value's 8 bytes patched.
+
+    ``encode(y)`` returns bytes for ``Publisher.publish``; ``enabled`` is False (and ``encode``
+    must not be used) where the probe does not end in the value's 8 bytes.
+    """
+
+    def __init__(self, label: str = SAMPLES_LABEL) -> None:
+        probe_value = 0.1234567890123
+        raw = _serialize(value_to_msg(probe_value, label))
+        order = _BYTE_ORDER.get(raw[:2])
+        self.enabled = order is not None and raw.endswith(struct.pack(order + 'd', probe_value))
+        self._head = raw[:-8]
+        self._pack = struct.Struct((order or '<') + 'd').pack
+
+    def encode(self, y: float) -> bytes:
+        return self._head + self._pack(y)

@@ -25,10 +25,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.serialization import deserialize_message
 from std_msgs.msg import Float64MultiArray
 
-from .conversions import MessageError, check_finite, matrix_from_msg, value_to_msg, vector_to_msg
-from .model import ACTIVATIONS, NeuronModel, RowPredictor
+from .conversions import (MessageError, RawRowReader, RawValueWriter, check_finite,
+                          matrix_from_msg, value_to_msg, vector_to_msg)
+from .model import ACTIVATIONS, ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, run
@@ -66,6 +68,12 @@ class PredictorNode(Node):
         # The fast path's output, filled and published again for every one-sample message:
         # publish() serializes before it returns, so the message is free again at once.
         self._one_prediction = value_to_msg(0.0)
+        # Cheaper still: one-sample messages read and predictions written in their serialized
+        # form (conversions.RawRowReader / RawValueWriter), where the middleware's encoding is
+        # the one they expect; everything else is deserialized and takes the paths below.
+        self._raw_reader = RawRowReader(self._model.num_features, ROW_PYTHON_MAX_FEATURES)
+        self._raw_writer = RawValueWriter()
+        self._raw_out = self._raw_writer.encode if self._raw_writer.enabled else None
         self.received = 0
         self.predicted_messages = 0
         self.predicted_samples = 0
@@ -75,8 +83,10 @@ class PredictorNode(Node):
         self._pub = self.create_publisher(
             Float64MultiArray, 'prediction', QoSProfile(depth=10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        raw = self._raw_reader.enabled
         self._sub = self.create_subscription(
-            Float64MultiArray, 'features', self._on_features, qos_profile_sensor_data,
+            Float64MultiArray, 'features', self._on_serialized if raw else self._on_features,
+            qos_profile_sensor_data, raw=raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         period = self._values['diagnostics_period']
@@ -112,6 +122,34 @@ class PredictorNode(Node):
         return result
 
     # ------------------------------------------------------------------------------- messages
+    def _on_serialized(self, raw: bytes) -> None:
+        row = self._raw_reader.row(raw)
+        if row is not None:
+            row_predictor = self._row_predictor  # a snapshot, as in _on_features
+            y = row_predictor(row)
+            if y is not None:
+                self.received += 1
+                self._publish_value(y)
+                return
+        try:
+            msg = deserialize_message(raw, Float64MultiArray)
+        except Exception as err:  # noqa: BLE001 - whatever the type support raises
+            self.received += 1
+            self.refusals.refuse('malformed', f'cannot be deserialized ({len(raw)} bytes): '
+                                 f'{type(err).__name__}: {err}')
+            return
+        self._on_features(msg)
+
+    def _publish_value(self, y: float) -> None:
+        if self._raw_out is not None:
+            self._pub.publish(self._raw_out(y))
+        else:
+            out = self._one_prediction
+            out.data[0] = y
+            self._pub.publish(out)
+        self.predicted_messages += 1
+        self.predicted_samples += 1
+
     def _on_features(self, msg: Float64MultiArray) -> None:
         self.received += 1
         # The fast path, for the common message: one sample, no layout. A few numpy calls cost
@@ -123,11 +161,7 @@ class PredictorNode(Node):
                 and not layout.data_offset):
             y = row_predictor(data)
             if y is not None:
-                out = self._one_prediction
-                out.data[0] = y
-                self._pub.publish(out)
-                self.predicted_messages += 1
-                self.predicted_samples += 1
+                self._publish_value(y)
                 return
         model = self._model  # one reference: weights and bias from the same update
         try:

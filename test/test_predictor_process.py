@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.serialization import serialize_message
 from rosbench import diagnostic_values
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
@@ -173,3 +174,43 @@ def test_bad_start_up_configuration_exits_2_with_the_reason(ros, params, reason)
     proc.wait_for_output(reason)
     assert proc.proc.wait(timeout=20) == 2
     assert 'Traceback' not in proc.output()
+
+
+def malformed_payloads():
+    """Serialized payloads no well-behaved writer sends; any DDS participant can."""
+    good = serialize_message(one([1.0, 2.0, 3.0]))
+    claims_more = bytearray(good)
+    claims_more[12:16] = (1000).to_bytes(4, 'little')  # data length 1000, 3 values follow
+    huge_dims = bytearray(good)
+    huge_dims[4:8] = (2**31).to_bytes(4, 'little')  # 2**31 layout dimensions
+    # name: (payload, the kind of refusal); a bare header reads as a message with no values
+    return {'truncated': (good[:18], 'malformed'), 'header only': (good[:4], 'length'),
+            'length past the end': (bytes(claims_more), 'malformed'),
+            'dimension count past the end': (bytes(huge_dims), 'malformed')}
+
+
+def test_malformed_serialized_messages_are_refused_counted_and_the_node_goes_on(ros):
+    proc, pub, out = start_predictor(ros)
+    raw_pub = ros.publisher(Float64MultiArray, 'features')
+    diags = ros.collect(DiagnosticArray, '/diagnostics')
+    core = NeuronModel(3, weights=W, bias=B)
+    bad = malformed_payloads()
+    for name, (payload, _) in bad.items():
+        raw_pub.publish(payload)  # bytes: published as they are
+        good = [0.1 * len(name), 0.5, -0.25]
+        raw_pub.publish(one(good))
+        ros.wait_for_messages(out, 1, what=f'the prediction after the {name!r} payload')
+        assert len(out) == 1, f'the {name!r} payload was answered'
+        np.testing.assert_allclose(prediction(out[0]), core.predict(good), atol=1e-15)
+        out.clear()
+
+    def counted():
+        d = diagnostic_values(diags, 'predictor')
+        return d if d and int(d['messages refused']) == len(bad) else None
+    d = ros.spin_until(counted, what='the malformed payloads counted in /diagnostics')
+    assert int(d['messages received']) == int(d['messages predicted']) + len(bad)
+    kinds = [kind for _, kind in bad.values()]
+    for kind in set(kinds):
+        assert int(d[f'refused: {kind}']) == kinds.count(kind), (kind, d)
+    assert 'features message refused (malformed' in proc.output()
+    assert proc.alive()

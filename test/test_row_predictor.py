@@ -1,5 +1,7 @@
 """The predictor's fast paths: ``model.RowPredictor`` and ``conversions.value_to_msg`` give what
-the vectorized path gives for one-sample messages, and ``keep_freed_heap`` (no ROS process)."""
+the vectorized path gives for one-sample messages, ``conversions.RawRowReader`` and
+``RawValueWriter`` read and write exactly what rclpy's (de)serialization does, and
+``keep_freed_heap`` (no ROS process)."""
 
 import math
 import platform
@@ -10,7 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nn_one_node.conversions import value_to_msg, vector_to_msg
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+
+from nn_one_node import conversions
+from nn_one_node.conversions import (RawRowReader, RawValueWriter, matrix_to_msg, value_to_msg,
+                                     vector_to_msg)
 from nn_one_node.model import ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 
 EPS = np.finfo(np.float64).eps
@@ -84,3 +91,82 @@ def test_keep_freed_heap_takes_on_glibc_and_is_a_no_op_elsewhere():
     from nn_one_node.predictor_node import keep_freed_heap
     on_glibc = platform.libc_ver()[0] == 'glibc'
     assert keep_freed_heap() is on_glibc
+
+
+def features(values):
+    msg = Float64MultiArray()
+    msg.data = array('d', values)
+    return msg
+
+
+def same_floats(a, b):
+    """Bit for bit (NaN payloads and signed zeros included)."""
+    return array('d', a).tobytes() == array('d', b).tobytes()
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.sampled_from([1, 2, 3, 4, 64, ROW_PYTHON_MAX_FEATURES, ROW_PYTHON_MAX_FEATURES + 1,
+                          1024]),
+       data=st.data())
+def test_raw_row_reader_reads_what_deserialization_reads(n, data):
+    values = data.draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                                min_size=n, max_size=n))
+    reader = RawRowReader(n, ROW_PYTHON_MAX_FEATURES)
+    assert reader.enabled  # Fast DDS's CDR, as shipped: the fast path is on
+    raw = serialize_message(features(values))
+    row = reader.row(raw)
+    assert row is not None
+    assert same_floats(row, deserialize_message(raw, Float64MultiArray).data)
+    assert isinstance(row, tuple) == (n <= ROW_PYTHON_MAX_FEATURES)
+
+
+def test_raw_row_reader_ignores_the_padding_bytes():
+    raw = bytearray(serialize_message(features([1.0, 2.0, 3.0])))
+    raw[16:20] = b'\xff\xfe\xfd\xfc'  # alignment padding: any writer may leave anything there
+    assert RawRowReader(3).row(bytes(raw)) == (1.0, 2.0, 3.0)
+
+
+def other_messages(n):
+    """Messages that are not exactly one sample of n values without a layout."""
+    one_dim = features([0.5] * n)
+    one_dim.layout.dim = [MultiArrayDimension(label='features', size=n, stride=n)]
+    offset = features([0.5] * (n + 1))
+    offset.layout.data_offset = 1
+    return {'short': features([0.5] * (n - 1)), 'long': features([0.5] * (n + 1)),
+            'batch of one': matrix_to_msg(np.full((1, n), 0.5)),
+            'batch': matrix_to_msg(np.full((2, n), 0.5)), 'one dim': one_dim,
+            'data offset': offset, 'empty': features([])}
+
+
+@pytest.mark.parametrize('n', [1, 3, 64, 1024])
+def test_raw_row_reader_leaves_every_other_message_to_deserialization(n):
+    reader = RawRowReader(n)
+    for name, msg in other_messages(n).items():
+        assert reader.row(serialize_message(msg)) is None, name
+    good = serialize_message(features([0.5] * n))
+    for cut in (0, 4, 16, len(good) - 1):
+        assert reader.row(good[:cut]) is None, cut
+    assert reader.row(good + b'\0' * 8) is None
+
+
+@pytest.mark.parametrize('y', [0.0, -0.0, 0.5, 1.0, 5e-324, 1 - 2**-53, -1e300])
+def test_raw_value_writer_writes_what_serialization_writes(y):
+    writer = RawValueWriter()
+    assert writer.enabled
+    raw = writer.encode(y)
+    msg = deserialize_message(raw, Float64MultiArray)
+    expected = value_to_msg(y)
+    assert same_floats(msg.data, expected.data)
+    assert [(d.label, d.size, d.stride) for d in msg.layout.dim] == \
+        [(d.label, d.size, d.stride) for d in expected.layout.dim]
+    assert msg.layout.data_offset == 0
+    assert raw == serialize_message(expected)
+
+
+@pytest.mark.parametrize('header', [b'\x00\x07\x00\x00', b'\x00\x0b\x00\x00', b''])
+def test_an_unexpected_encoding_turns_the_fast_paths_off(monkeypatch, header):
+    """Another middleware's encoding (here XCDR2 headers, or nothing) is not guessed at."""
+    real = conversions._serialize
+    monkeypatch.setattr(conversions, '_serialize', lambda msg: header + real(msg)[4:])
+    assert not RawRowReader(3).enabled
+    assert not RawValueWriter().enabled
