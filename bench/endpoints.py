@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -144,6 +145,85 @@ class Source(Node):
         return {'first_ns': first_ns, 'last_ns': last_ns, 'sent': count, 'late': late,
                 'achieved_rate': (count - 1) / span if span > 0 else None,
                 'window_s': span + drain, 'cpu': cpu}
+
+    def run_interleaved(self, targets: List[Dict[str, Any]], rate: float, count: int,
+                        block: int, warmup: int = 0, pids: Optional[Dict[str, int]] = None,
+                        seed: int = 0) -> Dict[str, Dict]:
+        """``count`` messages to each of ``targets`` ({'topic', 'n', 'pid'}) at ``rate``, in
+        blocks of ``block`` messages taking turns in an order shuffled every turn (``seed``),
+        so that a drift of the machine (its idle states, a neighbour's load) falls on every
+        target alike. The CPU of each target's node
+        (and of ``pids``) is summed over that target's own blocks only, read at the block
+        boundaries, one period after the previous block's last message.
+        """
+        period = 1e9 / rate
+        pids = pids or {}
+        state = []
+        for t in targets:
+            msg = self._message(t['n'], 1)
+            state.append({'pub': self._pubs[t['topic']], 'data': msg.data, 'msg': msg,
+                          'n': t['n'], 'pid': t['pid'], 'sent': 0, 'late': 0,
+                          'first_ns': None, 'last_ns': 0,
+                          'cpu': {name: None for name in ['node', *pids]}})
+        # Warm-up: a few messages to each, outside every window and every CPU count.
+        t0 = time.monotonic_ns() + 1_000_000
+        slot = 0
+        for s in state:
+            for _ in range(warmup):
+                self._wait_slot(t0 + int(slot * period))
+                s['data'][0] = encode(time.monotonic_ns())
+                s['pub'].publish(s['msg'])
+                slot += 1
+        self._wait_slot(t0 + int(slot * period))  # the last warm-up message handled
+        slot += 1
+        blocks = -(-count // block)
+        order = random.Random(seed)
+        for b in range(blocks):
+            # A fresh order every turn: no target always follows the same one (whose caches,
+            # or lingering work, it would inherit).
+            for s in order.sample(state, len(state)):
+                size = min(block, count - s['sent'])
+                if size <= 0:
+                    continue
+                before = {'node': cpu_sample(s['pid'])}
+                before.update({name: cpu_sample(pid) for name, pid in pids.items()})
+                for _ in range(size):
+                    target = t0 + int(slot * period)
+                    self._wait_slot(target)
+                    stamp = time.monotonic_ns()
+                    s['data'][0] = encode(stamp)
+                    if s['n'] > 1:
+                        s['data'][1] = float(s['sent'])
+                    s['pub'].publish(s['msg'])
+                    if s['first_ns'] is None:
+                        s['first_ns'] = stamp
+                    elif stamp - target > period:
+                        s['late'] += 1
+                    s['last_ns'] = stamp
+                    s['sent'] += 1
+                    slot += 1
+                # The boundary: one period on, the block's last message has been handled.
+                self._wait_slot(t0 + int(slot * period))
+                after = {'node': cpu_sample(s['pid'])}
+                after.update({name: cpu_sample(pid) for name, pid in pids.items()})
+                slot += 1  # an empty slot: reading /proc delays no message
+                for name in after:
+                    d = cpu_delta(before[name], after[name])
+                    acc = s['cpu'][name]
+                    s['cpu'][name] = d if acc is None else {
+                        k: (None if acc[k] is None or d[k] is None else acc[k] + d[k])
+                        for k in d}
+        achieved = rate * slot * period / max(time.monotonic_ns() - t0, 1)
+        return {t['topic']: {'first_ns': s['first_ns'], 'last_ns': s['last_ns'],
+                             'sent': s['sent'], 'late': s['late'], 'achieved_rate': achieved,
+                             'window_s': s['sent'] / rate, 'cpu': s['cpu']}
+                for t, s in zip(targets, state)}
+
+    @staticmethod
+    def _wait_slot(target_ns: int) -> None:
+        now = time.monotonic_ns()
+        if target_ns > now:
+            time.sleep((target_ns - now) * 1e-9)
 
     def fill(self, topic: str, n: int, rows: int, messages: int, seed: int = 0,
              timeout: float = 60.0) -> Dict:

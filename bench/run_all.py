@@ -44,7 +44,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 
 FULL: Dict[str, Any] = {
     'ns': [4, 64, 1024], 'rates': [100, 1000], 'rounds': 3,
-    'duration_s': {'100': 4.0, '1000': 2.0}, 'warmup_s': 0.3, 'focus_n': 64,
+    'duration_s': {'100': 4.0, '1000': 2.0}, 'block': {'100': 20, '1000': 100},
+    'warmup_s': 0.3, 'focus_n': 64,
     'ladder': [1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000,
                16000, 20000],
     'ladder_s': 1.0, 'sustained_rounds': 2, 'delivered_min': 0.99,
@@ -62,7 +63,8 @@ FULL: Dict[str, Any] = {
     'rss_start': 'after latency round 1',
 }
 QUICK: Dict[str, Any] = {
-    **FULL, 'ns': [4], 'rounds': 1, 'duration_s': {'100': 0.3, '1000': 0.3}, 'warmup_s': 0.05,
+    **FULL, 'ns': [4], 'rounds': 1, 'duration_s': {'100': 0.3, '1000': 0.3},
+    'block': {'100': 10, '1000': 100}, 'warmup_s': 0.05,
     'focus_n': 4, 'ladder': [500, 1000], 'ladder_s': 0.3, 'sustained_rounds': 1,
     'batch_rows': 100, 'batch_msgs': 5, 'batch_rate': 20, 'single_msgs': 200,
     'batch_rounds': 1, 'trainer_buffer': 2000, 'trainer_iterations': 5, 'training_rounds': 1,
@@ -204,6 +206,27 @@ class Session:
         sent = self.source.call('run', topic=t.in_topic, n=t.n, rate=rate, count=count,
                                 warmup=warmup, rows=rows, pids=pids,
                                 answer_timeout=(warmup + count) / rate + 60.0)
+        return self.record(phase, rnd, t, rate, count, rows, sent, keep_samples, **tags)
+
+    def measure_interleaved(self, phase: str, rnd: int, group: List[Target], rate: float,
+                            count: int, block: int, keep_samples: bool = False) -> List[Dict]:
+        """``count`` messages through each of ``group`` in turns of ``block`` messages (see
+        endpoints.Source.run_interleaved): the ratios between them are taken side by side."""
+        for t in group:
+            self.handshake(t)
+        warmup = max(2, int(round(rate * self.cfg['warmup_s'])))
+        pids = {'source': self.source.pid, 'sink': self.sink.pid}
+        answer = self.source.call(
+            'run_interleaved', targets=[{'topic': t.in_topic, 'n': t.n, 'pid': t.proc.pid}
+                                        for t in group],
+            rate=rate, count=count, block=block, warmup=warmup, pids=pids, seed=rnd,
+            answer_timeout=len(group) * (warmup + count * (1 + 1 / block)) / rate + 60.0)
+        return [self.record(phase, rnd, t, rate, count, 1, answer[t.in_topic], keep_samples,
+                            block=block)
+                for t in group]
+
+    def record(self, phase: str, rnd: int, t: Target, rate: float, count: int, rows: int,
+               sent: Dict, keep_samples: bool, **tags: Any) -> Dict:
         got = self.sink.call('report', topic=t.out_topic, first_ns=sent['first_ns'],
                              last_ns=sent['last_ns'], answer_timeout=30.0)
         cpu = {name: (c['schedstat_s'] if c['schedstat_s'] is not None else c['stat_s'])
@@ -247,9 +270,9 @@ class Session:
                     group.append(self.targets[self.labels['predictor_single']])
                 for rate in cfg['rates']:
                     count = int(rate * cfg['duration_s'][str(rate)])
-                    for t in self.rotate(group, rnd):
-                        self.measure('latency', rnd, t, rate, count,
-                                     keep_samples=n == cfg['focus_n'])
+                    self.measure_interleaved('latency', rnd, self.rotate(group, rnd), rate,
+                                             count, cfg['block'][str(rate)],
+                                             keep_samples=n == cfg['focus_n'])
             self.sample_rss(f'after latency round {rnd + 1}')
 
     def sustained_rate(self) -> None:
