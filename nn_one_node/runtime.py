@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable, Dict, List, Optional
@@ -38,6 +39,30 @@ def executor_param() -> ParamSpec:
         'Read at start.',
         read_only=True, constraints="'auto' | 'events' | 'single_threaded'",
         check=one_of(*EXECUTORS))
+
+
+def lower_priority(niceness: int) -> int:
+    """Raise the scheduling niceness of this process to at least ``niceness``; return the
+    niceness it then runs at.
+
+    On Linux niceness belongs to each thread, and a new thread inherits its creator's: so every
+    thread that exists now (the middleware's included) is set one by one, and threads started
+    later follow the main thread. Elsewhere the process is set. Niceness is only ever raised
+    (lowering it needs privileges): a process started at a higher niceness keeps it.
+    """
+    if not hasattr(os, 'setpriority'):
+        return 0
+    try:
+        tids = [int(t) for t in os.listdir('/proc/self/task')]
+    except OSError:
+        tids = [0]  # not Linux: PRIO_PROCESS 0 is the whole process
+    for tid in tids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        except (ProcessLookupError, PermissionError):
+            continue  # the thread ended meanwhile, or a sandbox forbids it: leave it
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def events_executor_class():

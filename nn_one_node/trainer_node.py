@@ -47,7 +47,7 @@ from .conversions import MessageError, matrix_from_msg
 from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
 from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, positive_number, validate, weights_vector)
-from .runtime import RefusalLog, executor_param, run
+from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
 from .weights_file import WeightsFileError, load_weights_file, save_weights_file
 
@@ -147,6 +147,11 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
         ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
                   'time); 0 disables them. Read at start.', read_only=True,
                   float_range=(0.0, 3600.0), check=non_negative_number),
+        ParamSpec('niceness', 19, 'Scheduling niceness the trainer runs at (0-19; higher '
+                  'yields the CPU sooner): training is background work, and at 19 it disturbs '
+                  'the predictor least on a shared computer. Raised at start for all its '
+                  'threads, never lowered (a higher niceness it was started with stays). Read '
+                  'at start.', read_only=True, int_range=(0, 19)),
         executor_param(),
     ]
 
@@ -158,6 +163,7 @@ class TrainerNode(Node):
         super().__init__(node_name, **kwargs)
         self._specs, self._values = declare_sized(self, trainer_params)
         v = self._values
+        self.niceness = lower_priority(v['niceness'])
         n = self.num_features = v['num_features']
         self.buffer = SampleBuffer(v['buffer_size'], n)
         self._workspace = Workspace()
@@ -225,7 +231,8 @@ class TrainerNode(Node):
             f'training on {self.resolve_topic_name("labeled_samples")} ({n} features + label), '
             f'every {v["train_period"]} s, deploying to '
             f'{self._predictor_name or "(nowhere)"}'
-            + (f', saving to {self._weights_file}' if self._weights_file else ''))
+            + (f', saving to {self._weights_file}' if self._weights_file else '')
+            + f', at niceness {self.niceness}')
 
     # ----------------------------------------------------------------------------- the model
     @property

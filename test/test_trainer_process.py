@@ -7,7 +7,10 @@ input, bad parameter values, the services and the signals.
 """
 
 import math
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
@@ -766,3 +769,66 @@ def test_an_update_keeps_to_its_time_budget_whatever_iterations_per_update_says(
     assert reply.success and reply.message.startswith('deployed'), reply.message
     assert took < 5.0, f'train_now took {took:.1f} s with max_update_seconds 0.2'
     assert ends.call('enable_training', SetBool.Request(data=True)).success
+
+
+def thread_niceness(pid: int) -> List[int]:
+    """The niceness of every thread of ``pid`` (field 19 of /proc/<pid>/task/<tid>/stat)."""
+    values = []
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            stat = Path(f'/proc/{pid}/task/{tid}/stat').read_text()
+        except FileNotFoundError:
+            continue  # the thread ended
+        values.append(int(stat[stat.rindex(')') + 2:].split()[16]))
+    return values
+
+
+@pytest.mark.parametrize('asked', [None, 0, 7])
+def test_the_trainer_runs_every_thread_at_the_niceness_asked_for(ros, asked):
+    inherited = os.getpriority(os.PRIO_PROCESS, 0)  # what the trainer starts at
+    expected = max(inherited, 19 if asked is None else asked)
+    ends = Ends(ros)
+    trainer = ends.start_trainer(**({} if asked is None else {'niceness': asked}))
+    rng = np.random.default_rng(3)
+    X, y, _ = sigmoid_data(rng, 200)
+    ends.feed(X, y)
+    ros.wait_for_messages(ends.losses, 1, TIMEOUT, 'a loss')  # trained, middleware threads up
+    values = thread_niceness(trainer.proc.pid)
+    assert len(values) > 5 and set(values) == {expected}, values
+    assert f'at niceness {expected}' in trainer.output()
+
+
+def test_lower_priority_raises_every_thread_and_never_lowers():
+    """In a process of its own: niceness, once raised, cannot be lowered again."""
+    script = """if True:
+        import os, threading
+        from nn_one_node.runtime import lower_priority
+        ready, done = threading.Event(), threading.Event()
+        def helper():
+            ready.set()
+            done.wait(10)
+        t = threading.Thread(target=helper)
+        t.start()
+        ready.wait(10)
+        print(lower_priority(5), lower_priority(3))
+        later = []
+        t2 = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0)))
+        t2.start(); t2.join()
+        nices = set()
+        for tid in os.listdir('/proc/self/task'):
+            try:
+                stat = open(f'/proc/self/task/{tid}/stat').read()
+            except FileNotFoundError:
+                continue  # t2, just ended
+            nices.add(int(stat[stat.rindex(')') + 2:].split()[16]))
+        done.set(); t.join()
+        print(sorted(nices), later[0])
+    """
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    done = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.split('\n')
+    first = max(base, 5)
+    assert out[0] == f'{first} {first}'  # 3 does not lower it
+    assert out[1] == f'[{first}] {first}'  # the helper thread too, and a thread started after
