@@ -288,12 +288,15 @@ def markdown(results: Dict) -> str:
             f'| {_f(r2["p50"]["numerator"], ".0f")} / {_f(r2["p50"]["denominator"], ".0f")} | '
             f'{_f(r2["p50"]["ratio"])} |')
     one = {r['samples']: r for r in results.get('training_variants', {}).get(
-        'blas1', {}).get('sizes', [])}
+        'blas_default', {}).get('sizes', [])}
     out += ['', '## 5: gradient-descent step', '',
-            "As the trainer is shipped (numpy's default BLAS threads); the last two columns with "
-            'OPENBLAS_NUM_THREADS=1.', '',
+            'As the trainer is shipped (one BLAS thread: trainer_node sets OPENBLAS_NUM_THREADS=1 '
+            "and the like before numpy loads); floor and step with the same threads. The last "
+            "two columns: both with numpy's default BLAS threads (one per core), a diagnostic.",
+            '',
             '| buffer | MB | floor (us) | step (us) | step / floor | limit | per-sample loop (ms) '
-            '| loop / step | alloc peak per update (B) | 1 thread: step (us) | step / floor |',
+            '| loop / step | alloc peak per update (B) | default threads: step (us) '
+            '| step / floor |',
             '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in g5['rows']:
         o = one.get(r['samples'])
@@ -359,17 +362,18 @@ def plots(results: Dict, out_dir: Path) -> List[str]:
     if rows:
         m = np.array([r['samples'] for r in rows])
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        ax.plot(m, [r['step_s'] * 1e3 for r in rows], 'o-', label='GD step (train_update)')
+        ax.plot(m, [r['step_s'] * 1e3 for r in rows], 'o-',
+                label='GD step (train_update), one BLAS thread as shipped')
         ax.plot(m, [r['floor_s'] * 1e3 for r in rows], 's--',
                 label='floor: X @ w + delta @ X')
         ax.plot(m, [r['per_sample_loop_step_s'] * 1e3 for r in rows], '^:',
                 label='per-sample Python loop')
-        one = results.get('training_variants', {}).get('blas1', {}).get('sizes', [])
+        one = results.get('training_variants', {}).get('blas_default', {}).get('sizes', [])
         if one:
             ax.plot([r['samples'] for r in one], [r['step_s'] * 1e3 for r in one], 'o-',
-                    alpha=0.45, label='GD step, one BLAS thread')
+                    alpha=0.45, label="GD step, numpy's default BLAS threads")
             ax.plot([r['samples'] for r in one], [r['floor_s'] * 1e3 for r in one], 's--',
-                    alpha=0.45, label='floor, one BLAS thread')
+                    alpha=0.45, label="floor, numpy's default BLAS threads")
         five_mb = LARGE_BUFFER_BYTES / (8 * rows[0]['features'])
         ax.axvline(five_mb, color='grey', lw=0.8)
         ax.text(five_mb, 0.03, ' 5 MB: <= 1.3x floor from here', color='grey', fontsize=8,
