@@ -15,8 +15,10 @@ without a copy, and ``array('d').frombytes`` fills one far faster than ``ndarray
 
 from __future__ import annotations
 
+import math
 import struct
 from array import array
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
@@ -39,7 +41,11 @@ class MessageError(ValueError):
 
 def check_finite(x: np.ndarray) -> np.ndarray:
     """Raise MessageError(kind='non-finite') if ``x`` holds a NaN or an infinity."""
-    if not np.isfinite(x).all():
+    with np.errstate(over='ignore', invalid='ignore'):
+        total = float(np.sum(x))
+    if math.isfinite(total):  # a NaN or an infinity anywhere makes the sum non-finite
+        return x
+    if not np.isfinite(x).all():  # or finite values overflowed the sum: look closer
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise MessageError(f'{bad} value(s) are NaN or infinite', kind='non-finite')
     return x
@@ -164,13 +170,36 @@ def _serialize(msg: Float64MultiArray) -> bytes:
     return serialize_message(msg)
 
 
-class RawRowReader:
-    """Reads the N values of a serialized one-sample features message, without deserializing.
+class _Dim(NamedTuple):
+    label: str
+    size: int
+    stride: int
 
-    ``row(raw)`` returns the values (a tuple of floats for N <= ``tuple_max``, else a read-only
-    float64 ndarray viewing ``raw``) when ``raw`` is a message of exactly N values with no layout
-    and no data_offset, and None for anything else (which the caller deserializes and handles in
-    full). Values are not checked for finiteness.
+
+class _Layout(NamedTuple):
+    dim: List[_Dim]
+    data_offset: int
+
+
+class ParsedMessage(NamedTuple):
+    """A Float64MultiArray read from its serialized form: the attributes ``matrix_from_msg``
+    reads, with ``data`` a read-only float64 ndarray viewing the serialized bytes."""
+    layout: _Layout
+    data: np.ndarray
+
+
+class RawReader:
+    """Reads serialized features messages (Float64MultiArray) without deserializing them.
+
+    * ``row(raw)``: the N values of a one-sample message with no layout and no data_offset (a
+      tuple of floats for N <= ``tuple_max``, else a read-only ndarray), or None for anything
+      else;
+    * ``message(raw)``: any message, as a ``ParsedMessage`` whose data views ``raw`` (no copy),
+      or None where ``raw`` is not a well-formed message of the expected encoding (the caller
+      then deserializes it, which says what is wrong).
+
+    Values are not checked for finiteness. ``enabled`` is False where the running middleware's
+    encoding is not the one described above (see the probes in ``__init__``).
     """
 
     def __init__(self, num_features: int, tuple_max: int = 256) -> None:
@@ -183,14 +212,27 @@ class RawRowReader:
         self.enabled = False
         if order is None or self._offset < 16:
             return
+        self._order = order
+        self._u32 = struct.Struct(order + 'I').unpack_from
+        self._u32x2 = struct.Struct(order + '2I').unpack_from
         # header | 0 dims | data_offset 0 | length N, in the stream's byte order; then padding.
         self._prefix = raw[:4] + struct.pack(order + '3I', 0, 0, n)
         self._length = len(raw)
         self._struct = struct.Struct(f'{order}{n}d') if n <= tuple_max else None
         self._dtype = np.dtype(order + 'f8')
+        batch = matrix_to_msg(np.arange(2.0 * n).reshape(2, n) + 0.25)
+        batch.layout.data_offset = 0
         self.enabled = (raw.startswith(self._prefix)
                         and self.row(raw) is not None
-                        and list(self.row(raw)) == list(probe.data))
+                        and list(self.row(raw)) == list(probe.data)
+                        and self._same(batch) and self._same(probe))
+
+    def _same(self, msg: Float64MultiArray) -> bool:
+        parsed = self.message(_serialize(msg))
+        return (parsed is not None and parsed.data.tolist() == list(msg.data)
+                and parsed.layout.data_offset == msg.layout.data_offset
+                and [tuple(d) for d in parsed.layout.dim]
+                == [(d.label, d.size, d.stride) for d in msg.layout.dim])
 
     def row(self, raw: bytes):
         if len(raw) != self._length or not raw.startswith(self._prefix):
@@ -200,21 +242,102 @@ class RawRowReader:
         return np.frombuffer(raw, dtype=self._dtype, count=self.num_features,
                              offset=self._offset)
 
+    def message(self, raw: bytes) -> Optional[ParsedMessage]:
+        # CDR: every field aligned to its size, counted from the end of the 4-byte header.
+        end = len(raw)
+        if end < 8 or raw[:2] != self._prefix[:2]:
+            return None
+        u32 = self._u32
+        (ndims,) = u32(raw, 4)
+        pos = 8
+        if ndims > (end - pos) // 16:  # a dimension takes 16 bytes at least
+            return None
+        dims = []
+        for _ in range(ndims):
+            pos += -(pos - 4) % 4
+            if pos + 4 > end:
+                return None
+            (length,) = u32(raw, pos)  # the label, with its terminating NUL
+            pos += 4
+            if length < 1 or pos + length > end or raw[pos + length - 1] != 0:
+                return None
+            label = raw[pos:pos + length - 1].decode('utf-8', 'replace')
+            pos += length
+            pos += -(pos - 4) % 4
+            if pos + 8 > end:
+                return None
+            size, stride = self._u32x2(raw, pos)
+            pos += 8
+            dims.append(_Dim(label, size, stride))
+        pos += -(pos - 4) % 4
+        if pos + 8 > end:
+            return None
+        data_offset, count = self._u32x2(raw, pos)
+        pos += 8
+        pos += -(pos - 4) % 8
+        stop = pos + 8 * count
+        if stop > end or end - stop >= 8:  # short, or more than trailing padding left over
+            return None
+        data = np.frombuffer(raw, dtype=self._dtype, count=count, offset=pos)
+        return ParsedMessage(_Layout(dims, data_offset), data)
 
-class RawValueWriter:
-    """The serialized form of ``value_to_msg(y)``: a template with the value's 8 bytes patched.
 
-    ``encode(y)`` returns bytes for ``Publisher.publish``; ``enabled`` is False (and ``encode``
-    must not be used) where the probe does not end in the value's 8 bytes.
+class RawVectorWriter:
+    """The serialized form of ``vector_to_msg(y)`` (and of ``value_to_msg``), built directly.
+
+    ``encode(y)`` (an (M,) float64 ndarray) and ``encode_value(y)`` (one float) return bytes for
+    ``Publisher.publish``. ``enabled`` is False (and neither must be used) where rclpy does not
+    deserialize what they write into exactly ``vector_to_msg``'s message (another encoding).
     """
 
     def __init__(self, label: str = SAMPLES_LABEL) -> None:
-        probe_value = 0.1234567890123
-        raw = _serialize(value_to_msg(probe_value, label))
-        order = _BYTE_ORDER.get(raw[:2])
-        self.enabled = order is not None and raw.endswith(struct.pack(order + 'd', probe_value))
-        self._head = raw[:-8]
-        self._pack = struct.Struct((order or '<') + 'd').pack
+        probe = _serialize(value_to_msg(0.5, label))
+        order = _BYTE_ORDER.get(probe[:2])
+        self.enabled = False
+        if order is None:
+            return
+        self._order = order
+        self._header = probe[:4]
+        name = label.encode('utf-8') + b'\0'
+        head = struct.pack(order + '2I', 1, len(name)) + name
+        head += bytes(-len(head) % 4)  # CDR alignment, counted after the 4-byte header
+        self._label_part = self._header + head
+        self._tail_pad = bytes(-(len(head) + 16) % 8)
+        self._sizes = struct.Struct(order + '4I')  # size, stride, data_offset, data length
+        self._value = struct.Struct(order + 'd')
+        self._native = np.dtype(order + 'f8') == np.dtype(np.float64)
+        self._one_head = self._head(1)
+        self.enabled = all(self._round_trips(y) for y in (
+            np.array([0.25]), np.array([0.1, -2.5, 1e300]), np.zeros(0)))
+        self.enabled = self.enabled and self._round_trips_value(0.1234567890123)
 
-    def encode(self, y: float) -> bytes:
-        return self._head + self._pack(y)
+    def _head(self, m: int) -> bytes:
+        return self._label_part + self._sizes.pack(m, m, 0, m) + self._tail_pad
+
+    def encode(self, y: np.ndarray) -> bytes:
+        y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+        data = y.tobytes() if self._native else y.astype(self._order + 'f8').tobytes()
+        return self._head(y.shape[0]) + data
+
+    def encode_value(self, y: float) -> bytes:
+        return self._one_head + self._value.pack(y)
+
+    def _round_trips(self, y: np.ndarray) -> bool:
+        from rclpy.serialization import deserialize_message
+        try:
+            back = deserialize_message(self.encode(y), Float64MultiArray)
+        except Exception:  # noqa: BLE001 - another encoding: the writer stays off
+            return False
+        expected = vector_to_msg(y)
+        return (back.data.tobytes() == expected.data.tobytes()
+                and back.layout.data_offset == 0
+                and [(d.label, d.size, d.stride) for d in back.layout.dim]
+                == [(d.label, d.size, d.stride) for d in expected.layout.dim])
+
+    def _round_trips_value(self, y: float) -> bool:
+        from rclpy.serialization import deserialize_message
+        try:
+            back = deserialize_message(self.encode_value(y), Float64MultiArray)
+        except Exception:  # noqa: BLE001
+            return False
+        return list(back.data) == [y] and back.layout.dim[0].size == 1

@@ -28,7 +28,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import Float64MultiArray
 
-from .conversions import (MessageError, RawRowReader, RawValueWriter, check_finite,
+from .conversions import (MessageError, RawReader, RawVectorWriter, check_finite,
                           matrix_from_msg, value_to_msg, vector_to_msg)
 from .model import ACTIVATIONS, ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 from .params import (ParamSpec, declare_sized, finite_number,
@@ -36,6 +36,7 @@ from .params import (ParamSpec, declare_sized, finite_number,
 from .runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
+ALIGNED_KEEP_VALUES = 1 << 20
 
 
 def predictor_params(num_features: int) -> List[ParamSpec]:
@@ -68,12 +69,15 @@ class PredictorNode(Node):
         # The fast path's output, filled and published again for every one-sample message:
         # publish() serializes before it returns, so the message is free again at once.
         self._one_prediction = value_to_msg(0.0)
-        # Cheaper still: one-sample messages read and predictions written in their serialized
-        # form (conversions.RawRowReader / RawValueWriter), where the middleware's encoding is
-        # the one they expect; everything else is deserialized and takes the paths below.
-        self._raw_reader = RawRowReader(self._model.num_features, ROW_PYTHON_MAX_FEATURES)
-        self._raw_writer = RawValueWriter()
-        self._raw_out = self._raw_writer.encode if self._raw_writer.enabled else None
+        # Cheaper still: messages read and one-sample predictions written in their serialized
+        # form (conversions.RawReader / RawVectorWriter), where the middleware's encoding is the
+        # one they expect; a message that does not parse is deserialized by rclpy.
+        self._raw_reader = RawReader(self._model.num_features, ROW_PYTHON_MAX_FEATURES)
+        self._raw_writer = RawVectorWriter()
+        self._raw_out = self._raw_writer.encode_value if self._raw_writer.enabled else None
+        # A batch read in place is unaligned (CDR puts float64 data 4 bytes off 8), and numpy
+        # then leaves BLAS for a slower loop: it is copied here first, a buffer kept for reuse.
+        self._aligned = np.empty(0)
         self.received = 0
         self.predicted_messages = 0
         self.predicted_samples = 0
@@ -131,13 +135,17 @@ class PredictorNode(Node):
                 self.received += 1
                 self._publish_value(y)
                 return
-        try:
-            msg = deserialize_message(raw, Float64MultiArray)
-        except Exception as err:  # noqa: BLE001 - whatever the type support raises
-            self.received += 1
-            self.refusals.refuse('malformed', f'cannot be deserialized ({len(raw)} bytes): '
-                                 f'{type(err).__name__}: {err}')
-            return
+        # Batches and layouts: read in place (the data a view of ``raw``: no copy); what does
+        # not parse is deserialized, which names what is wrong with it.
+        msg = self._raw_reader.message(raw)
+        if msg is None:
+            try:
+                msg = deserialize_message(raw, Float64MultiArray)
+            except Exception as err:  # noqa: BLE001 - whatever the type support raises
+                self.received += 1
+                self.refusals.refuse('malformed', f'cannot be deserialized ({len(raw)} bytes): '
+                                     f'{type(err).__name__}: {err}')
+                return
         self._on_features(msg)
 
     def _publish_value(self, y: float) -> None:
@@ -150,7 +158,8 @@ class PredictorNode(Node):
         self.predicted_messages += 1
         self.predicted_samples += 1
 
-    def _on_features(self, msg: Float64MultiArray) -> None:
+    def _on_features(self, msg) -> None:
+        """A Float64MultiArray, or a conversions.ParsedMessage."""
         self.received += 1
         # The fast path, for the common message: one sample, no layout. A few numpy calls cost
         # more than the arithmetic of a sample (see model.RowPredictor); whatever it does not
@@ -165,7 +174,10 @@ class PredictorNode(Node):
                 return
         model = self._model  # one reference: weights and bias from the same update
         try:
-            x = check_finite(matrix_from_msg(msg, model.num_features))
+            x = matrix_from_msg(msg, model.num_features)
+            if not x.flags.aligned:
+                x = self._aligned_copy(x)
+            check_finite(x)
         except MessageError as err:
             self.refusals.refuse(err.kind, str(err))
             return
@@ -179,9 +191,20 @@ class PredictorNode(Node):
                 'overflow', f'x . w + b overflowed to NaN or infinity for {bad} of '
                 f'{y_hat.shape[0]} sample(s): features too large for these weights')
             return
-        self._pub.publish(vector_to_msg(y_hat))
+        self._pub.publish(self._raw_writer.encode(y_hat) if self._raw_out is not None
+                          else vector_to_msg(y_hat))
         self.predicted_messages += 1
         self.predicted_samples += y_hat.shape[0]
+
+    def _aligned_copy(self, x: np.ndarray) -> np.ndarray:
+        if x.size > self._aligned.size:
+            # Kept for the next batch up to 8 MB (1M values); a larger one is copied afresh.
+            if x.size > ALIGNED_KEEP_VALUES:
+                return np.array(x, dtype=np.float64)
+            self._aligned = np.empty(x.size)
+        out = self._aligned[:x.size].reshape(x.shape)
+        np.copyto(out, x)
+        return out
 
     # ----------------------------------------------------------------------------- diagnostics
     def counters(self) -> Dict[str, Any]:
