@@ -308,10 +308,11 @@ def markdown(results: Dict) -> str:
                    f'{_f(o["step_s"] * 1e6 if o else None, ".1f")} | '
                    f'{_f(o["step_over_floor"] if o else None)} |')
     out += ['', '## 6: training next to prediction', '',
-            '| trainer | environment, prefix | p99 busy / idle (us) | p99 ratio | p50 ratio | '
-            'trainer CPU busy / idle (cores) |', '|---|---|---|---|---|---|']
+            '| trainer | parameters, environment, prefix | p99 busy / idle (us) | p99 ratio | '
+            'p50 ratio | trainer CPU busy / idle (cores) |', '|---|---|---|---|---|---|']
     for variant, v in g6['variants'].items():
-        env = ' '.join([f'{k}={val}' for k, val in v['how'].get('env', {}).items()]
+        env = ' '.join([f'{k}:={val}' for k, val in v['how'].get('params', {}).items()]
+                       + [f'{k}={val}' for k, val in v['how'].get('env', {}).items()]
                        + v['how'].get('prefix', [])) or 'as shipped'
         out.append(f'| {variant} | {env} | {_f(v["p99"]["numerator"], ".0f")} / '
                    f'{_f(v["p99"]["denominator"], ".0f")} | {_f(v["p99"]["ratio"])} | '

@@ -52,7 +52,7 @@ FULL: Dict[str, Any] = {
     'ladder_s': 1.0, 'sustained_rounds': 2, 'delivered_min': 0.99,
     'batch_rows': 1000, 'batch_msgs': 50, 'batch_rate': 20, 'single_msgs': 1000,
     'batch_rounds': 3,
-    'trainer_buffer': 100000, 'trainer_iterations': 20, 'training_rounds': 3,
+    'trainer_buffer': 100000, 'trainer_iterations': 20, 'training_rounds': 5,
     'training_s': 3.0, 'train_sizes': list(training_bench.FULL_SIZES),
     # The trainer as shipped is judged; the others are diagnostics. Shipped: one BLAS thread
     # (trainer_node sets it before numpy loads) and niceness 19 (its `niceness` parameter).

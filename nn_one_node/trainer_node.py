@@ -21,8 +21,9 @@ import os
 
 # One BLAS thread, set before numpy loads: the trainer shares the robot's computer with the
 # predictor, and OpenBLAS's default of a thread per core let a training step take every core and
-# multiplied the predictor's p99 latency (issue 5 goal 6: 7.5x its idle p99 with 2 BLAS threads,
-# 1.48x with 1). A value the user sets explicitly in the environment wins.
+# multiplied the predictor's p99 latency (issue 5 goal 6: 6x its idle p99 with 2 BLAS threads;
+# 1.75x with 1, and 1.45x with 1 at niceness 19, the `niceness` parameter's default). A value
+# the user sets explicitly in the environment wins.
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ.setdefault('MKL_NUM_THREADS', '1')
