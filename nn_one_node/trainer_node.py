@@ -50,7 +50,8 @@ from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, positive_number, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
-from .weights_file import WeightsFileError, load_weights_file, save_weights_file
+from .weights_file import (WeightsFileError, load_weights_file, remove_stale_temporaries,
+                           save_weights_file)
 
 MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
 # A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
@@ -256,6 +257,11 @@ class TrainerNode(Node):
 
     def _resume_from_file(self) -> None:
         path = self._weights_file
+        stale = remove_stale_temporaries(path)
+        if stale:
+            self.get_logger().info(
+                f'removed {len(stale)} temporary file(s) of {path} left by a writer killed '
+                f'mid-write: {", ".join(sorted(stale))}')
         if not os.path.exists(path):
             self.get_logger().info(f'no weights file at {path} yet: starting fresh')
             return

@@ -31,7 +31,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import yaml
@@ -103,6 +103,32 @@ def render_weights_file(weights: Sequence[float], bias: float, activation: str) 
         + f'    bias: {format_float(b)}\n'
     )
     return body + CHECKSUM_PREFIX + hashlib.sha256(body.encode('utf-8')).hexdigest() + '\n'
+
+
+def remove_stale_temporaries(path: PathLike) -> List[str]:
+    """Delete the temporaries a killed writer of ``path`` left (``.<name>.*.tmp`` beside it).
+
+    ``save_weights_file`` removes its temporary on any error, so only a process killed inside a
+    write leaves one; it is never read, but would pile up. Call it before the first write, with
+    no other writer of ``path`` running (its temporary would go, and its rename fail). Returns
+    the names removed; a file that vanishes meanwhile or cannot be removed is skipped.
+    """
+    path = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(path)
+    prefix = f'.{base}.'
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(prefix) and name.endswith('.tmp'):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                continue
+            removed.append(name)
+    return removed
 
 
 def save_weights_file(path: PathLike, weights: Sequence[float], bias: float,

@@ -90,7 +90,8 @@ def test_sigkill_while_the_trainer_writes_never_leaves_a_broken_weights_file(ros
     pick = random.Random(6)  # seeded: the same kill moments on every run
     samples = ros.publisher(Float64MultiArray, 'labeled_samples', QoSProfile(depth=10))
     mid_write = 0
-    stale = set()  # temporaries left by earlier kills
+    left_behind = 0
+    stale = set()  # temporaries left by earlier kills (the next start removes them)
     for rnd in range(KILL_ROUNDS):
         trainer = ros.start('trainer', {**WRITER, 'weights_file': str(path)})
         if rnd:
@@ -113,13 +114,17 @@ def test_sigkill_while_the_trainer_writes_never_leaves_a_broken_weights_file(ros
         assert trainer.proc.returncode == -signal.SIGKILL
         left = set(tmp_files(path.parent, path.name)) - stale
         mid_write += bool(left)  # the kill cut a write short: a temporary is left
+        left_behind += len(left)
         stale |= left
         # the file: complete (checksum), a valid model for these features, finite
         content = load_weights_file(path, num_features=WRITER_N)
         assert np.all(np.isfinite(content.weights)) and np.isfinite(content.bias)
-    # the temporaries left by kills inside a write are never read: a fresh trainer resumes
+    # the temporaries left by kills inside a write are never read: a fresh trainer removes
+    # them and resumes
     trainer = ros.start('trainer', {**WRITER, 'weights_file': str(path)})
     trainer.wait_for_output(f'resumed the model from {path}', TIMEOUT)
+    assert tmp_files(path.parent, path.name) == [], 'a temporary survived a start'
+    assert 'left by a writer killed mid-write' in '\n'.join(p.output() for p in ros.processes)
     resumed = load_weights_file(path, num_features=WRITER_N)
     got = get_parameters(ros, '/trainer', ['weights', 'bias'], TIMEOUT)
     assert list(got['weights']) == resumed.weights.tolist() and got['bias'] == resumed.bias
@@ -130,7 +135,8 @@ def test_sigkill_while_the_trainer_writes_never_leaves_a_broken_weights_file(ros
     assert mid_write >= 1, 'no kill landed inside a write: the test did not test it'
     record('sigkill_while_writing', {
         'rounds': KILL_ROUNDS, 'kills_inside_a_write': mid_write,
-        'files_loadable_after_kill': KILL_ROUNDS, 'temporaries_left': len(temporaries),
+        'files_loadable_after_kill': KILL_ROUNDS, 'temporaries_left_by_kills': left_behind,
+        'temporaries_left': len(temporaries),
         'model_features': WRITER_N, 'file_bytes': path.stat().st_size,
     })
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 
 from nn_one_node import weights_file
 from nn_one_node.weights_file import (format_float, load_weights_file, parse_weights_file,
-                                      save_weights_file, WeightsFileContent, WeightsFileError)
+                                      remove_stale_temporaries, save_weights_file,
+                                      WeightsFileContent, WeightsFileError)
 
 FAST = settings(derandomize=True, deadline=None, max_examples=60)
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -265,3 +266,18 @@ def test_hand_written_params_files_without_checksum(tmp_path):
         parse_weights_file(two.encode(), require_checksum=False)
     # several nodes with '/**' among them: '/**' holds the model
     assert parse_weights_file((two + EXAMPLE).encode(), require_checksum=False).bias == 0.1
+
+
+def test_remove_stale_temporaries_removes_only_this_files_temporaries(tmp_path):
+    path = tmp_path / 'weights.yaml'
+    save_weights_file(path, [1.0, 2.0], 0.5, 'sigmoid')
+    mine = [tmp_path / '.weights.yaml.ab12cd.tmp', tmp_path / '.weights.yaml.x.tmp']
+    others = [tmp_path / '.other.yaml.ab12cd.tmp', tmp_path / 'weights.yaml.tmp',
+              tmp_path / '.weights.yaml.ab12cd']
+    for f in mine + others:
+        f.write_text('partial')
+    removed = remove_stale_temporaries(path)
+    assert sorted(removed) == sorted(f.name for f in mine)
+    assert all(not f.exists() for f in mine) and all(f.exists() for f in others)
+    assert load_weights_file(path, num_features=2).bias == 0.5  # the file itself untouched
+    assert remove_stale_temporaries(tmp_path / 'missing-dir' / 'w.yaml') == []
