@@ -226,7 +226,11 @@ def render(figures: Dict[str, Any], machine: Optional[str] = None) -> str:
               'refused every update (its gradient is now exactly 0); both nodes grew by about '
               '20 KiB a minute, idle or busy, from the way the events executor was polled for '
               'shutdown (rclpy keeps ~32 bytes per `spin_until_future_complete` with a '
-              'timeout; now `spin_once`, `test_runtime_memory.py`).']
+              'timeout; now `spin_once`, `test_runtime_memory.py`); bytes that do not '
+              'deserialize as a features message were dropped by rclpy without a word (now '
+              'refused and counted, kind `malformed`, `test_predictor_process.py`); a SIGKILL '
+              'inside a weights-file write left its temporary for good (now removed at the '
+              'next start).']
     q = figures.get('qos_probe')
     if q:
         be = q['arrived_of_3']['best effort']
