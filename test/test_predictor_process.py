@@ -103,15 +103,15 @@ def bad_messages():
             'offset past end': offset, 'wrong width': wrong_width, 'nan in batch': nan_in_batch}
 
 
-def test_bad_messages_are_refused_counted_and_the_node_goes_on(ros):
-    proc, pub, out = start_predictor(ros)
-    diags = ros.collect(DiagnosticArray, '/diagnostics')
-    bad = bad_messages()
+def refused_and_still_answering(ros, pub, out, diags, bad):
+    """Publish each of ``bad`` (messages, or serialized bytes) followed by a good message: only
+    the good one is answered, as the core answers it. Returns the predictor's diagnostics once
+    every bad one is counted, after checking that received = predicted + refused."""
     core = NeuronModel(3, weights=W, bias=B)
     for name, msg in bad.items():
         pub.publish(msg)
         good = [0.1 * len(name), -0.5, 0.25]
-        pub.publish(one(good))  # each bad message is followed by a good one
+        pub.publish(one(good))
         ros.wait_for_messages(out, 1, what=f'the prediction after the {name!r} message')
         assert len(out) == 1, f'the {name!r} message was answered'
         np.testing.assert_allclose(prediction(out[0]), core.predict(good), atol=1e-15)
@@ -122,6 +122,14 @@ def test_bad_messages_are_refused_counted_and_the_node_goes_on(ros):
         return d if d and int(d['messages refused']) == len(bad) else None
     d = ros.spin_until(counted, what='the refusals counted in /diagnostics')
     assert int(d['messages received']) == int(d['messages predicted']) + len(bad)
+    return d
+
+
+def test_bad_messages_are_refused_counted_and_the_node_goes_on(ros):
+    proc, pub, out = start_predictor(ros)
+    diags = ros.collect(DiagnosticArray, '/diagnostics')
+    bad = bad_messages()
+    d = refused_and_still_answering(ros, pub, out, diags, bad)
     assert int(d['refused: non-finite']) == 3
     assert int(d['refused: empty']) == 1
     log = proc.output()
@@ -191,24 +199,10 @@ def malformed_payloads():
 
 def test_malformed_serialized_messages_are_refused_counted_and_the_node_goes_on(ros):
     proc, pub, out = start_predictor(ros)
-    raw_pub = ros.publisher(Float64MultiArray, 'features')
     diags = ros.collect(DiagnosticArray, '/diagnostics')
-    core = NeuronModel(3, weights=W, bias=B)
     bad = malformed_payloads()
-    for name, (payload, _) in bad.items():
-        raw_pub.publish(payload)  # bytes: published as they are
-        good = [0.1 * len(name), 0.5, -0.25]
-        raw_pub.publish(one(good))
-        ros.wait_for_messages(out, 1, what=f'the prediction after the {name!r} payload')
-        assert len(out) == 1, f'the {name!r} payload was answered'
-        np.testing.assert_allclose(prediction(out[0]), core.predict(good), atol=1e-15)
-        out.clear()
-
-    def counted():
-        d = diagnostic_values(diags, 'predictor')
-        return d if d and int(d['messages refused']) == len(bad) else None
-    d = ros.spin_until(counted, what='the malformed payloads counted in /diagnostics')
-    assert int(d['messages received']) == int(d['messages predicted']) + len(bad)
+    # bytes: published as they are
+    d = refused_and_still_answering(ros, pub, out, diags, {k: v[0] for k, v in bad.items()})
     kinds = [kind for _, kind in bad.values()]
     for kind in set(kinds):
         assert int(d[f'refused: {kind}']) == kinds.count(kind), (kind, d)
