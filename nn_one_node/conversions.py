@@ -11,6 +11,10 @@ required on input: sizes and strides are what must agree with the data.
 
 A ``float64[]`` field of a received message is an ``array.array('d')``: ``np.frombuffer`` reads it
 without a copy, and ``array('d').frombytes`` fills one far faster than ``ndarray.tolist()``.
+
+The serialized form (the bytes of rclpy's ``raw=True`` subscriptions, and what ``publish`` takes
+as bytes) is read and written directly by ``RawReader`` and ``RawVectorWriter``: for one sample
+that costs less than rclpy's conversion to and from a message object (see the section below).
 """
 
 from __future__ import annotations
@@ -212,7 +216,6 @@ class RawReader:
         self.enabled = False
         if order is None or self._offset < 16:
             return
-        self._order = order
         self._u32 = struct.Struct(order + 'I').unpack_from
         self._u32x2 = struct.Struct(order + '2I').unpack_from
         # header | 0 dims | data_offset 0 | length N, in the stream's byte order; then padding.
