@@ -107,10 +107,8 @@ def fault_rows(f: Dict[str, Any]) -> List[str]:
             f'{k["file_bytes"] / 1e3:.0f} kB file, rewritten every few ms)',
             f'{num(k["files_loadable_after_kill"])}/{num(k["rounds"])} files complete and '
             f'loadable (checksum) after the kill, each resumed by the next round; '
-            + (f'{num(k["temporaries_left_by_kills"])} temporaries left by the kills, never '
-               f'read, removed by the next start ({num(k["temporaries_left"])} left at the end)'
-               if 'temporaries_left_by_kills' in k else
-               f'{num(k["temporaries_left"])} temporaries left behind, never read')))
+            f'{num(k["temporaries_left_by_kills"])} temporaries left by the kills, never '
+            f'read, removed by the next start ({num(k["temporaries_left"])} left at the end)'))
     r = f.get('restarts')
     if r:
         out.append(row(

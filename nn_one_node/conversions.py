@@ -161,10 +161,11 @@ def to_float64_array(x: np.ndarray) -> array:
 # The serialized form is what the middleware writes: a 4-byte encapsulation header (byte 1 says
 # the byte order), then CDR. A one-sample message without a layout is
 #     header | dim count = 0 | data_offset = 0 | data length = N | padding | N float64
-# Rather than trusting that description, both classes below serialize a probe message with the
-# running middleware (rclpy.serialization) and check that it is exactly so; if it is not (another
-# encoding), they report ``enabled = False`` and the caller uses messages throughout. Any
-# received message that is not byte for byte of this form is deserialized as usual.
+# and any other message the same CDR, with its layout's dims (label string, size, stride) first.
+# Rather than trusting that description, both classes below check themselves at start against
+# rclpy's own (de)serialization on the running middleware; if they disagree (another encoding),
+# they report ``enabled = False`` and the caller uses messages throughout. A received message that
+# does not parse is left to rclpy's deserializer.
 
 _BYTE_ORDER = {b'\x00\x00': '>', b'\x00\x01': '<'}  # CDR big- and little-endian encapsulation
 
@@ -172,6 +173,11 @@ _BYTE_ORDER = {b'\x00\x00': '>', b'\x00\x01': '<'}  # CDR big- and little-endian
 def _serialize(msg: Float64MultiArray) -> bytes:
     from rclpy.serialization import serialize_message  # needs only the type support library
     return serialize_message(msg)
+
+
+def _dims(msg) -> List[tuple]:
+    """A message's (or ParsedMessage's) layout dims as (label, size, stride) tuples."""
+    return [(d.label, d.size, d.stride) for d in msg.layout.dim]
 
 
 class _Dim(NamedTuple):
@@ -225,17 +231,15 @@ class RawReader:
         self._dtype = np.dtype(order + 'f8')
         batch = matrix_to_msg(np.arange(2.0 * n).reshape(2, n) + 0.25)
         batch.layout.data_offset = 0
-        self.enabled = (raw.startswith(self._prefix)
-                        and self.row(raw) is not None
-                        and list(self.row(raw)) == list(probe.data)
+        row = self.row(raw)  # None unless raw starts with the prefix described above
+        self.enabled = (row is not None and list(row) == list(probe.data)
                         and self._same(batch) and self._same(probe))
 
     def _same(self, msg: Float64MultiArray) -> bool:
         parsed = self.message(_serialize(msg))
         return (parsed is not None and parsed.data.tolist() == list(msg.data)
                 and parsed.layout.data_offset == msg.layout.data_offset
-                and [tuple(d) for d in parsed.layout.dim]
-                == [(d.label, d.size, d.stride) for d in msg.layout.dim])
+                and _dims(parsed) == _dims(msg))
 
     def row(self, raw: bytes):
         if len(raw) != self._length or not raw.startswith(self._prefix):
@@ -300,19 +304,18 @@ class RawVectorWriter:
         if order is None:
             return
         self._order = order
-        self._header = probe[:4]
         name = label.encode('utf-8') + b'\0'
         head = struct.pack(order + '2I', 1, len(name)) + name
         head += bytes(-len(head) % 4)  # CDR alignment, counted after the 4-byte header
-        self._label_part = self._header + head
+        self._label_part = probe[:4] + head
         self._tail_pad = bytes(-(len(head) + 16) % 8)
         self._sizes = struct.Struct(order + '4I')  # size, stride, data_offset, data length
         self._value = struct.Struct(order + 'd')
         self._native = np.dtype(order + 'f8') == np.dtype(np.float64)
         self._one_head = self._head(1)
-        self.enabled = all(self._round_trips(y) for y in (
-            np.array([0.25]), np.array([0.1, -2.5, 1e300]), np.zeros(0)))
-        self.enabled = self.enabled and self._round_trips_value(0.1234567890123)
+        self.enabled = (all(self._round_trips(y) for y in (
+            np.array([0.1234567890123]), np.array([0.1, -2.5, 1e300]), np.zeros(0)))
+            and self.encode_value(0.1234567890123) == self.encode(np.array([0.1234567890123])))
 
     def _head(self, m: int) -> bytes:
         return self._label_part + self._sizes.pack(m, m, 0, m) + self._tail_pad
@@ -333,14 +336,4 @@ class RawVectorWriter:
             return False
         expected = vector_to_msg(y)
         return (back.data.tobytes() == expected.data.tobytes()
-                and back.layout.data_offset == 0
-                and [(d.label, d.size, d.stride) for d in back.layout.dim]
-                == [(d.label, d.size, d.stride) for d in expected.layout.dim])
-
-    def _round_trips_value(self, y: float) -> bool:
-        from rclpy.serialization import deserialize_message
-        try:
-            back = deserialize_message(self.encode_value(y), Float64MultiArray)
-        except Exception:  # noqa: BLE001
-            return False
-        return list(back.data) == [y] and back.layout.dim[0].size == 1
+                and back.layout.data_offset == 0 and _dims(back) == _dims(expected))

@@ -191,7 +191,7 @@ class PredictorNode(Node):
                 'overflow', f'x . w + b overflowed to NaN or infinity for {bad} of '
                 f'{y_hat.shape[0]} sample(s): features too large for these weights')
             return
-        self._pub.publish(self._raw_writer.encode(y_hat) if self._raw_out is not None
+        self._pub.publish(self._raw_writer.encode(y_hat) if self._raw_writer.enabled
                           else vector_to_msg(y_hat))
         self.predicted_messages += 1
         self.predicted_samples += y_hat.shape[0]
