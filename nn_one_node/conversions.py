@@ -27,6 +27,8 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
+from .model import ROW_PYTHON_MAX_FEATURES
+
 SAMPLES_LABEL = 'samples'
 FEATURES_LABEL = 'features'
 FEATURES_LABEL_LABELED = 'features+label'
@@ -212,7 +214,8 @@ class RawReader:
     encoding is not the one described above (see the probes in ``__init__``).
     """
 
-    def __init__(self, num_features: int, tuple_max: int = 256) -> None:
+    def __init__(self, num_features: int,
+                 tuple_max: int = ROW_PYTHON_MAX_FEATURES) -> None:
         self.num_features = n = int(num_features)
         probe = Float64MultiArray()
         probe.data = array('d', [float(i) + 0.5 for i in range(n)])

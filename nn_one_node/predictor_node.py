@@ -30,7 +30,7 @@ from std_msgs.msg import Float64MultiArray
 
 from .conversions import (MessageError, RawReader, RawVectorWriter, check_finite,
                           matrix_from_msg, value_to_msg, vector_to_msg)
-from .model import ACTIVATIONS, ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
+from .model import ACTIVATIONS, NeuronModel, RowPredictor
 from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, run
@@ -72,7 +72,7 @@ class PredictorNode(Node):
         # Cheaper still: messages read and one-sample predictions written in their serialized
         # form (conversions.RawReader / RawVectorWriter), where the middleware's encoding is the
         # one they expect; a message that does not parse is deserialized by rclpy.
-        self._raw_reader = RawReader(self._model.num_features, ROW_PYTHON_MAX_FEATURES)
+        self._raw_reader = RawReader(self._model.num_features)
         self._raw_writer = RawVectorWriter()
         self._raw_out = self._raw_writer.encode_value if self._raw_writer.enabled else None
         # A batch read in place is unaligned (CDR puts float64 data 4 bytes off 8), and numpy
