@@ -13,6 +13,9 @@ rounds (of the per-round ratio, for step / floor).
 * update: the time of a whole update of ``1 + K`` steps, for reference.
 * loop: one step written as a per-sample Python loop (the textbook form: a dot product, the
   sigmoid and the gradient accumulated sample by sample), the baseline of "vectorized".
+* ceiling: loop / ``X @ w`` alone, one read of the buffer at the speed of a BLAS product: the most
+  "loop / step" that any step on these threads could reach, since a step reads all of X at least
+  once.
 * allocation: tracemalloc's peak above the starting point during a whole update with a warm
   ``Workspace``, against the size of one O(M) float64 vector (``8 M`` bytes): an update that
   allocates nothing of size M peaks far below it. The peak of a 1-step and a (1 + K)-step update
@@ -137,6 +140,7 @@ def bench_size(m: int, n: int, steps: int, rounds: int, budget_s: float, loop_bu
         'step_over_floor_by_round': [r['ratio'] for r in per_round],
         'update_1_step_s': med('update_1_s'), f'update_{1 + steps}_steps_s': med('update_many_s'),
         'per_sample_loop_step_s': t_loop, 'loop_over_step': t_loop / step if step > 0 else None,
+        'loop_over_read_once': t_loop / med('xw_s'),
         'alloc_peak_bytes_1_step': int(peaks[1]),
         f'alloc_peak_bytes_{1 + steps}_steps': int(peaks[1 + steps]),
         'one_vector_bytes': 8 * m,
@@ -169,7 +173,8 @@ def main() -> None:
     for row in result['sizes']:
         print(f"{row['samples']:>7} x {row['features']}  {row['buffer_bytes'] / 1e6:6.2f} MB  "
               f"floor {row['floor_s'] * 1e6:9.1f} us  step {row['step_s'] * 1e6:9.1f} us  "
-              f"x{row['step_over_floor']:.2f}  loop x{row['loop_over_step']:.0f}  "
+              f"x{row['step_over_floor']:.2f}  loop x{row['loop_over_step']:.0f} "
+              f"(ceiling x{row['loop_over_read_once']:.0f})  "
               f"alloc peak {row['alloc_peak_bytes_1_step']} B")
 
 

@@ -39,6 +39,8 @@ def test_quick_benchmark_run_writes_every_result(tmp_path):
         assert {'p50', 'p99', 'count'} <= set(run['latency_us'])
         assert run['cpu_per_msg_us'] > 0
     assert results['training']['sizes'] and results['rss']
+    for row in results['training']['sizes']:  # figures present and positive; no timing judged
+        assert row['loop_over_step'] > 0 and row['loop_over_read_once'] > 0, row
 
     # The executor choice, end to end: the installed predictor out of the box, and overridden.
     g2 = results['goals']['g2_default_executor']
