@@ -44,7 +44,7 @@ from procstat import rss_bytes
 BENCH_DIR = Path(__file__).resolve().parent
 
 FULL: Dict[str, Any] = {
-    'ns': [4, 64, 1024], 'rates': [100, 1000], 'rounds': 3,
+    'ns': [4, 64, 1024], 'rates': [100, 1000], 'rounds': 5,
     'duration_s': {'100': 4.0, '1000': 2.0}, 'block': {'100': 20, '1000': 100},
     'warmup_s': 0.3, 'focus_n': 64,
     'ladder': [1000, 1500, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000, 14000,
