@@ -1,6 +1,7 @@
 """Shared fixtures. Every process this test session starts keeps DDS on loopback, on a
 ROS_DOMAIN_ID that this test holds alone (see nn_one_node.isolation)."""
 
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback
 
 # This process's own rclpy contexts read these at init.
 keep_this_process_on_loopback()
+
+# A test run started as a background job of a non-interactive shell (`make test &`) ignores
+# SIGINT, and every process it starts inherits that: the demo would then ignore the Ctrl-C its
+# test sends (found that way). Handled, not ignored, the signal is back to its default in them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
