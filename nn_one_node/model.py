@@ -306,8 +306,8 @@ class RowPredictor:
     ``z = x . w + b`` is not finite: a NaN or infinite value in the sample, or an overflow. The
     caller then takes ``predict``'s vectorized path, which tells the two apart.
 
-    The formula is ``predict``'s, with the operations in another order (a sequential sum, or a BLAS
-    dot product above ``ROW_PYTHON_MAX_FEATURES``, then ``math.exp``): the results agree with
+    The formula is ``predict``'s, with the operations in another order (a sequential sum, or
+    ``np.vdot`` above ``ROW_PYTHON_MAX_FEATURES``, then ``math.exp``): the results agree with
     ``predict`` to a few units in the last place, not bit for bit. The length of ``row`` is the
     caller's to check.
     """

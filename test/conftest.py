@@ -16,7 +16,8 @@ keep_this_process_on_loopback()
 
 # A test run started as a background job of a non-interactive shell (`make test &`) ignores
 # SIGINT, and every process it starts inherits that: the demo would then ignore the Ctrl-C its
-# test sends (found that way). Handled, not ignored, the signal is back to its default in them.
+# test sends (found that way). exec keeps an ignored signal ignored but resets a handled one to
+# its default, so handling it here gives the processes started from here the default.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
