@@ -19,7 +19,6 @@ that costs less than rclpy's conversion to and from a message object (see the se
 
 from __future__ import annotations
 
-import math
 import struct
 from array import array
 from typing import List, NamedTuple, Optional
@@ -27,7 +26,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from .model import ROW_PYTHON_MAX_FEATURES
+from .model import ROW_PYTHON_MAX_FEATURES, all_finite
 
 SAMPLES_LABEL = 'samples'
 FEATURES_LABEL = 'features'
@@ -47,11 +46,7 @@ class MessageError(ValueError):
 
 def check_finite(x: np.ndarray) -> np.ndarray:
     """Raise MessageError(kind='non-finite') if ``x`` holds a NaN or an infinity."""
-    with np.errstate(over='ignore', invalid='ignore'):
-        total = float(np.sum(x))
-    if math.isfinite(total):  # a NaN or an infinity anywhere makes the sum non-finite
-        return x
-    if not np.isfinite(x).all():  # or finite values overflowed the sum: look closer
+    if not all_finite(x):
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise MessageError(f'{bad} value(s) are NaN or infinite', kind='non-finite')
     return x

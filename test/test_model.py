@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nn_one_node.model import NeuronModel, sigmoid
+from nn_one_node.model import NeuronModel, all_finite, sigmoid
 
 # ------------------------------------------------------------------------------------- helpers
 
@@ -755,3 +755,30 @@ def test_property_nan_or_inf_always_raises(case, method):
     with pytest.raises(ValueError, match=f'{target} contains NaN or infinite values'):
         _call(method, m, X, y)
     assert_unchanged(m, before)
+
+
+@pytest.mark.filterwarnings('error::RuntimeWarning')
+@settings(max_examples=300, deadline=None)
+@given(x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=40),
+                    elements=st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                       st.sampled_from([1e154, 1e200, -1e308, 1e308,
+                                                        5e-324, -0.0]))),
+       step=st.sampled_from([1, 2]))
+def test_all_finite_is_isfinite_all_and_silent(x, step):
+    # any values, huge finite ones whose squares overflow included, on strided views too
+    view = x[::step] if x.ndim == 1 else x[:, ::step]
+    assert all_finite(view) == bool(np.isfinite(view).all())
+
+
+@pytest.mark.filterwarnings('error::RuntimeWarning')
+@pytest.mark.parametrize('bad', [math.nan, math.inf, -math.inf])
+def test_all_finite_finds_one_bad_value_anywhere_in_a_batch(bad):
+    x = np.full((1000, 64), 1e200)  # squares overflow: the exact check decides
+    assert all_finite(x)
+    for where in [(0, 0), (999, 63), (500, 17)]:
+        y = np.ones((1000, 64))
+        y[where] = bad
+        assert not all_finite(y)
+        x[where] = bad
+        assert not all_finite(x)
+        x[where] = 1e200
