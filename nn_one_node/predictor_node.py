@@ -15,6 +15,8 @@ message is never predicted with half-updated weights and bias.
 
 from __future__ import annotations
 
+from . import blas_threads  # noqa: F401 - first: one BLAS thread, set before numpy loads
+
 import ctypes
 import sys
 from typing import Any, Dict, List, Optional

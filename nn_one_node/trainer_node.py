@@ -17,18 +17,10 @@
 
 from __future__ import annotations
 
-import os
-
-# One BLAS thread, set before numpy loads: the trainer shares the robot's computer with the
-# predictor, and OpenBLAS's default of a thread per core let a training step take every core and
-# multiplied the predictor's p99 latency (issue 5 goal 6: 6x its idle p99 with 2 BLAS threads;
-# 1.75x with 1, and 1.45x with 1 at niceness 19, the `niceness` parameter's default). A value
-# the user sets explicitly in the environment wins.
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
-os.environ.setdefault('OMP_NUM_THREADS', '1')
-os.environ.setdefault('MKL_NUM_THREADS', '1')
+from . import blas_threads  # noqa: F401 - first: one BLAS thread, set before numpy loads
 
 import math
+import os
 import sys
 import time
 from typing import Any, Dict, List, Optional
