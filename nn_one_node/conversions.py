@@ -26,7 +26,7 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from .model import ROW_PYTHON_MAX_FEATURES, all_finite
+from .model import ROW_PYTHON_MAX_FEATURES
 
 SAMPLES_LABEL = 'samples'
 FEATURES_LABEL = 'features'
@@ -36,20 +36,13 @@ FEATURES_LABEL_LABELED = 'features+label'
 class MessageError(ValueError):
     """A message that cannot be used; the text is the reason given to the user.
 
-    ``kind`` is a short category for counters: 'length', 'layout', 'empty' or 'non-finite'.
+    ``kind`` is a short category for counters: 'length', 'layout' or 'empty' (the predictor
+    adds 'non-finite', 'overflow' and 'malformed').
     """
 
     def __init__(self, reason: str, kind: str = 'layout') -> None:
         super().__init__(reason)
         self.kind = kind
-
-
-def check_finite(x: np.ndarray) -> np.ndarray:
-    """Raise MessageError(kind='non-finite') if ``x`` holds a NaN or an infinity."""
-    if not all_finite(x):
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        raise MessageError(f'{bad} value(s) are NaN or infinite', kind='non-finite')
-    return x
 
 
 def _as_array(data) -> np.ndarray:

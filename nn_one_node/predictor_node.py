@@ -30,8 +30,8 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
 from std_msgs.msg import Float64MultiArray
 
-from .conversions import (MessageError, RawReader, RawVectorWriter, check_finite,
-                          matrix_from_msg, value_to_msg, vector_to_msg)
+from .conversions import (MessageError, RawReader, RawVectorWriter, matrix_from_msg,
+                          value_to_msg, vector_to_msg)
 from .model import ACTIVATIONS, NeuronModel, RowPredictor
 from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, validate, weights_vector)
@@ -177,14 +177,23 @@ class PredictorNode(Node):
         model = self._model  # one reference: weights and bias from the same update
         try:
             x = matrix_from_msg(msg, model.num_features)
-            if not x.flags.aligned:
-                x = self._aligned_copy(x)
-            check_finite(x)
         except MessageError as err:
             self.refusals.refuse(err.kind, str(err))
             return
+        if not x.flags.aligned:
+            x = self._aligned_copy(x)
         with np.errstate(over='ignore', invalid='ignore'):  # judged just below
-            y_hat = model.predict(x)
+            try:
+                y_hat = model.predict(x)
+            except ValueError:
+                # predict checks that every value is finite (one pass, model.all_finite), and a
+                # NaN or an infinity is the only thing it can refuse in a matrix of N columns:
+                # counted here, on this rare path, rather than checked twice on every batch.
+                bad = int(np.count_nonzero(~np.isfinite(x)))
+                if not bad:
+                    raise
+                self.refusals.refuse('non-finite', f'{bad} value(s) are NaN or infinite')
+                return
         if not np.isfinite(y_hat).all():
             # Finite features and weights, but x . w overflowed (inf, or inf - inf = NaN): a
             # non-finite prediction must never reach a controller.
