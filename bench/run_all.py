@@ -84,7 +84,9 @@ def _git_commit() -> str:
     try:
         head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=BENCH_DIR,
                               capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+        # The results of an earlier run (bench/results, tracked) are not a change to the code.
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', '--',
+                                ':/', ':(exclude,top)bench/results'],
                                cwd=BENCH_DIR, capture_output=True, text=True,
                                timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
