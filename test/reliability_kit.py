@@ -223,7 +223,8 @@ RELIABLE_FEATURES_QOS = {'/features': {'subscription': {'reliability': 'reliable
 
 def run_soak(ros, duration: float, feature_rate: float = 200.0, label_rate: float = 1000.0,
              bad_every: int = 100, best_effort: bool = False, warmup: float = 3.0,
-             log=None, max_burst: int = 20) -> Dict[str, Any]:
+             log=None, max_burst: int = 20,
+             trainer_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Features at ``feature_rate`` and single labeled rows at ``label_rate`` for ``duration``
     seconds, one message in ``bad_every`` of each deliberately bad; returns the figures.
 
@@ -232,7 +233,8 @@ def run_soak(ros, duration: float, feature_rate: float = 200.0, label_rate: floa
     skipped and counted ('skipped'), not sent in one burst: a burst of hundreds overruns any
     KEEP_LAST history, and is no rate the predictor is meant to sustain. RSS of both nodes is
     sampled every second; 'start' is taken after ``warmup``. Nothing here raises on a lost
-    message: the figures say what was lost, the caller judges.
+    message: the figures say what was lost, the caller judges. ``trainer_params`` are added to
+    the trainer's (e.g. its niceness).
     """
     from rclpy.qos import QoSProfile
     from std_msgs.msg import Float64MultiArray as F64
@@ -244,7 +246,7 @@ def run_soak(ros, duration: float, feature_rate: float = 200.0, label_rate: floa
     predictor = ros.start('predictor', predictor_params)
     trainer = ros.start('trainer', {'num_features': n, 'buffer_size': 10000, 'min_samples': 50,
                                     'train_period': 0.5, 'iterations_per_update': 50,
-                                    'diagnostics_period': 0.5})
+                                    'diagnostics_period': 0.5, **(trainer_params or {})})
     diags = Diagnostics(ros)
     features = ros.publisher(F64, 'features', QoSProfile(depth=100))
     samples = ros.publisher(F64, 'labeled_samples', QoSProfile(depth=1000))

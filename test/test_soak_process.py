@@ -37,7 +37,11 @@ def rss_flat(r):
 
 @pytest.mark.slow
 def test_soak_memory_flat_nothing_lost_training_deploys_counters_add_up(ros):
-    f = run_soak(ros, SOAK_SECONDS)
+    # The trainer at niceness 0: at its default 19 a machine busy with anything else starves it,
+    # and a reliable writer's bounded history then drops rows it could not take in time (two
+    # CPU hogs next to this test: 15 343 of 24 976 rows received). That is the default's
+    # purpose (prediction first); what this test checks is that every row is counted.
+    f = run_soak(ros, SOAK_SECONDS, trainer_params={'niceness': 0})
     record('soak_ci', {k: v for k, v in f.items() if k != 'rss_series'})
     sent = f['sent']
     # the rates offered: slots skipped while this process stalled stay rare
@@ -71,7 +75,11 @@ def test_a_burst_of_100000_samples_keeps_the_newest_and_the_services_answer(ros)
     trainer = ros.start('trainer', {
         'num_features': n, 'buffer_size': cap, 'train_period': 0.05, 'min_samples': 1,
         'iterations_per_update': 100, 'tolerance': 0.0, 'predictor_node': '',
-        'diagnostics_period': 0.1, 'weights_file': str(ros.tmp_path / 'w.yaml')})
+        'diagnostics_period': 0.1, 'weights_file': str(ros.tmp_path / 'w.yaml'),
+        # niceness 0: at the default 19, any other load on the machine delays its services by
+        # whole time slices (two CPU hogs next to this test: p90 1.2 s), which is the default's
+        # purpose; this test is about the trainer's own work not blocking them.
+        'niceness': 0})
     diags = Diagnostics(ros)
     samples = ros.publisher(Float64MultiArray, 'labeled_samples', QoSProfile(depth=10))
     ros.wait_for_subscribers(samples, 1, TIMEOUT)
