@@ -43,11 +43,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import SetBool
 
-from nn_one_node.conversions import RawReader
+from nn_one_node.conversions import _BYTE_ORDER, RawReader, _dims
 from nn_one_node.runtime import make_executor, spin
 from procstat import cpu_delta, cpu_sample
 
@@ -89,13 +89,11 @@ class StampedSample:
     serialized bytes with the two values patched in, or the message itself with them set where
     the patch does not deserialize to exactly that (another encoding)."""
 
-    _ORDER = {b'\x00\x00': '>', b'\x00\x01': '<'}  # CDR encapsulation: byte order
-
     def __init__(self, n: int, rows: int = 1) -> None:
         self.msg = sample_message(n, rows)
         self.n = n
         raw = serialize_message(self.msg)
-        order = self._ORDER.get(raw[:2])
+        order = _BYTE_ORDER.get(raw[:2])
         self._buf = bytearray(raw)
         self._offset = len(raw) - 8 * n * rows  # the data ends the message
         self._pack = struct.Struct((order or '<') + 'd').pack_into
@@ -104,9 +102,7 @@ class StampedSample:
             back = deserialize_message(self._patched(-1.5, 7.0), Float64MultiArray)
             expect = [-1.5, 7.0] if n > 1 else [-1.5]
             expect += list(self.msg.data)[len(expect):]
-            self.raw = (list(back.data) == expect and [(d.label, d.size, d.stride) for d in (
-                *back.layout.dim, *self.msg.layout.dim)] == 2 * [
-                (d.label, d.size, d.stride) for d in self.msg.layout.dim])
+            self.raw = list(back.data) == expect and _dims(back) == _dims(self.msg)
 
     def _patched(self, t_value: float, seq: float) -> bytes:
         buf, off = self._buf, self._offset
@@ -172,7 +168,7 @@ class Source(Node):
     def probe(self, topic: str, n: int, rows: int = 1) -> Dict:
         sample = self._message(n, rows)
         self._pubs[topic].publish(sample.stamped(encode(time.monotonic_ns()), 0.0))
-        return {'ok': True, 'raw': sample.raw}
+        return {'ok': True}
 
     def run(self, topic: str, n: int, rate: float, count: int, warmup: int = 0, rows: int = 1,
             pids: Optional[Dict[str, int]] = None, drain: float = 0.05) -> Dict:
