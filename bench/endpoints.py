@@ -331,11 +331,10 @@ class Sink(Node):
         self.records: Dict[str, List[tuple]] = {}
         self.last_ns: Dict[str, int] = {}
         self._first_value = raw_first_value()
-        self.raw = self._first_value is not None
         for topic in outputs:
             self.records[topic] = []
             self.create_subscription(Float64MultiArray, topic, self._callback(topic),
-                                     QoSProfile(depth=100), raw=self.raw)
+                                     QoSProfile(depth=100), raw=self._first_value is not None)
         self.diagnostics: Dict[str, Dict[str, str]] = {}
         self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 100)
 
