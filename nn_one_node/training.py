@@ -53,15 +53,17 @@ STD_FLOOR_REL = 1e-9
 # Rows per block when computing the standard deviation without an (M, N) temporary.
 _STATS_CHUNK_ROWS = 4096
 
-# A fused MSE gradient step (``_Kernel.mse_step``) on a buffer larger than _STEP_BLOCKED_BYTES
-# (too large for the last-level cache) runs in row blocks of about _STEP_BLOCK_BYTES, so that the
-# gradient product reads the block of X that the forward product has just brought into the L2
-# cache: one pass over the buffer from memory instead of two. Smaller buffers are read from the
-# cache anyway, and there one block (fewer calls, both BLAS threads busy) is faster.
 # The gate's notion of "worse": a rise of the loss by more than this relative amount. Below it
 # the difference is rounding (gradient descent at its optimum), not a worse model: refusing it
 # would warn "learning_rate too large?" about a converged model.
 GATE_RTOL = 1e-9
+
+# A fused MSE gradient step (``_Kernel.mse_step``) on a buffer larger than _STEP_BLOCKED_BYTES
+# (too large for the last-level cache) runs in row blocks of about _STEP_BLOCK_BYTES, so that the
+# gradient product reads the block of X that the forward product has just brought into the L2
+# cache: one pass over the buffer from memory instead of two. Smaller buffers are read from the
+# last-level cache anyway, and there one block is faster: fewer numpy calls per step (on one
+# BLAS thread, 5k-30k x 64: 1.16-1.38x the two products in one block, 1.39-1.62x in 1 MB blocks).
 _STEP_BLOCKED_BYTES = 16 << 20
 _STEP_BLOCK_BYTES = 1 << 20
 
