@@ -56,7 +56,7 @@ FULL: Dict[str, Any] = {
     'batch_rows': 1000, 'batch_msgs': 50, 'batch_rate': 20, 'single_msgs': 1000,
     'batch_rounds': 3,
     'trainer_buffer': 100000, 'trainer_iterations': 20, 'training_rounds': 5,
-    'training_s': 3.0, 'train_sizes': list(training_bench.FULL_SIZES),
+    'training_s': 3.0, 'training_turns': 4, 'train_sizes': list(training_bench.FULL_SIZES),
     # The trainer as shipped is judged; the others are diagnostics. Shipped: one BLAS thread
     # (trainer_node sets it before numpy loads) and niceness 19 (its `niceness` parameter).
     'training_variants': {'shipped': {'OPENBLAS_NUM_THREADS': '1'}, 'blas_default': {}},
@@ -72,7 +72,7 @@ QUICK: Dict[str, Any] = {
     'focus_n': 4, 'ladder': [500, 1000], 'ladder_s': 0.3, 'sustained_rounds': 1,
     'batch_rows': 100, 'batch_msgs': 5, 'batch_rate': 20, 'single_msgs': 200,
     'batch_rounds': 1, 'trainer_buffer': 2000, 'trainer_iterations': 5, 'training_rounds': 1,
-    'training_s': 0.3, 'train_sizes': list(training_bench.QUICK_SIZES),
+    'training_s': 0.3, 'training_turns': 2, 'train_sizes': list(training_bench.QUICK_SIZES),
     'trainer_variants': {k: v for k, v in FULL['trainer_variants'].items()
                          if k in ('shipped',)},
 }
@@ -205,7 +205,8 @@ class Session:
                                    f'\n{t.proc.tail()}')
 
     def measure(self, phase: str, rnd: int, t: Target, rate: float, count: int, rows: int = 1,
-                keep_samples: bool = False, **tags: Any) -> Dict:
+                keep_samples: bool = False, latencies: Optional[List[float]] = None,
+                **tags: Any) -> Dict:
         self.handshake(t)
         pids = {'node': t.proc.pid, 'source': self.source.pid, 'sink': self.sink.pid}
         pids.update({label: proc.pid for label, _, proc in self.trainers.values()})
@@ -213,7 +214,8 @@ class Session:
         sent = self.source.call('run', topic=t.in_topic, n=t.n, rate=rate, count=count,
                                 warmup=warmup, rows=rows, pids=pids,
                                 answer_timeout=(warmup + count) / rate + 60.0)
-        return self.record(phase, rnd, t, rate, count, rows, sent, keep_samples, **tags)
+        return self.record(phase, rnd, t, rate, count, rows, sent, keep_samples, latencies,
+                           **tags)
 
     def measure_interleaved(self, phase: str, rnd: int, group: List[Target], rate: float,
                             count: int, block: int, keep_samples: bool = False) -> List[Dict]:
@@ -229,11 +231,12 @@ class Session:
             rate=rate, count=count, block=block, warmup=warmup, pids=pids, seed=rnd,
             answer_timeout=len(group) * (warmup + count * (1 + 1 / block)) / rate + 60.0)
         return [self.record(phase, rnd, t, rate, count, 1, answer[t.in_topic], keep_samples,
-                            block=block)
+                            None, block=block)
                 for t in group]
 
     def record(self, phase: str, rnd: int, t: Target, rate: float, count: int, rows: int,
-               sent: Dict, keep_samples: bool, **tags: Any) -> Dict:
+               sent: Dict, keep_samples: bool, latencies: Optional[List[float]],
+               **tags: Any) -> Dict:
         got = self.sink.call('report', topic=t.out_topic, first_ns=sent['first_ns'],
                              last_ns=sent['last_ns'], answer_timeout=30.0)
         cpu = {name: (c['schedstat_s'] if c['schedstat_s'] is not None else c['stat_s'])
@@ -250,6 +253,8 @@ class Session:
             'cpu_per_sample_us': cpu['node'] / (count * rows) * 1e6,
         }
         self.runs.append(record)
+        if latencies is not None:
+            latencies.extend(got['latency_us'])
         if keep_samples:
             pool = self.samples.setdefault(str(rate), {}).setdefault(t.label, [])
             pool.extend(got['latency_us'])
@@ -355,17 +360,58 @@ class Session:
             time.sleep(0.1)  # the trainer reports through /diagnostics once a second
 
     def training_interference(self) -> None:
+        """Goal 6: the predictor at 1 kHz with each trainer idle and busy, in every round
+        ``training_turns`` turns of each state in ABBA order (idle, busy, busy, idle, ...), so
+        that a drift of the host over the seconds of a round falls on both states alike. A
+        state's figures in a round are those of its turns pooled: ``training_s`` seconds of
+        messages, the p99 taken over all of their latencies (a 'training' run; each turn is
+        recorded too, as a 'training_turn' run)."""
         cfg = self.cfg
         t = self.targets[self.labels['predictor'][str(cfg['focus_n'])]]
+        turns = cfg['training_turns']
+        count = max(1, int(1000 * cfg['training_s'] / turns))
         for rnd in range(cfg['training_rounds']):
             self.log(f'training next to prediction, round {rnd + 1} of {cfg["training_rounds"]}')
             for variant in self.trainers:
-                for state in self.rotate(['idle', 'busy'], rnd):
-                    self.set_training(variant, state == 'busy')
-                    self.measure('training', rnd, t, 1000, int(1000 * cfg['training_s']),
-                                 trainer=state, trainer_variant=variant)
+                order = self.rotate(['idle', 'busy'], rnd)
+                runs: Dict[str, List[Dict]] = {'idle': [], 'busy': []}
+                pools: Dict[str, List[float]] = {'idle': [], 'busy': []}
+                for turn in range(turns):
+                    for state in (order if turn % 2 == 0 else order[::-1]):
+                        self.set_training(variant, state == 'busy')
+                        runs[state].append(self.measure(
+                            'training_turn', rnd, t, 1000, count, latencies=pools[state],
+                            trainer=state, trainer_variant=variant, turn=turn))
                 self.set_training(variant, False)
+                for state in order:
+                    self.pool('training', rnd, runs[state], pools[state], trainer=state,
+                              trainer_variant=variant)
                 self.fill_trainer(variant)  # the ring wraps: its memory must stay flat
+
+    def pool(self, phase: str, rnd: int, turns: List[Dict], latencies: List[float],
+             **tags: Any) -> Dict:
+        """One run made of ``turns`` of the same node and state: counts, windows and CPU summed,
+        the latency percentiles taken over all their messages."""
+        first = turns[0]
+        sent = sum(r['sent'] for r in turns)
+        window = sum(r['window_s'] for r in turns)
+        cpu = {name: sum(r['cpu_s'][name] for r in turns) for name in first['cpu_s']}
+        record = {
+            'phase': phase, 'round': rnd, **{k: first[k] for k in (
+                'target', 'kind', 'executor', 'n', 'rows', 'rate')}, **tags,
+            'turns': len(turns), 'sent': sent,
+            'delivered_in_window': sum(r['delivered_in_window'] for r in turns),
+            'late_sends': sum(r['late_sends'] for r in turns), 'window_s': window,
+            'latency_us': report.summarize(latencies), 'cpu_s': cpu,
+            'cpu_per_msg_us': cpu['node'] / sent * 1e6,
+        }
+        record['delivered'] = record['delivered_in_window'] / sent
+        self.runs.append(record)
+        lat = record['latency_us']
+        self.log(f'  {phase:9s} r{rnd} {first["target"]:28s} {len(turns)} turns pooled  '
+                 f'p50 {report._f(lat["p50"], ".0f"):>6} us  p99 '
+                 f'{report._f(lat["p99"], ".0f"):>6} us  delivered {record["delivered"]:.3f}')
+        return record
 
 
 def run_training_bench(out: Path, quick: bool, sizes: Sequence[int],

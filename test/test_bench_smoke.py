@@ -33,11 +33,24 @@ def test_quick_benchmark_run_writes_every_result(tmp_path):
         assert 'met' in goal and goal['goal'], key
     assert {'command', 'machine', 'date', 'commit', 'duration_s'} <= set(results['meta'])
     phases = {r['phase'] for r in results['runs']}
-    assert phases == {'latency', 'sustained', 'batch', 'training'}
+    assert phases == {'latency', 'sustained', 'batch', 'training_turn', 'training'}
     for run in results['runs']:
         assert run['sent'] > 0 and run['delivered_in_window'] > 0, run
         assert {'p50', 'p99', 'count'} <= set(run['latency_us'])
         assert run['cpu_per_msg_us'] > 0
+
+    # Goal 6: each state's run in a round pools its turns (ABBA order), every message counted.
+    cfg = results['config']
+    pooled = [r for r in results['runs'] if r['phase'] == 'training']
+    assert len(pooled) == 2 * cfg['training_rounds'] * len(cfg['trainer_variants'])
+    for run in pooled:
+        turns = [r for r in results['runs'] if r['phase'] == 'training_turn'
+                 and all(r[k] == run[k] for k in ('round', 'trainer', 'trainer_variant'))]
+        assert run['turns'] == len(turns) == cfg['training_turns'], run
+        assert sorted(r['turn'] for r in turns) == list(range(cfg['training_turns']))
+        assert run['sent'] == sum(r['sent'] for r in turns)
+        assert run['latency_us']['count'] == sum(r['latency_us']['count'] for r in turns)
+        assert run['latency_us']['max'] == max(r['latency_us']['max'] for r in turns)
     assert results['training']['sizes'] and results['rss']
     for row in results['training']['sizes']:  # figures present and positive; no timing judged
         assert row['loop_over_step'] > 0 and row['loop_over_read_once'] > 0, row
