@@ -306,19 +306,34 @@ class Source(Node):
             0.1, deadline - time.monotonic())))
         return {'sent_rows': messages * rows, 'acked': bool(ok)}
 
-    def set_bool(self, service: str, data: bool, timeout: float = 30.0) -> Dict:
+    def set_bool(self, service: str, data: bool, timeout: float = 30.0,
+                 retry_s: float = 3.0) -> Dict:
+        """Call a SetBool service; the request is sent again if no reply comes in ``retry_s``.
+
+        Fast DDS drops a reply when the server has not yet matched the client's reply reader
+        ('failed to send response (timeout)' in the server's log, ros2/rmw_fastrtps#467): a
+        client made just before its first call risks it while many nodes are still being
+        discovered. Setting a switch is idempotent, so sending it again is safe.
+        """
         client = self._bool_clients.get(service)
         if client is None:
             client = self._bool_clients[service] = self.create_client(SetBool, service)
         if not client.wait_for_service(timeout_sec=timeout):
             return {'success': False, 'message': f'{service} not available within {timeout} s'}
-        future = client.call_async(SetBool.Request(data=bool(data)))
-        self._call_executor.spin_until_future_complete(future, timeout_sec=timeout)
-        if not future.done():
+        deadline = time.monotonic() + timeout
+        attempts = 0
+        while time.monotonic() < deadline:
+            attempts += 1
+            future = client.call_async(SetBool.Request(data=bool(data)))
+            self._call_executor.spin_until_future_complete(
+                future, timeout_sec=max(0.0, min(retry_s, deadline - time.monotonic())))
+            if future.done():
+                reply = future.result()
+                return {'success': bool(reply.success), 'message': reply.message,
+                        'attempts': attempts}
             client.remove_pending_request(future)
-            return {'success': False, 'message': f'no reply from {service} within {timeout} s'}
-        reply = future.result()
-        return {'success': bool(reply.success), 'message': reply.message}
+        return {'success': False, 'attempts': attempts,
+                'message': f'no reply from {service} within {timeout} s ({attempts} requests)'}
 
 
 # --------------------------------------------------------------------------------------- sink

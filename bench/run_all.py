@@ -181,6 +181,8 @@ class Session:
                                   data=on, answer_timeout=60.0)
         if not answer['success']:
             raise RuntimeError(f'{ns} enable_training({on}): {answer["message"]}')
+        if answer.get('attempts', 1) > 1:
+            self.log(f'  {ns} enable_training({on}): answered on request {answer["attempts"]}')
 
     def sample_rss(self, when: str) -> None:
         pids = {label: t.proc.pid for label, t in self.targets.items()}

@@ -48,3 +48,60 @@ def test_the_sink_reads_the_first_value_of_any_output(msg):
     assert first is not None, 'the serialized path turned itself off on this middleware'
     msg.data[0] = -12.345678901234567
     assert first(serialize_message(msg)) == -12.345678901234567
+
+
+def test_set_bool_sends_the_request_again_when_no_reply_comes(domain_id):
+    """A reply Fast DDS drops (server not yet matched to the client's reply reader) must not
+    stall the benchmark: the switch is set again, and the reply taken is the one to the last
+    request, not a late one to an earlier request."""
+    import threading
+
+    import rclpy
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.executors import MultiThreadedExecutor
+    from std_srvs.srv import SetBool
+
+    from endpoints import Source
+
+    rclpy.init(domain_id=domain_id)
+    executor = MultiThreadedExecutor(num_threads=2)
+    stop = threading.Event()
+    spinner = None
+    try:
+        server = rclpy.create_node('switch_server')
+        resent = threading.Event()
+        seen = []
+
+        def on_request(request, response):
+            seen.append(request.data)
+            number = len(seen)
+            if number == 1:  # the first reply is held back until the request comes again
+                resent.wait(timeout=30.0)
+            else:
+                resent.set()
+            response.success = True
+            response.message = f'reply to request {number}'
+            return response
+
+        server.create_service(SetBool, 'switch', on_request,
+                              callback_group=ReentrantCallbackGroup())
+        executor.add_node(server)
+
+        def spin():
+            while not stop.is_set():
+                executor.spin_once(timeout_sec=0.1)
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+
+        source = Source([], [])
+        answer = source.set_bool('/switch', True, timeout=30.0, retry_s=0.5)
+        assert answer['success'], answer
+        assert answer['attempts'] >= 2, answer
+        assert answer['message'] == f'reply to request {answer["attempts"]}'
+        assert seen[:answer['attempts']] == [True] * answer['attempts']
+    finally:
+        stop.set()
+        if spinner is not None:
+            spinner.join(timeout=10.0)
+        executor.shutdown()
+        rclpy.shutdown()
