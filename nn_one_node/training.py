@@ -330,6 +330,9 @@ class _Kernel:
         self.bce = loss == 'bce'
         self.z = ws.z[:m]
         self.delta = ws.delta[:m]
+        # The direction of the next blocked mse_step (see there): the first step follows the
+        # loss pass, which reads X forward, so it goes backward.
+        self.backward = True
         self.e = ws.e[:m]
         self.one_minus_y = ws.one_minus_y[:m]
         self.ws = ws
@@ -389,7 +392,10 @@ class _Kernel:
 
         * a large buffer is processed in row blocks (see ``_STEP_BLOCKED_BYTES``), so that the
           gradient product reads a block of X that the forward product has just brought into
-          the cache;
+          the cache; successive steps walk the blocks in opposite directions, so that a step
+          starts with the blocks the one before read last, still in the last-level cache (a
+          32 MB cache, one BLAS thread: 1.44 against 1.59-1.67 ms a step at 50k x 64, 2.66-3.01
+          against 3.22-3.42 ms at 100k x 64);
         * the sigmoid is ``y_hat = (1 + t) / 2`` with ``t = tanh(z / 2)`` (one ufunc, no
           overflow), ``2 (y_hat - y) = t + (1 - 2 y)`` and ``4 y_hat (1 - y_hat) = 1 - t^2``;
           the exact factors 1/2, 1/4 and 1/8 are applied to the sums, not to every element.
@@ -406,7 +412,13 @@ class _Kernel:
             w_eval, b_eval, c = w, b, self.y
         sq = 0.0
         s = 0.0
-        for start in range(0, m, rows):
+        starts = range(0, m, rows)
+        if rows < m:
+            if self.backward:
+                starts = starts[::-1]
+            self.backward = not self.backward
+        first = True
+        for start in starts:
             stop = min(start + rows, m)
             Xb = X[start:stop]
             t, u = t_all[:stop - start], u_all[:stop - start]
@@ -423,8 +435,9 @@ class _Kernel:
                 np.subtract(t, c[start:stop], out=u)  # delta = y_hat - y
                 sq += float(np.dot(u, u))
             s += float(u.sum())
-            if start == 0:
+            if first:
                 np.dot(u, Xb, out=grad)
+                first = False
             else:
                 np.dot(u, Xb, out=g)
                 grad += g
