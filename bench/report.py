@@ -297,8 +297,10 @@ def markdown(results: Dict) -> str:
     out += ['', '## 5: gradient-descent step', '',
             'As the trainer is shipped (one BLAS thread: trainer_node sets OPENBLAS_NUM_THREADS=1 '
             "and the like before numpy loads); floor and step with the same threads. Ceiling: "
-            "the loop's time over that of X . w alone (one read of the buffer), the most that "
-            "loop / step could be for any step, which must read all of X. The last two columns: "
+            "the loop's time over that of X . w alone (one read of the buffer; beyond the cache, "
+            "from memory), about the most that loop / step could be, since a step reads all of "
+            "X (only the part of a large X still cached from the step before, walked the other "
+            "way, comes faster). The last two columns: "
             "both with numpy's default BLAS threads (one per core), a diagnostic.",
             '',
             '| buffer | MB | floor (us) | step (us) | step / floor | limit | per-sample loop (ms) '

@@ -13,9 +13,12 @@ rounds (of the per-round ratio, for step / floor).
 * update: the time of a whole update of ``1 + K`` steps, for reference.
 * loop: one step written as a per-sample Python loop (the textbook form: a dot product, the
   sigmoid and the gradient accumulated sample by sample), the baseline of "vectorized".
-* ceiling: loop / ``X @ w`` alone, one read of the buffer at the speed of a BLAS product: the most
-  "loop / step" that any step on these threads could reach, since a step reads all of X at least
-  once.
+* ceiling: loop / ``X @ w`` alone, one read of the buffer at the speed of a BLAS product (of a
+  buffer beyond the last-level cache, from memory: each repetition starts with rows the one
+  before evicted): about the most "loop / step" that a step on these threads could reach, since
+  a step reads all of X at least once; only the part of a large X still in the cache from the
+  step before, which walked the blocks the other way (``training._Kernel.mse_step``), comes
+  faster.
 * allocation: tracemalloc's peak above the starting point during a whole update with a warm
   ``Workspace``, against the size of one O(M) float64 vector (``8 M`` bytes): an update that
   allocates nothing of size M peaks far below it. The peak of a 1-step and a (1 + K)-step update
