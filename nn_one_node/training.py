@@ -394,8 +394,8 @@ class _Kernel:
           gradient product reads a block of X that the forward product has just brought into
           the cache; successive steps walk the blocks in opposite directions, so that a step
           starts with the blocks the one before read last, still in the last-level cache (a
-          32 MB cache, one BLAS thread: 1.44 against 1.59-1.67 ms a step at 50k x 64, 2.66-3.01
-          against 3.22-3.42 ms at 100k x 64);
+          32 MB cache, one BLAS thread, two A/B runs: 1.30-1.46 against 1.59-1.80 ms a step at
+          50k x 64, 2.59-3.01 against 2.92-3.42 ms at 100k x 64);
         * the sigmoid is ``y_hat = (1 + t) / 2`` with ``t = tanh(z / 2)`` (one ufunc, no
           overflow), ``2 (y_hat - y) = t + (1 - 2 y)`` and ``4 y_hat (1 - y_hat) = 1 - t^2``;
           the exact factors 1/2, 1/4 and 1/8 are applied to the sums, not to every element.
