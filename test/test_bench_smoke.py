@@ -23,7 +23,8 @@ GOALS = {'g1_predictor_vs_relay', 'g2_default_executor', 'g3_sustained_rate', 'g
 def test_quick_benchmark_run_writes_every_result(tmp_path):
     out = tmp_path / 'bench'
     proc = subprocess.run(
-        [sys.executable, str(REPO / 'bench' / 'run_all.py'), '--quick', '--out', str(out)],
+        [sys.executable, str(REPO / 'bench' / 'run_all.py'), '--quick', '--out', str(out),
+         '--trainer-variants', 'shipped,niceness0'],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f'{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}'
 
@@ -41,6 +42,9 @@ def test_quick_benchmark_run_writes_every_result(tmp_path):
 
     # Goal 6: each state's run in a round pools its turns (ABBA order), every message counted.
     cfg = results['config']
+    assert list(cfg['trainer_variants']) == ['shipped', 'niceness0']
+    assert set(results['goals']['g6_training_interference']['variants']) == {'shipped',
+                                                                           'niceness0'}
     pooled = [r for r in results['runs'] if r['phase'] == 'training']
     assert len(pooled) == 2 * cfg['training_rounds'] * len(cfg['trainer_variants'])
     for run in pooled:
@@ -67,3 +71,14 @@ def test_quick_benchmark_run_writes_every_result(tmp_path):
         assert f'\n| {n} | ' in md
     for png in ('latency_cdf.png', 'gd_step.png'):
         assert (out / png).stat().st_size > 1000
+
+
+@pytest.mark.parametrize('variants', ['niceness0', 'niceness0,shipped', 'shipped,fast', ''])
+def test_trainer_variants_refused_before_anything_starts(variants):
+    """The shipped trainer is the one judged, so it must come first; unknown names are refused."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'bench' / 'run_all.py'), '--quick',
+         '--trainer-variants', variants],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert '--trainer-variants' in proc.stderr and 'expected shipped' in proc.stderr
