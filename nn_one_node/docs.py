@@ -26,13 +26,16 @@ def _default(spec: ParamSpec) -> str:
 
 
 def _range(spec: ParamSpec) -> str:
+    parts = []
     if spec.int_range is not None:
         lo, hi = spec.int_range
-        return f'{lo} .. {hi}'
-    if spec.float_range is not None:
+        parts.append(f'{lo} .. {hi}')
+    elif spec.float_range is not None:
         lo, hi = spec.float_range
-        return f'{lo:g} .. {hi:g}'
-    return spec.constraints or ''
+        parts.append(f'{lo:g} .. {hi:g}')
+    if spec.constraints:
+        parts.append(spec.constraints)
+    return ', '.join(parts)
 
 
 def table(specs: List[ParamSpec]) -> str:

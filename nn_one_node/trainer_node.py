@@ -12,7 +12,9 @@
   retried until the predictor confirms).
 * publishes ``~/loss`` (std_msgs/Float64) after each update and a status on ``/diagnostics``.
 * services ``~/train_now``, ``~/reset``, ``~/save`` (std_srvs/Trigger), ``~/enable_training``
-  (std_srvs/SetBool).
+  (std_srvs/SetBool). ``~/reset`` clears the buffer and makes the next update start from the
+  initial weights; the model in force (served, shown by the parameters, saved) stays until an
+  update deploys.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, positive_number, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
-from .weights_file import (WeightsFileError, load_weights_file, remove_stale_temporaries,
+from .weights_file import (WeightsFileError, parse_weights_file, remove_stale_temporaries,
                            save_weights_file)
 
 MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
@@ -82,11 +84,26 @@ def _buffer_fits(value: Any, values: Dict[str, Any]) -> Optional[str]:
     if nbytes > MAX_BUFFER_BYTES:
         return (f'would need {nbytes / 2**30:.1f} GiB for {value} samples of '
                 f'{values["num_features"]} features (limit {MAX_BUFFER_BYTES / 2**30:.0f} GiB)')
+    if value < values['min_samples']:
+        return (f'must be at least min_samples ({values["min_samples"]}): the buffer could '
+                'never hold enough samples to train')
+    return None
+
+
+def _min_samples_fit(value: Any, values: Dict[str, Any]) -> Optional[str]:
+    # The rule of _buffer_fits seen from min_samples (only the changed names are checked): a
+    # buffer smaller than min_samples never trains, and the trainer would wait without a word.
+    if value > values['buffer_size']:
+        return (f'must be at most buffer_size ({values["buffer_size"]}): the buffer could '
+                'never hold enough samples to train')
     return None
 
 
 def _relative_node_name(value: Any, _values: Dict[str, Any]) -> Optional[str]:
-    if value and not all(part.isidentifier() for part in value.strip('/').split('/')):
+    # ROS names are ASCII: str.isidentifier alone lets 'prédicteur' through, which rcl then
+    # refuses with an exception when the client is made.
+    if value and not all(part.isascii() and part.isidentifier()
+                         for part in value.strip('/').split('/')):
         return f'must be a node name (letters, digits, _), optionally with a namespace: {value!r}'
     return None
 
@@ -110,9 +127,11 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
         ParamSpec('bias', 0.0, 'The live model bias.', constraints='finite',
                   check=finite_number),
         ParamSpec('buffer_size', 10000, 'Newest labeled samples kept for training.',
-                  int_range=(1, 100_000_000), check=_buffer_fits),
+                  constraints='>= min_samples', int_range=(1, 100_000_000),
+                  check=_buffer_fits),
         ParamSpec('min_samples', 10, 'Samples needed before the first update.',
-                  int_range=(1, 100_000_000)),
+                  constraints='<= buffer_size', int_range=(1, 100_000_000),
+                  check=_min_samples_fit),
         ParamSpec('train_period', 1.0, 'Seconds of ROS time between updates.',
                   float_range=(0.001, 86400.0), check=positive_number),
         ParamSpec('iterations_per_update', 100, 'Gradient-descent steps at most per update.',
@@ -180,6 +199,9 @@ class TrainerNode(Node):
         if not np.any(weights) and v['seed'] >= 0:
             weights = NeuronModel.random_weights(n, v['seed'])
         self._model = (weights, float(v['bias']))
+        # The start of the next update when it is not the model in force: set by ~/reset, which
+        # leaves the model in force (served, shown, saved) alone until an update deploys.
+        self._restart: Optional[tuple] = None
 
         # deployment to the predictor: versions of the model in force and of what it confirmed
         self._model_version = 0
@@ -217,8 +239,7 @@ class TrainerNode(Node):
         self.create_service(Trigger, '~/reset', self._srv_reset)
         self.create_service(Trigger, '~/save', self._srv_save)
         self.create_service(SetBool, '~/enable_training', self._srv_enable)
-        self._timer_period = v['train_period']
-        self._timer = self.create_timer(self._timer_period, self._on_timer)
+        self._timer = self.create_timer(v['train_period'], self._on_timer)
         period = v['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self.get_logger().info(
@@ -257,9 +278,20 @@ class TrainerNode(Node):
         if not os.path.exists(path):
             self.get_logger().info(f'no weights file at {path} yet: starting fresh')
             return
+        # Only a file that was read and found malformed is moved aside (below). A path that is
+        # not a regular file (a directory, a device) or cannot be read is the configuration's
+        # fault, not the file's: moving it would rename what someone else owns.
+        if not os.path.isfile(path):
+            raise ValueError(f'weights_file {path} is not a regular file')
         try:
-            content = load_weights_file(path, num_features=self.num_features)
+            with open(path, 'rb') as f:
+                raw = f.read()
+        except OSError as err:
+            raise ValueError(f'weights_file {path} cannot be read: {err.strerror}') from None
+        try:
+            content = parse_weights_file(raw, num_features=self.num_features)
         except WeightsFileError as err:
+            reason = f'weights file {path}: {err}'  # as load_weights_file says it
             stamp = f'{time.strftime("%Y%m%d-%H%M%S")}-{time.time_ns() % 10**9:09d}'
             kept = f'{path}.corrupt-{stamp}'  # unique: two in one second do not collide
             try:
@@ -267,16 +299,29 @@ class TrainerNode(Node):
                 where = f'moved aside to {kept}'
             except OSError as move_err:
                 where = f'could not be moved aside ({move_err})'
-            self.file_error = str(err)
+            self.file_error = reason
             self.get_logger().error(
-                f'weights file {path} is unusable ({err}); it was {where}; starting fresh')
+                f'weights file {path} is unusable ({reason}); it was {where}; starting fresh')
             return
         if content.activation != self._values['activation']:
+            try:
+                check_loss(self._values['loss'], content.activation)
+            except ValueError as err:
+                raise ValueError(f'weights file {path} holds a model with activation '
+                                 f'{content.activation!r}, which loss {self._values["loss"]!r} '
+                                 f'cannot train ({err}): start with another loss or file')
             self.get_logger().warning(
                 f'weights file {path} was trained with activation {content.activation!r}; '
                 f'using it (the activation parameter said {self._values["activation"]!r})')
-            self._values['activation'] = content.activation
-            self.set_parameters([Parameter('activation', value=content.activation)])
+            self._setting_own = True  # the file's model, not a change by hand
+            try:
+                result = self.set_parameters([Parameter('activation',
+                                                        value=content.activation)])[0]
+            finally:
+                self._setting_own = False
+            if not result.successful:  # parameter and model must not disagree
+                raise ValueError(f'weights file {path}: activation {content.activation!r} '
+                                 f'refused: {result.reason}')
         self._model = (np.asarray(content.weights, dtype=np.float64), float(content.bias))
         self._model_version += 1  # deploy it
         self._saved_version = self._model_version  # the file holds it
@@ -287,19 +332,48 @@ class TrainerNode(Node):
     # ---------------------------------------------------------------------------- parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
         result, merged = validate(self._specs, self._values, params)
+        if result.successful:
+            reason = self._labels_refused_by(merged)
+            if reason:
+                result = SetParametersResult(successful=False, reason=reason)
         if not result.successful:
             self.get_logger().warning(f'parameter change refused: {result.reason}')
             return result
         names = {p.name for p in params}
-        if {'weights', 'bias'} & names and not self._setting_own:
-            # set by hand: the new model in force, deployed at the next tick
+        by_hand = not self._setting_own
+        new_weights = by_hand and bool({'weights', 'bias'} & names)
+        if new_weights:  # the new model in force, and the start of the next update
             self._model = (np.asarray(merged['weights'], dtype=np.float64),
                            float(merged['bias']))
+            self._restart = None
+        # Another activation changes what the model in force computes: deploy and save it too.
+        changed = new_weights or (by_hand and merged['activation'] != self._values['activation'])
+        if changed:
             self._model_version += 1
         if 'buffer_size' in names and merged['buffer_size'] != self.buffer.capacity:
             self.buffer.resize(merged['buffer_size'])
+        new_period = merged['train_period'] != self._values['train_period']
         self._values = merged
+        if new_period:  # from now: the timer would otherwise wait out the old period first
+            self._timer.timer_period_ns = int(merged['train_period'] * 1e9)
+            self._timer.reset()
+        if changed:
+            self._sync()  # now, not at the next tick: train_period may be hours
         return result
+
+    def _labels_refused_by(self, merged: Dict[str, Any]) -> Optional[str]:
+        """Samples taken while the model was linear may have labels that a sigmoid cannot
+        reach (ingestion only refuses them for the sigmoid); the switch is refused then."""
+        if (merged['activation'] != 'sigmoid' or self._values['activation'] == 'sigmoid'
+                or not self.buffer.count):
+            return None
+        y = self.buffer.arrays()[1]
+        outside = int(np.count_nonzero((y < 0.0) | (y > 1.0)))
+        if not outside:
+            return None
+        return (f'activation sigmoid needs labels in [0, 1]: {outside} of the '
+                f'{self.buffer.count} samples held (taken while linear) are outside it; '
+                'call ~/reset to drop them first')
 
     # ------------------------------------------------------------------------------- samples
     def _on_samples(self, msg: Float64MultiArray) -> None:
@@ -339,12 +413,12 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------- updates
     def _on_timer(self) -> None:
-        period = self._values['train_period']
-        if period != self._timer_period:
-            self._timer.timer_period_ns = int(period * 1e9)
-            self._timer_period = period
         if self.training_enabled and self.buffer.count >= self._values['min_samples']:
             self.update()
+        self._sync()
+
+    def _sync(self) -> None:
+        """Bring the weights file and the predictor up to the model in force."""
         if self._weights_file and self._saved_version < self._model_version:
             self._save()  # weights set by hand, or a write that failed: (re)try now
         self._deploy_if_needed()
@@ -355,7 +429,7 @@ class TrainerNode(Node):
             return 'no samples held: nothing to train on'
         v = self._values
         X, y = self.buffer.arrays()
-        w, b = self._model
+        w, b = self._model if self._restart is None else self._restart
         try:
             result = train_update(
                 X, y, w, b, learning_rate=v['learning_rate'],
@@ -374,6 +448,7 @@ class TrainerNode(Node):
         if result.deployed:
             self.last_loss = result.loss_after
             self._model = (np.asarray(result.weights, dtype=np.float64), float(result.bias))
+            self._restart = None
             self._model_version += 1
             self.deployments += 1
             self.last_deployed_at = time.monotonic()
@@ -536,15 +611,17 @@ class TrainerNode(Node):
     def _srv_reset(self, _request, response):
         n, seed = self.num_features, self._values['seed']
         weights = NeuronModel.random_weights(n, seed) if seed >= 0 else np.zeros(n)
-        self._model = (weights, 0.0)
-        self._publish_own_params()
+        # Not the model in force: the predictor keeps serving it, so the weights parameters and
+        # the weights file (which a restart would deploy) keep showing it too.
+        self._restart = (weights, 0.0)
         dropped = self.buffer.count
         self.buffer.clear()
         self.last_loss = math.nan
         response.success = True
-        init = f'seed {seed}' if seed >= 0 else 'zeros'
-        response.message = (f'weights re-initialised ({init}), {dropped} samples dropped; the '
-                            'predictor keeps its model until the next deployment')
+        init = f'the random weights of seed {seed}' if seed >= 0 else 'zeros'
+        response.message = (f'{dropped} samples dropped; the next update starts from {init}; '
+                            'until one deploys, the model in force stays (served by the '
+                            'predictor, shown by the weights parameters, in weights_file)')
         self.get_logger().info(response.message)
         return response
 

@@ -8,6 +8,7 @@ input, bad parameter values, the services and the signals.
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -375,6 +376,48 @@ def test_weights_set_by_hand_are_the_model_in_force_deployed_and_saved(ros, tmp_
     assert (content.weights.tolist(), content.bias) == hand
     assert model_of(ros, '/trainer') == hand
 
+    # another activation changes what the model in force computes: deployed and saved as well
+    ends.pause()  # no update may replace the model meanwhile
+    (result,) = ros.set_parameters('/trainer', {'activation': 'linear'})
+    assert result.successful, result.reason
+    ros.spin_until(lambda: ros.get_parameters('/predictor', ['activation'])['activation']
+                   == 'linear', TIMEOUT, 'the predictor to serve the linear activation')
+    assert model_of(ros, '/predictor') == hand
+    content = ros.spin_until(lambda: (c := saved()) and c.activation == 'linear' and c,
+                             TIMEOUT, 'the linear activation in the weights file')
+    assert (content.weights.tolist(), content.bias) == hand
+    ends.diag(lambda d: d['predictor in sync'] == 'True', 'predictor in sync')
+
+
+def test_a_new_train_period_applies_at_once_and_hand_set_weights_do_not_wait_for_it(
+        ros, tmp_path):
+    path = tmp_path / 'weights.yaml'
+    rng = np.random.default_rng(53)
+    X, y, _ = sigmoid_data(rng, 100)
+    ends = Ends(ros)
+    ends.start_trainer(weights_file=str(path), predictor_node='')
+    ends.feed(X, y)
+    ends.diag(lambda d: count(d, 'updates') >= 1, 'a first update')
+    (result,) = ros.set_parameters('/trainer', {'train_period': 86400.0})
+    assert result.successful, result.reason
+    updates = count(ends.diag(lambda d: True, 'a status', fresh=2), 'updates')
+    ros.spin_for(1.0)  # four of the old periods
+    assert count(ends.diag(lambda d: True, 'a status'), 'updates') == updates
+
+    # a model set by hand is saved now, not at the next tick a day away
+    hand = ([0.5, -0.25, 0.125, 2.0e-3], -1.5)
+    result = ros.set_parameters('/trainer', {'weights': hand[0], 'bias': hand[1]}, atomic=True)
+    assert result.successful, result.reason
+    content = ros.spin_until(
+        lambda: path.exists() and (c := load_weights_file(path, num_features=N)) and
+        (c.weights.tolist(), c.bias) == hand and c, TIMEOUT, 'the hand-set model saved')
+    assert content.activation == 'sigmoid'
+
+    # and a short period again is in force from now, not after the day-long one
+    (result,) = ros.set_parameters('/trainer', {'train_period': 0.25})
+    assert result.successful, result.reason
+    ends.diag(lambda d: count(d, 'updates') >= updates + 2, 'updates again', fresh=2)
+
 
 def test_a_weights_file_that_cannot_be_written_is_an_error_not_a_crash(ros, tmp_path):
     (tmp_path / 'a_file').write_text('not a directory')
@@ -573,8 +616,11 @@ def test_bad_rows_are_refused_and_the_good_rows_of_a_batch_kept(ros):
     assert 'labeled sample row(s) refused (label range' in log and 'outside [0, 1]' in log
     for kind in ('length', 'layout', 'empty'):
         assert f'labeled_samples message refused ({kind}' in log, f'no warning for {kind}'
-    # the buffer shrinks to a smaller buffer_size, newest samples kept; the node goes on
+    # the buffer shrinks to a smaller buffer_size, newest samples kept; the node goes on. Not
+    # below min_samples: such a buffer would never train, so both change together.
     (result,) = ros.set_parameters('/trainer', {'buffer_size': 3})
+    assert not result.successful and 'at least min_samples (1000)' in result.reason
+    result = ros.set_parameters('/trainer', {'buffer_size': 3, 'min_samples': 3}, atomic=True)
     assert result.successful, result.reason
     assert count(ends.diag(lambda d: True, 'a status', fresh=2), 'samples held') == 3
     reply = ends.call('train_now')
@@ -631,6 +677,12 @@ def test_bad_parameter_values_are_refused_with_a_reason_and_change_nothing(ros, 
     (result,) = ros.set_parameters('/trainer', {'loss': 'mse'})
     assert result.successful, result.reason
     assert ros.get_parameters('/trainer', names, TIMEOUT) == before
+    # and min_samples <= buffer_size, from either side (a smaller buffer would never train)
+    (result,) = ros.set_parameters('/trainer', {'min_samples': 10001})
+    assert not result.successful and 'at most buffer_size (10000)' in result.reason
+    (result,) = ros.set_parameters('/trainer', {'buffer_size': 9})
+    assert not result.successful and 'at least min_samples (10)' in result.reason
+    assert ros.get_parameters('/trainer', names, TIMEOUT) == before
     assert 'parameter change refused' in trainer.output()
 
     # alive and answering: a good change is taken, and the trainer still trains
@@ -679,10 +731,12 @@ def test_the_services_do_what_they_say(ros):
     assert reply.success and 'enabled' in reply.message
     ends.diag(lambda d: count(d, 'updates') >= 3, 'timer updates again')
 
-    # reset: zeros with seed -1, no samples held, so the timer has nothing to train on
+    # reset: the next update from zeros (seed -1); no samples held, so the timer has nothing
+    # to train on; the model in force stays until an update deploys one
+    trained = model_of(ros, '/trainer')
     reply = ends.call('reset')
     assert reply.success and 'zeros' in reply.message, reply.message
-    assert model_of(ros, '/trainer') == ([0.0] * N, 0.0)
+    assert model_of(ros, '/trainer') == trained
     d = ends.diag(lambda d: count(d, 'samples held') == 0, 'the buffer cleared', fresh=2)
     updates = count(d, 'updates')
     # reset with a seed: the model core's seeded random weights
@@ -690,7 +744,7 @@ def test_the_services_do_what_they_say(ros):
     assert result.successful, result.reason
     reply = ends.call('reset')
     assert reply.success and 'seed 7' in reply.message, reply.message
-    assert model_of(ros, '/trainer') == (NeuronModel.random_weights(N, 7).tolist(), 0.0)
+    assert model_of(ros, '/trainer') == trained
     ros.spin_for(0.6)
     d = ends.diag(lambda d: True, 'a status')
     assert count(d, 'updates') == updates and count(d, 'samples held') == 0
@@ -710,6 +764,106 @@ def test_save_writes_the_model_in_force(ros, tmp_path):
     assert content.activation == 'sigmoid'
     d = ends.diag(lambda d: count(d, 'weights file writes') == 1, 'the write counted')
     assert d['last update'] == ''
+
+
+def test_reset_keeps_the_model_in_force_until_an_update_deploys_one(ros, tmp_path):
+    path = tmp_path / 'weights.yaml'
+    rng = np.random.default_rng(59)
+    X, y, _ = sigmoid_data(rng, 200)
+    start_predictor(ros)
+    ends = Ends(ros)
+    ends.start_trainer(weights_file=str(path), seed=7, tolerance=0.0, iterations_per_update=50)
+    ends.feed(X, y)
+    ends.diag(lambda d: count(d, 'updates deployed') >= 1, 'an update deployed')
+    ends.pause()
+    deployed = wait_in_sync(ros)
+
+    reply = ends.call('reset')
+    assert reply.success and 'seed 7' in reply.message, reply.message
+    # the predictor still serves the deployed model, so the trainer shows and saves that one:
+    # a restart resumes the file and deploys it, which must not replace what the robot runs
+    assert model_of(ros, '/trainer') == deployed
+    reply = ends.call('save')
+    assert reply.success, reply.message
+    content = load_weights_file(path, num_features=N)
+    assert (content.weights.tolist(), content.bias) == deployed
+    d = ends.diag(lambda d: count(d, 'samples held') == 0, 'the buffer cleared', fresh=2)
+    assert d['predictor in sync'] == 'True'
+    assert model_of(ros, '/predictor') == deployed
+
+    # the next update starts from the reset weights (seed 7), not from the deployed model
+    X2, y2, _ = sigmoid_data(rng, 50)
+    ends.feed(X2, y2)
+    ends.diag(lambda d: count(d, 'samples held') == 50, '50 new samples held')
+    reply = ends.call('train_now')
+    assert reply.success and reply.message.startswith('deployed'), reply.message
+    expected = train_update(X2, y2, NeuronModel.random_weights(N, 7), 0.0,
+                            learning_rate=SIGMOID_LR, iterations=50, tolerance=0.0)
+    weights, bias = model_of(ros, '/trainer')
+    np.testing.assert_allclose(weights, expected.weights, rtol=1e-9, atol=0)
+    assert bias == pytest.approx(expected.bias, rel=1e-9)
+    wait_model(ros, '/predictor', (weights, bias), 'the new model deployed')
+    ros.spin_until(lambda: load_weights_file(path, num_features=N).weights.tolist() == weights,
+                   TIMEOUT, 'the new model saved')
+
+
+def test_a_switch_to_sigmoid_is_refused_while_it_would_train_on_labels_outside_0_1(ros):
+    rng = np.random.default_rng(61)
+    X, y = linear_data(rng, 100)
+    outside = int(np.count_nonzero((y < 0.0) | (y > 1.0)))
+    assert 0 < outside < 100
+    ends = Ends(ros)
+    ends.start_trainer(activation='linear', learning_rate=LINEAR_LR, predictor_node='')
+    ends.pause()
+    ends.feed(X, y)
+    ends.diag(lambda d: count(d, 'samples held') == 100, '100 samples held')
+    (result,) = ros.set_parameters('/trainer', {'activation': 'sigmoid'})
+    assert not result.successful
+    assert f'{outside} of the 100 samples held' in result.reason, result.reason
+    assert ros.get_parameters('/trainer', ['activation'])['activation'] == 'linear'
+    reply = ends.call('reset')  # drops them
+    assert reply.success, reply.message
+    (result,) = ros.set_parameters('/trainer', {'activation': 'sigmoid'})
+    assert result.successful, result.reason
+
+
+# ------------------------------------------------------------------------- start-up errors
+@pytest.mark.parametrize('params, reason', [
+    ({'num_features': 0}, 'out of range'),
+    ({'weights': [1.0]}, f'weights must have num_features = {N}'),
+    ({'loss': 'bce', 'activation': 'linear'}, 'bce'),
+    ({'predictor_node': 'prédicteur'}, 'predictor_node must be a node name'),
+    ({'min_samples': 20, 'buffer_size': 10}, 'min_samples must be at most buffer_size (10)'),
+])
+def test_bad_start_up_configuration_exits_2_with_the_reason(ros, params, reason):
+    proc = ros.start('trainer', {'num_features': N, **params})
+    proc.wait_for_output(r'cannot start: .*' + re.escape(reason))
+    assert proc.proc.wait(timeout=20) == 2
+    assert 'Traceback' not in proc.output()
+
+
+def test_a_weights_file_path_that_is_not_a_file_stops_the_start_and_is_left_alone(ros,
+                                                                                  tmp_path):
+    path = tmp_path / 'models'
+    path.mkdir()
+    (path / 'mine.txt').write_text("not the trainer's")
+    proc = ros.start('trainer', {'num_features': N, 'weights_file': str(path)})
+    proc.wait_for_output(re.escape(f'weights_file {path} is not a regular file'))
+    assert proc.proc.wait(timeout=20) == 2
+    assert (path / 'mine.txt').read_text() == "not the trainer's"
+    assert not list(tmp_path.glob('models.corrupt-*'))
+    assert 'Traceback' not in proc.output()
+
+
+def test_a_weights_file_the_loss_cannot_train_stops_the_start(ros, tmp_path):
+    path = tmp_path / 'weights.yaml'
+    save_weights_file(path, [0.5, -1.0, 2.0, 0.25], 0.125, 'linear')
+    before = path.read_bytes()
+    proc = ros.start('trainer', {'num_features': N, 'loss': 'bce', 'weights_file': str(path)})
+    proc.wait_for_output(re.escape("holds a model with activation 'linear', which loss 'bce' "
+                                   'cannot train'))
+    assert proc.proc.wait(timeout=20) == 2
+    assert path.read_bytes() == before and 'Traceback' not in proc.output()
 
 
 # ------------------------------------------------------------------------------- sim time
