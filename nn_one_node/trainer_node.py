@@ -61,8 +61,8 @@ def _loss_fits_activation(value: Any, values: Dict[str, Any]) -> Optional[str]:
         return reason
     try:
         check_loss(value, values['activation'])
-    except ValueError as err:
-        return str(err)
+    except ValueError as err:  # 'loss ' precedes this reason: say more than 'loss' again
+        return f'must fit activation {values["activation"]!r}: {err}'
     return None
 
 
@@ -75,7 +75,7 @@ def _activation_fits_loss(value: Any, values: Dict[str, Any]) -> Optional[str]:
     try:
         check_loss(values['loss'], value)
     except ValueError as err:
-        return str(err)
+        return f'must fit loss {values["loss"]!r}: {err}'
     return None
 
 
@@ -413,9 +413,18 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------- updates
     def _on_timer(self) -> None:
-        if self.training_enabled and self.buffer.count >= self._values['min_samples']:
-            self.update()
-        self._sync()
+        try:
+            if self.training_enabled and self.buffer.count >= self._values['min_samples']:
+                self.update()
+            self._sync()
+        except (KeyboardInterrupt, RuntimeError) as err:
+            # A stop during a long update (up to max_update_seconds): SIGINT raises
+            # KeyboardInterrupt wherever the update is, and rclpy's signal thread shuts the
+            # context down, after which a log line or a publish raises RuntimeError. Either is
+            # the stop asked for, not a failure: let the spin loop see the context end (rclpy's
+            # EventsExecutor logs an exception that leaves a callback as FATAL, with a traceback).
+            if isinstance(err, RuntimeError) and self.context.ok():
+                raise
 
     def _sync(self) -> None:
         """Bring the weights file and the predictor up to the model in force."""
@@ -443,6 +452,10 @@ class TrainerNode(Node):
             self.get_logger().warning(self.last_update_reason,
                                       throttle_duration_sec=WARN_THROTTLE_SEC)
             return self.last_update_reason
+        if not self.context.ok():
+            # SIGINT/SIGTERM arrived during the update (up to max_update_seconds): publishing
+            # now would raise from a shut-down context. The result goes, as any undeployed one.
+            return 'stopped during the update: not deployed'
         self.updates += 1
         self.last_update_reason = result.reason
         if result.deployed:
