@@ -10,7 +10,7 @@ demo:
 test:
 	@source scripts/setup_env.sh && python -m pytest $(ARGS)
 
-# The benchmarks of issue 5 (bench/README.md): about 7 minutes; ARGS=--quick for a smoke run.
+# The benchmarks of issue 5 (bench/README.md): about 10 minutes; ARGS=--quick for a smoke run.
 bench:
 	@source scripts/setup_env.sh && python bench/run_all.py $(ARGS)
 

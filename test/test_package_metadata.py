@@ -93,3 +93,15 @@ def test_console_scripts_and_data_files_are_installed_where_ros_looks():
     for needle in ("'share/ament_index/resource_index/packages'", "['package.xml']",
                    "glob('launch/*_launch.py')", "glob('config/*.yaml')"):
         assert needle in source
+
+
+def test_the_plugins_pytest_ini_needs_are_in_package_xml():
+    """pytest.ini's options also apply to a robot's `colcon test`: without the plugin behind an
+    option, pytest stops at 'unrecognized arguments' before running a single test."""
+    addopts = next(line for line in (ROOT / 'pytest.ini').read_text().splitlines()
+                   if line.startswith('addopts'))
+    plugins = {'--timeout': 'python3-pytest-timeout', '--cov': 'python3-pytest-cov',
+               '--reruns': 'python3-pytest-rerunfailures'}
+    needed = {key for option, key in plugins.items() if option in addopts}
+    assert needed <= depends('test_depend'), needed - depends('test_depend')
+    assert '--timeout' in addopts  # CI relies on it: a hung test must not hang the run
