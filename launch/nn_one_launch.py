@@ -16,10 +16,11 @@ in its own namespace, so two launches with two namespaces on one DDS domain stay
 import os
 
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+from nn_one_node.weights_file import WeightsFileError, load_weights_file
 
 PACKAGE = 'nn_one_node'
 
@@ -81,9 +82,22 @@ def _nodes(context: LaunchContext):
               'arguments': ['--ros-args', '--log-level', arg['log_level']]}
 
     predictor_params = [params_file]
+    notes = []
     if weights_file and os.path.isfile(weights_file):
-        predictor_params.append(weights_file)  # the learned model, served from the start
-    nodes = [Node(
+        # Checked as the trainer will check it (a checksum when the trainer writes the file; a
+        # hand-written one may lack it for inference only): rcl would stop the predictor on a
+        # file cut inside a list, and load one cut before `weights:` as zero weights, silently.
+        try:
+            load_weights_file(weights_file, require_checksum=start_trainer)
+        except WeightsFileError as err:
+            if not start_trainer:
+                raise ValueError(f'inference only (start_trainer:=false) from an unusable '
+                                 f'weights_file: {err}') from None
+            notes.append(LogInfo(msg=f'{err}: the predictor starts from params_file; the '
+                                     'trainer moves the file aside and starts fresh'))
+        else:
+            predictor_params.append(weights_file)  # the learned model, served from the start
+    nodes = notes + [Node(
         executable='predictor', name='predictor',
         parameters=predictor_params + [overrides],
         remappings=[('features', arg['features_topic']),

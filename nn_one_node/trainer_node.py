@@ -155,7 +155,8 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   'and resumed from at start; empty: no persistence. Read at start.',
                   read_only=True),
         ParamSpec('seed', -1, 'Initial and reset weights: -1 zeros, >= 0 small random normal '
-                  'weights from this seed (used when weights are not given).',
+                  'weights from this seed (at start, used when weights are all zero, as when '
+                  'not given).',
                   int_range=(-1, 2**31 - 1)),
         ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
                   'time); 0 disables them. Read at start.', read_only=True,

@@ -197,6 +197,11 @@ class OpaqueFunction:
         self.function, self.args, self.kwargs = function, list(args or []), dict(kwargs or {})
 
 
+class LogInfo:
+    def __init__(self, *, msg: Any, **kwargs: Any) -> None:
+        self.msg = msg
+
+
 # launch_ros.actions.Node's keywords, and those of ExecuteProcess / ExecuteLocal it passes on
 _NODE_KEYWORDS = {'executable', 'package', 'name', 'namespace', 'exec_name', 'parameters',
                   'remappings', 'ros_arguments', 'arguments', 'prefix', 'cwd', 'env',
@@ -268,7 +273,7 @@ def _stub_modules() -> Dict[str, types.ModuleType]:
         'launch': module('launch', LaunchContext=LaunchContext,
                          LaunchDescription=LaunchDescription),
         'launch.actions': module('launch.actions', DeclareLaunchArgument=DeclareLaunchArgument,
-                                 OpaqueFunction=OpaqueFunction),
+                                 LogInfo=LogInfo, OpaqueFunction=OpaqueFunction),
         'launch.substitutions': module('launch.substitutions',
                                        LaunchConfiguration=LaunchConfiguration,
                                        PathJoinSubstitution=PathJoinSubstitution),
@@ -298,6 +303,7 @@ def _stubbed_launch_api():
 class Evaluated:
     arguments: Dict[str, DeclareLaunchArgument]
     nodes: List[NodeSpec]
+    logged: List[str] = field(default_factory=list)  # the LogInfo messages
 
     def node(self, name: str) -> NodeSpec:
         (spec,) = [n for n in self.nodes if n.name == name]
@@ -315,6 +321,7 @@ def evaluate_launch_file(path: Optional[str] = None, **launch_arguments: str) ->
     context = LaunchContext()
     declared: Dict[str, DeclareLaunchArgument] = {}
     nodes: List[NodeSpec] = []
+    logged: List[str] = []
     unknown = set(launch_arguments) - {
         e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     if unknown:
@@ -333,12 +340,15 @@ def evaluate_launch_file(path: Optional[str] = None, **launch_arguments: str) ->
             context.launch_configurations[entity.name] = value
         elif isinstance(entity, OpaqueFunction):
             made = entity.function(context, *entity.args, **entity.kwargs) or []
-            nodes += [n.spec(context) for n in made]
+            nodes += [n.spec(context) for n in made if isinstance(n, Node)]
+            logged += [perform(n.msg, context) for n in made if isinstance(n, LogInfo)]
+            if not all(isinstance(n, (Node, LogInfo)) for n in made):
+                raise TypeError(f'the stand-in does not know one of {made}')
         elif isinstance(entity, Node):
             nodes.append(entity.spec(context))
         else:
             raise TypeError(f'the stand-in does not know {type(entity).__name__}')
-    return Evaluated(declared, nodes)
+    return Evaluated(declared, nodes, logged)
 
 
 def start_node(ros, spec: NodeSpec, env: Optional[Dict[str, str]] = None):

@@ -23,6 +23,7 @@ from std_msgs.msg import Float64, Float64MultiArray
 from nn_one_node.conversions import FEATURES_LABEL_LABELED, matrix_to_msg
 from nn_one_node.model import NeuronModel
 from nn_one_node.params import NUM_FEATURES
+from nn_one_node.weights_file import save_weights_file
 from nn_one_node.scenario import Scenario
 
 ZERO_ROW = Float64MultiArray(data=[0.0] * N)
@@ -67,6 +68,34 @@ def test_launch_file_arguments_and_what_each_starts():
         evaluate_launch_file(start_trainer='false', weights_file='/nonexistent/model.yaml')
     with pytest.raises(FileNotFoundError, match='params_file'):
         evaluate_launch_file(params_file='/nonexistent/params.yaml')
+
+
+def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):
+    params_file = installed_params_file()
+    good = tmp_path / 'good.yaml'
+    save_weights_file(good, [0.5] * N, 0.25, 'sigmoid')
+    ev = evaluate_launch_file(weights_file=str(good))
+    assert ev.node('predictor').param_files() == [params_file, str(good)] and not ev.logged
+    # hand-written, no checksum line: fine to serve (inference only), not for the trainer
+    hand = tmp_path / 'hand.yaml'
+    hand.write_text('/**:\n  ros__parameters:\n    num_features: 5\n    activation: sigmoid\n'
+                    '    weights: [0.5, 0.5, 0.5, 0.5, 0.5]\n    bias: 0.25\n')
+    ev = evaluate_launch_file(weights_file=str(hand), start_trainer='false')
+    assert ev.node('predictor').param_files() == [params_file, str(hand)]
+    ev = evaluate_launch_file(weights_file=str(hand))
+    assert ev.node('predictor').param_files() == [params_file]
+    assert len(ev.logged) == 1 and 'the trainer moves the file aside' in ev.logged[0]
+    # cut inside the weights list (rcl would stop the predictor) and before it (rcl would load
+    # zero weights without a word)
+    text = good.read_text()
+    for cut in (text[:text.index('weights:') + 16], text[:text.index('weights:')]):
+        bad = tmp_path / 'bad.yaml'
+        bad.write_text(cut)
+        with pytest.raises(ValueError, match='inference only .* unusable weights_file'):
+            evaluate_launch_file(weights_file=str(bad), start_trainer='false')
+        ev = evaluate_launch_file(weights_file=str(bad))
+        assert ev.node('predictor').param_files() == [params_file], cut
+        assert [n.name for n in ev.nodes] == ['predictor', 'trainer'] and len(ev.logged) == 1
 
 
 def test_readme_lists_every_launch_argument_with_its_default():
