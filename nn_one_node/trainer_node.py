@@ -692,6 +692,8 @@ class TrainerNode(Node):
         status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
         status.values += [KeyValue(key=f'refused: {k}', value=str(c))
                           for k, c in sorted(self.rows_refused.by_kind.items())]
+        status.values += [KeyValue(key=f'messages refused: {k}', value=str(c))
+                          for k, c in sorted(self.messages_refused.by_kind.items())]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)

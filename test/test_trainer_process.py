@@ -607,6 +607,9 @@ def test_bad_rows_are_refused_and_the_good_rows_of_a_batch_kept(ros):
     assert count(d, 'refused: non-finite') == 4 and count(d, 'refused: label range') == 3
     assert count(d, 'samples received') == 14
     assert count(d, 'messages refused') == len(bad)
+    by_kind = {k[len('messages refused: '):]: count(d, k) for k in d
+               if k.startswith('messages refused: ')}
+    assert set(by_kind) == {'length', 'layout', 'empty'} and sum(by_kind.values()) == len(bad)
     ros.spin_for(0.5)  # nothing counted twice
     d = ends.diag(lambda d: True, 'a status')
     assert (count(d, 'samples held'), count(d, 'samples refused'),
