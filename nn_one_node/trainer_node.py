@@ -44,8 +44,8 @@ from .params import (ParamSpec, declare_sized, finite_number,
                      non_negative_number, one_of, positive_number, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
-from .weights_file import (WeightsFileError, parse_weights_file, remove_stale_temporaries,
-                           save_weights_file)
+from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
+                           remove_stale_temporaries, save_weights_file)
 
 MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
 # A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
@@ -279,20 +279,13 @@ class TrainerNode(Node):
         if not os.path.exists(path):
             self.get_logger().info(f'no weights file at {path} yet: starting fresh')
             return
-        # Only a file that was read and found malformed is moved aside (below). A path that is
-        # not a regular file (a directory, a device) or cannot be read is the configuration's
-        # fault, not the file's: moving it would rename what someone else owns.
-        if not os.path.isfile(path):
-            raise ValueError(f'weights_file {path} is not a regular file')
         try:
-            with open(path, 'rb') as f:
-                raw = f.read()
-        except OSError as err:
-            raise ValueError(f'weights_file {path} cannot be read: {err.strerror}') from None
-        try:
-            content = parse_weights_file(raw, num_features=self.num_features)
-        except WeightsFileError as err:
-            reason = f'weights file {path}: {err}'  # as load_weights_file says it
+            content = load_weights_file(path, num_features=self.num_features)
+        except WeightsFileUnreadable as err:
+            # A directory, a device, no permission: not moved aside, which would rename what
+            # someone else owns. A bad start-up configuration (exit code 2).
+            raise ValueError(str(err)) from None
+        except WeightsFileError as err:  # read, and malformed
             stamp = f'{time.strftime("%Y%m%d-%H%M%S")}-{time.time_ns() % 10**9:09d}'
             kept = f'{path}.corrupt-{stamp}'  # unique: two in one second do not collide
             try:
@@ -300,9 +293,9 @@ class TrainerNode(Node):
                 where = f'moved aside to {kept}'
             except OSError as move_err:
                 where = f'could not be moved aside ({move_err})'
-            self.file_error = reason
+            self.file_error = str(err)
             self.get_logger().error(
-                f'weights file {path} is unusable ({reason}); it was {where}; starting fresh')
+                f'weights file {path} is unusable ({err}); it was {where}; starting fresh')
             return
         if content.activation != self._values['activation']:
             try:

@@ -55,6 +55,11 @@ class WeightsFileError(ValueError):
     """The weights file is missing, truncated, malformed or holds an invalid model."""
 
 
+class WeightsFileUnreadable(WeightsFileError):
+    """The path exists but is not a regular file that can be read: the configuration's fault, not
+    the file's (so the trainer must not move it aside as it does a malformed file)."""
+
+
 @dataclass(frozen=True)
 class WeightsFileContent:
     """A model read from a weights file: raw-feature ``weights`` (N,), ``bias``, ``activation``."""
@@ -189,13 +194,16 @@ def load_weights_file(path: PathLike, num_features: Optional[int] = None,
     must equal the file's. Extra parameters are ignored.
     """
     name = os.fspath(path)
+    if os.path.exists(name) and not os.path.isfile(name):  # a directory; a FIFO would block
+        raise WeightsFileUnreadable(f'weights file {name} is not a regular file')
     try:
         with open(name, 'rb') as f:
             raw = f.read()
     except FileNotFoundError:
         raise WeightsFileError(f'weights file {name} does not exist') from None
     except OSError as err:
-        raise WeightsFileError(f'weights file {name} cannot be read: {err.strerror}') from None
+        raise WeightsFileUnreadable(f'weights file {name} cannot be read: {err.strerror}') \
+            from None
     try:
         return parse_weights_file(raw, num_features, require_checksum)
     except WeightsFileError as err:

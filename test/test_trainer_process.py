@@ -851,7 +851,7 @@ def test_a_weights_file_path_that_is_not_a_file_stops_the_start_and_is_left_alon
     path.mkdir()
     (path / 'mine.txt').write_text("not the trainer's")
     proc = ros.start('trainer', {'num_features': N, 'weights_file': str(path)})
-    proc.wait_for_output(re.escape(f'weights_file {path} is not a regular file'))
+    proc.wait_for_output(re.escape(f'weights file {path} is not a regular file'))
     assert proc.proc.wait(timeout=20) == 2
     assert (path / 'mine.txt').read_text() == "not the trainer's"
     assert not list(tmp_path.glob('models.corrupt-*'))

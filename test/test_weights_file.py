@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from nn_one_node import weights_file
 from nn_one_node.weights_file import (format_float, load_weights_file, parse_weights_file,
                                       remove_stale_temporaries, save_weights_file,
-                                      WeightsFileContent, WeightsFileError)
+                                      WeightsFileContent, WeightsFileError, WeightsFileUnreadable)
 
 FAST = settings(derandomize=True, deadline=None, max_examples=60)
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -239,13 +239,19 @@ def test_num_features_argument_must_match(tmp_path):
 
 
 def test_missing_unreadable_and_empty_files(tmp_path):
-    with pytest.raises(WeightsFileError, match='does not exist'):
+    with pytest.raises(WeightsFileError, match='does not exist') as missing:
         load_weights_file(tmp_path / 'nope.yaml')
-    with pytest.raises(WeightsFileError, match='cannot be read'):
+    # not a regular file: the configuration's fault, told apart so that nobody moves it aside
+    with pytest.raises(WeightsFileUnreadable, match='is not a regular file'):
         load_weights_file(tmp_path)  # a directory
+    os.mkfifo(tmp_path / 'fifo')
+    with pytest.raises(WeightsFileUnreadable, match='is not a regular file'):
+        load_weights_file(tmp_path / 'fifo')  # opening it would wait for a writer
     (tmp_path / 'empty.yaml').write_bytes(b'')
-    with pytest.raises(WeightsFileError, match='empty.yaml: is empty'):
+    with pytest.raises(WeightsFileError, match='empty.yaml: is empty') as empty:
         load_weights_file(tmp_path / 'empty.yaml')
+    assert not isinstance(missing.value, WeightsFileUnreadable)
+    assert not isinstance(empty.value, WeightsFileUnreadable)
 
 
 def test_hand_written_params_files_without_checksum(tmp_path):
