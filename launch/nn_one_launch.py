@@ -8,9 +8,10 @@ sensor), configured from one params file.
     ros2 launch nn_one_node nn_one_launch.py --show-args              # every argument, described
 
 Parameters come from ``params_file`` (default: the installed ``config/nn_one.yaml``), then the
-weights file (predictor only, when it exists), then the overrides given here (``num_features``,
-``use_sim_time``, ``weights_file``): the last definition wins. The trainer deploys to the predictor
-in its own namespace, so two launches with two namespaces on one DDS domain stay apart.
+model in the weights file (predictor only, when it exists and is usable), then the overrides
+given here (``num_features``, ``use_sim_time``, ``weights_file``): the last definition wins. The
+trainer deploys to the predictor in its own namespace, so two launches with two namespaces on
+one DDS domain stay apart.
 """
 
 import os
@@ -88,7 +89,7 @@ def _nodes(context: LaunchContext):
         # hand-written one may lack it for inference only): rcl would stop the predictor on a
         # file cut inside a list, and load one cut before `weights:` as zero weights, silently.
         try:
-            load_weights_file(weights_file, require_checksum=start_trainer)
+            model = load_weights_file(weights_file, require_checksum=start_trainer)
         except WeightsFileError as err:
             if not start_trainer:
                 raise ValueError(f'inference only (start_trainer:=false) from an unusable '
@@ -96,7 +97,12 @@ def _nodes(context: LaunchContext):
             notes.append(LogInfo(msg=f'{err}: the predictor starts from params_file; the '
                                      'trainer moves the file aside and starts fresh'))
         else:
-            predictor_params.append(weights_file)  # the learned model, served from the start
+            # The learned model, served from the start; as values, not the file: rcl applies a
+            # file's section only to the node its key names (a hand-written `predictor:` misses
+            # a namespaced predictor), and would apply any other parameter the file holds too.
+            predictor_params.append({
+                'num_features': model.num_features, 'activation': model.activation,
+                'weights': [float(w) for w in model.weights], 'bias': float(model.bias)})
     nodes = notes + [Node(
         executable='predictor', name='predictor',
         parameters=predictor_params + [overrides],

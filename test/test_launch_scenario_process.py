@@ -75,15 +75,21 @@ def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):
     good = tmp_path / 'good.yaml'
     save_weights_file(good, [0.5] * N, 0.25, 'sigmoid')
     ev = evaluate_launch_file(weights_file=str(good))
-    assert ev.node('predictor').param_files() == [params_file, str(good)] and not ev.logged
+    predictor = ev.node('predictor')
+    assert predictor.param_files() == [params_file] and not ev.logged
+    # the model as values, after params_file and before the launch's own overrides
+    assert predictor.parameters[1] == {'num_features': N, 'activation': 'sigmoid',
+                                       'weights': [0.5] * N, 'bias': 0.25}
+    assert predictor.parameters[2] == {'use_sim_time': False}
     # hand-written, no checksum line: fine to serve (inference only), not for the trainer
     hand = tmp_path / 'hand.yaml'
     hand.write_text('/**:\n  ros__parameters:\n    num_features: 5\n    activation: sigmoid\n'
                     '    weights: [0.5, 0.5, 0.5, 0.5, 0.5]\n    bias: 0.25\n')
     ev = evaluate_launch_file(weights_file=str(hand), start_trainer='false')
-    assert ev.node('predictor').param_files() == [params_file, str(hand)]
+    assert ev.node('predictor').param_dict()['weights'] == [0.5] * N
     ev = evaluate_launch_file(weights_file=str(hand))
     assert ev.node('predictor').param_files() == [params_file]
+    assert 'weights' not in ev.node('predictor').param_dict()
     assert len(ev.logged) == 1 and 'the trainer moves the file aside' in ev.logged[0]
     # cut inside the weights list (rcl would stop the predictor) and before it (rcl would load
     # zero weights without a word)
@@ -94,7 +100,7 @@ def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):
         with pytest.raises(ValueError, match='inference only .* unusable weights_file'):
             evaluate_launch_file(weights_file=str(bad), start_trainer='false')
         ev = evaluate_launch_file(weights_file=str(bad))
-        assert ev.node('predictor').param_files() == [params_file], cut
+        assert 'weights' not in ev.node('predictor').param_dict(), cut
         assert [n.name for n in ev.nodes] == ['predictor', 'trainer'] and len(ev.logged) == 1
 
 
@@ -234,11 +240,18 @@ def test_with_use_sim_time_training_follows_clock(ros):
 
 
 # -------------------------------------------------------------------------- inference only
-def test_inference_only_from_a_saved_weights_file(ros, tmp_path):
-    from nn_one_node.weights_file import save_weights_file
+@pytest.mark.parametrize('written_by', ['trainer', 'hand'])
+def test_inference_only_from_a_saved_weights_file(ros, tmp_path, written_by):
     s = Scenario()
     path = tmp_path / 'model.yaml'
-    save_weights_file(str(path), s.true_weights, s.true_bias, 'sigmoid')
+    if written_by == 'trainer':
+        save_weights_file(str(path), s.true_weights, s.true_bias, 'sigmoid')
+    else:
+        # keyed by the node's name, which rcl would not apply to /robot1/predictor, and with a
+        # parameter that is not the model's, which the launch must not apply either
+        path.write_text(yaml.safe_dump({'predictor': {'ros__parameters': {
+            'num_features': N, 'activation': 'sigmoid', 'diagnostics_period': 0.0,
+            'weights': [float(w) for w in s.true_weights], 'bias': float(s.true_bias)}}}))
     procs = launch(ros, start_trainer='false', weights_file=str(path), namespace='robot1')
     assert set(procs) == {'predictor'}
     pub = ros.publisher(Float64MultiArray, '/robot1/features')
@@ -249,3 +262,5 @@ def test_inference_only_from_a_saved_weights_file(ros, tmp_path):
     expected = NeuronModel(N, weights=s.true_weights, bias=s.true_bias).predict(X)
     np.testing.assert_allclose(reply.data, expected, rtol=0, atol=1e-12)
     assert os.path.exists(path)
+    assert ros.get_parameters('/robot1/predictor', ['diagnostics_period'])[
+        'diagnostics_period'] > 0.0
