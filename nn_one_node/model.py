@@ -199,8 +199,15 @@ class NeuronModel:
 
     # --------------------------------------------------------------------------------- the maths
     def _forward(self, X: np.ndarray) -> np.ndarray:
+        return self.activate(self._logits(X))
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
         z = X @ self.weights
         z += self.bias
+        return z
+
+    def activate(self, z: np.ndarray) -> np.ndarray:
+        """The activation applied to ``z`` in place (a float64 array); returns it."""
         if self.activation == 'sigmoid':
             return sigmoid(z, out=z)
         return z
@@ -228,6 +235,14 @@ class NeuronModel:
     def predict(self, X: ArrayLike) -> np.ndarray:
         """y_hat for X of shape (M, N) or one sample (N,); returns shape (M,)."""
         return self._forward(self._features(X))
+
+    def logits(self, X: ArrayLike) -> np.ndarray:
+        """``z = X . w + b`` before the activation, checked as ``predict`` checks X; shape (M,).
+
+        ``predict(X) == activate(logits(X))``. A z that overflowed to +-inf (or to NaN, inf -
+        inf) can only be seen here: the sigmoid maps +-inf to 1 or 0 as if it were an answer.
+        """
+        return self._logits(self._features(X))
 
     def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """MSE ``mean((y_hat - y)**2)`` (or the mean cross-entropy with ``loss='bce'``)."""

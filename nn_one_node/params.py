@@ -61,6 +61,16 @@ def non_negative_number(value: Any, _values: Mapping[str, Any]) -> Optional[str]
     return None
 
 
+def off_or_at_least(minimum: float) -> Check:
+    """0 (off), or a finite number >= ``minimum``: for rates and periods that become timers, where
+    a tiny positive value would overflow the timer's int64 nanoseconds or spin a core."""
+    def check(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
+        if not math.isfinite(value) or value < 0.0 or 0.0 < value < minimum:
+            return f'must be 0 (off) or at least {minimum:g}, got {value}'
+        return None
+    return check
+
+
 def one_of(*choices: str) -> Check:
     def check(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
         if value not in choices:

@@ -33,8 +33,8 @@ from std_msgs.msg import Float64MultiArray
 from .conversions import (MessageError, RawReader, RawVectorWriter, matrix_from_msg,
                           value_to_msg, vector_to_msg)
 from .model import ACTIVATIONS, NeuronModel, RowPredictor
-from .params import (ParamSpec, declare_sized, finite_number,
-                     non_negative_number, one_of, validate, weights_vector)
+from .params import (ParamSpec, declare_sized, finite_number, off_or_at_least, one_of, validate,
+                     weights_vector)
 from .runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
@@ -54,7 +54,8 @@ def predictor_params(num_features: int) -> List[ParamSpec]:
         ParamSpec('diagnostics_period', 1.0,
                   'Seconds between /diagnostics messages (ROS time); 0 disables them. '
                   'Read at start.',
-                  read_only=True, float_range=(0.0, 3600.0), check=non_negative_number),
+                  read_only=True, float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
+                  check=off_or_at_least(0.01)),
         executor_param(),
     ]
 
@@ -184,9 +185,9 @@ class PredictorNode(Node):
             x = self._aligned_copy(x)
         with np.errstate(over='ignore', invalid='ignore'):  # judged just below
             try:
-                y_hat = model.predict(x)
+                z = model.logits(x)
             except ValueError:
-                # predict checks that every value is finite (one pass, model.all_finite), and a
+                # logits checks that every value is finite (one pass, model.all_finite), and a
                 # NaN or an infinity is the only thing it can refuse in a matrix of N columns:
                 # counted here, on this rare path, rather than checked twice on every batch.
                 bad = int(np.count_nonzero(~np.isfinite(x)))
@@ -194,14 +195,16 @@ class PredictorNode(Node):
                     raise
                 self.refusals.refuse('non-finite', f'{bad} value(s) are NaN or infinite')
                 return
-        if not np.isfinite(y_hat).all():
+        if not np.isfinite(z).all():
             # Finite features and weights, but x . w overflowed (inf, or inf - inf = NaN): a
-            # non-finite prediction must never reach a controller.
-            bad = int(np.count_nonzero(~np.isfinite(y_hat)))
+            # non-finite prediction must never reach a controller, and neither may the sigmoid
+            # of an infinity (1 or 0), whose sign the overflow may have got wrong.
+            bad = int(np.count_nonzero(~np.isfinite(z)))
             self.refusals.refuse(
                 'overflow', f'x . w + b overflowed to NaN or infinity for {bad} of '
-                f'{y_hat.shape[0]} sample(s): features too large for these weights')
+                f'{z.shape[0]} sample(s): features too large for these weights')
             return
+        y_hat = model.activate(z)
         self._pub.publish(self._raw_writer.encode(y_hat) if self._raw_writer.enabled
                           else vector_to_msg(y_hat))
         self.predicted_messages += 1

@@ -131,6 +131,12 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
         except (ParameterException, ValueError) as err:  # bad start-up configuration
             rclpy.logging.get_logger('nn_one_node').error(f'cannot start: {err}')
             return 2
+        except RuntimeError as err:
+            # rcl refusing what the configuration asks for while the node is built, e.g. a QoS
+            # override 'reliability: bogus' (rclpy raises RuntimeError) or 'depth: -1' (RCLError)
+            rclpy.logging.get_logger('nn_one_node').error(
+                f'cannot start: {type(err).__name__}: {err}')
+            return 2
         executor, name = make_executor(node.get_parameter('executor').value, context)
         node.get_logger().debug(f'spinning on the {name} executor')
         executor.add_node(node)

@@ -31,11 +31,12 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
 
 from .conversions import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
-from .params import ParamSpec, declare, validate
+from .params import ParamSpec, declare, off_or_at_least, validate
 from .runtime import executor_param, run
 from .scenario import Scenario
 
 MAX_RATE_HZ = 1000.0
+MIN_RATE_HZ = 1e-3  # below, 1 / rate overflows a timer's int64 nanoseconds (1e-10 Hz)
 MAX_LABEL_BATCH = 100_000
 LABELED_DEPTH = 100
 
@@ -47,10 +48,12 @@ def sim_sensor_params() -> List[ParamSpec]:
                   'Read at start.', read_only=True, int_range=(0, 2**31 - 1)),
         ParamSpec('feature_rate', 10.0,
                   'Messages per second (ROS time) on features, one sample each; 0 publishes none. '
-                  'Read at start.', read_only=True, float_range=(0.0, MAX_RATE_HZ)),
+                  'Read at start.', read_only=True, float_range=(0.0, MAX_RATE_HZ),
+                  constraints=f'0 or >= {MIN_RATE_HZ:g}', check=off_or_at_least(MIN_RATE_HZ)),
         ParamSpec('label_rate', 2.0,
                   'Messages per second (ROS time) on labeled_samples; 0 publishes none. '
-                  'Read at start.', read_only=True, float_range=(0.0, MAX_RATE_HZ)),
+                  'Read at start.', read_only=True, float_range=(0.0, MAX_RATE_HZ),
+                  constraints=f'0 or >= {MIN_RATE_HZ:g}', check=off_or_at_least(MIN_RATE_HZ)),
         ParamSpec('label_batch', 50,
                   'Labeled rows per labeled_samples message; 1 sends single rows (N + 1 values, '
                   'no layout), more send a 2-D batch.', int_range=(1, MAX_LABEL_BATCH)),

@@ -40,8 +40,8 @@ from std_srvs.srv import SetBool, Trigger
 
 from .conversions import MessageError, matrix_from_msg
 from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
-from .params import (ParamSpec, declare_sized, finite_number,
-                     non_negative_number, one_of, positive_number, validate, weights_vector)
+from .params import (ParamSpec, declare_sized, finite_number, non_negative_number,
+                     off_or_at_least, one_of, positive_number, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
@@ -160,7 +160,8 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   int_range=(-1, 2**31 - 1)),
         ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
                   'time); 0 disables them. Read at start.', read_only=True,
-                  float_range=(0.0, 3600.0), check=non_negative_number),
+                  float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
+                  check=off_or_at_least(0.01)),
         ParamSpec('niceness', 19, 'Scheduling niceness the trainer runs at (0-19; higher '
                   'yields the CPU sooner): training is background work, and at 19 it disturbs '
                   'the predictor least on a shared computer. Raised at start for all its '

@@ -206,8 +206,10 @@ class PredictorUnderFuzz:
         if not all_finite(e.rows):
             return Expect(None, {'non-finite'})
         with np.errstate(all='ignore'):
-            y = self.core.predict(e.rows)
-        if not all_finite(y):  # finite features and weights, but x . w overflows
+            z = self.core.logits(e.rows)
+        # finite features and weights, but x . w + b overflows: refused even where the sigmoid
+        # of the infinity would look like an answer (1 or 0)
+        if not all_finite(z):
             return Expect(None, {'overflow'})
         return e
 

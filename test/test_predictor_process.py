@@ -98,9 +98,14 @@ def bad_messages():
     offset.layout.data_offset = 10
     wrong_width = matrix_to_msg(np.ones((2, 4)))
     nan_in_batch = matrix_to_msg(np.array([[1.0, 2.0, 3.0], [0.0, np.nan, 1.0]]))
+    # x . w + b overflows to +inf: the sigmoid would answer 1.0 (and 0.0 for -inf), for a z
+    # that was never computed; with other signs an overflow gives a wrong sign or NaN
+    overflow = one([0.0, 0.0, 1e308])
+    overflow_batch = matrix_to_msg(np.array([[1.0, 2.0, 3.0], [1e308, -1e308, 1e308]]))
     return {'wrong length': wrong_len, 'nan': nan, 'inf': inf, 'bad stride': bad_stride,
             'short batch': short_batch, 'empty batch': empty, '3-d layout': three_d,
-            'offset past end': offset, 'wrong width': wrong_width, 'nan in batch': nan_in_batch}
+            'offset past end': offset, 'wrong width': wrong_width, 'nan in batch': nan_in_batch,
+            'overflow to +inf': overflow, 'overflow in a batch': overflow_batch}
 
 
 def refused_and_still_answering(ros, pub, out, diags, bad):
@@ -132,8 +137,9 @@ def test_bad_messages_are_refused_counted_and_the_node_goes_on(ros):
     d = refused_and_still_answering(ros, pub, out, diags, bad)
     assert int(d['refused: non-finite']) == 3
     assert int(d['refused: empty']) == 1
+    assert int(d['refused: overflow']) == 2
     log = proc.output()
-    for kind in ('length', 'layout', 'empty', 'non-finite'):
+    for kind in ('length', 'layout', 'empty', 'non-finite', 'overflow'):
         assert f'features message refused ({kind}' in log, f'no warning for {kind}'
     assert 'NaN or infinite' in log and 'strides' in log
     assert proc.alive()
@@ -174,6 +180,12 @@ def test_signals_exit_zero(ros, sig):
 @pytest.mark.parametrize('params, reason', [
     ({'num_features': 0}, 'out of range'),
     ({'num_features': 2, 'weights': [1.0]}, 'weights must have num_features = 2'),
+    ({'num_features': 1, 'diagnostics_period': 1e-9}, 'diagnostics_period must be 0 .* at least'),
+    ({'num_features': 1,
+      'qos_overrides': {'/features': {'subscription': {'reliability': 'bogus'}}}},
+     'cannot start: .*bogus'),
+    ({'num_features': 1, 'qos_overrides': {'/features': {'subscription': {'depth': -1}}}},
+     'cannot start: '),
     ({'num_features': 1, 'activation': 'tanh'}, 'activation must be one of'),
     ({'num_features': 1, 'executor': 'fast'}, 'executor must be one of'),
 ])

@@ -100,6 +100,11 @@ def test_bad_parameter_values_are_refused_and_read_only_ones_stay(ros):
     ({'feature_rate': 5000.0}, 'out of range|range'),
     ({'label_batch': 0}, 'out of range|range'),
     ({'executor': 'fast'}, 'executor must be one of'),
+    # 1 / rate would overflow the timer's int64 nanoseconds (a traceback, exit 1, before)
+    ({'feature_rate': 1e-10}, 'feature_rate must be 0 .* at least 0.001'),
+    ({'label_rate': 1e-300}, 'label_rate must be 0 .* at least 0.001'),
+    ({'qos_overrides': {'/features': {'publisher': {'reliability': 'bogus'}}}},
+     'cannot start: .*bogus'),
 ])
 def test_bad_start_up_configuration_exits_2(ros, params, reason):
     proc = ros.start('sim_sensor', params)

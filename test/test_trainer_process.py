@@ -837,6 +837,8 @@ def test_a_switch_to_sigmoid_is_refused_while_it_would_train_on_labels_outside_0
     ({'loss': 'bce', 'activation': 'linear'}, "loss must fit activation 'linear'"),
     ({'predictor_node': 'prédicteur'}, 'predictor_node must be a node name'),
     ({'min_samples': 20, 'buffer_size': 10}, 'min_samples must be at most buffer_size (10)'),
+    ({'diagnostics_period': 1e-300}, 'diagnostics_period must be 0 (off) or at least 0.01'),
+    ({'qos_overrides': {'/labeled_samples': {'subscription': {'depth': -1}}}}, ''),
 ])
 def test_bad_start_up_configuration_exits_2_with_the_reason(ros, params, reason):
     proc = ros.start('trainer', {'num_features': N, **params})
