@@ -31,6 +31,7 @@ from .model import ROW_PYTHON_MAX_FEATURES
 SAMPLES_LABEL = 'samples'
 FEATURES_LABEL = 'features'
 FEATURES_LABEL_LABELED = 'features+label'
+COLUMN_LABELS = (FEATURES_LABEL, FEATURES_LABEL_LABELED)
 
 
 class MessageError(ValueError):
@@ -82,6 +83,13 @@ def matrix_from_msg(msg: Float64MultiArray, cols: int) -> np.ndarray:
         return data.reshape(1, cols)
     if len(dims) == 2:
         rows_dim, cols_dim = dims
+        if rows_dim.label in COLUMN_LABELS or cols_dim.label == SAMPLES_LABEL:
+            # Labels are not required, but labels that say 'one row per feature' are believed:
+            # a square batch (M == cols) laid out that way passes every size check, and would
+            # be read as rows of the wrong values.
+            raise MessageError(
+                f'layout labels ({rows_dim.label!r}, {cols_dim.label!r}) put the features first; '
+                f'expected one row per sample: ({SAMPLES_LABEL!r}, {FEATURES_LABEL!r})')
         m = int(rows_dim.size)
         if cols_dim.size != cols:
             raise MessageError(

@@ -52,9 +52,11 @@ def layout_verdict(msg: Float64MultiArray, cols: int) -> Expect:
     """The README's layout contract for a message of rows of ``cols`` values.
 
     Accepted: no dim and exactly ``cols`` values; one dim of size ``cols`` and ``cols`` values;
-    two dims ``[{M, M*cols}, {cols, cols}]`` with M >= 1 and M*cols values; always after skipping
-    ``layout.data_offset`` values. Anything else is refused; ``kinds`` lists every applicable
-    category ('layout', 'length', 'empty'), since a node names only the first it finds.
+    two dims ``[{M, M*cols}, {cols, cols}]`` with M >= 1 and M*cols values, whose labels do not
+    say features first (dim 0 'features' or 'features+label', or dim 1 'samples'); always after
+    skipping ``layout.data_offset`` values. Anything else is refused; ``kinds`` lists every
+    applicable category ('layout', 'length', 'empty'), since a node names only the first it
+    finds.
     """
     data = np.asarray(msg.data, dtype=np.float64).reshape(-1)
     dims = list(msg.layout.dim)
@@ -74,6 +76,9 @@ def layout_verdict(msg: Float64MultiArray, cols: int) -> Expect:
     m = int(rows_dim.size)
     kinds = set()
     if cols_dim.size != cols or cols_dim.stride != cols or rows_dim.stride != m * cols:
+        kinds.add('layout')
+    # labels may be anything, except ones that put the features first
+    if rows_dim.label in ('features', 'features+label') or cols_dim.label == 'samples':
         kinds.add('layout')
     if m == 0:
         kinds.add('empty')

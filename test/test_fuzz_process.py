@@ -117,6 +117,12 @@ def special_rows(cols: int) -> Dict[str, np.ndarray]:
     return rows
 
 
+def labelled(msg: Float64MultiArray, *labels: str) -> Float64MultiArray:
+    for dim, label in zip(msg.layout.dim, labels):
+        dim.label = label
+    return msg
+
+
 def layout_catalogue(cols: int) -> Dict[str, Float64MultiArray]:
     """Layouts that contradict their data, and valid ones with odd but legal features."""
     ones = np.ones(2 * cols)
@@ -146,6 +152,11 @@ def layout_catalogue(cols: int) -> Dict[str, Float64MultiArray]:
         'valid: offset over NaN junk': with_dims(dense, np.r_[[math.nan] * 3, ones], 3),
         'valid: one dim, stride 0': with_dims([(cols, 0)], np.ones(cols)),
         'valid: batch of 1': batch_msg(np.ones((1, cols))),
+        # a square batch, features first, as its labels say: every size check passes
+        'labels say features first': labelled(with_dims([(cols, cols * cols), (cols, cols)],
+                                                         np.arange(cols * cols, dtype=float)),
+                                              'features', 'samples'),
+        'valid: labels of any other name': labelled(with_dims(dense), 'rows', 'cols'),
         'empty batch': batch_msg(np.ones((0, cols))),
         'empty, no layout': msg_of([]),
     }
