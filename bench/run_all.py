@@ -44,6 +44,13 @@ from procstat import rss_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
 
+# Trainers goal 6 can run next to the shipped one (--trainer-variants). niceness0 is a
+# diagnostic, off by default: it measured no steady difference in 14 paired runs (niceness 0 below
+# 19 in 7), and it took about 40 s of the run (its turns and its buffer refills).
+TRAINER_VARIANTS: Dict[str, Dict[str, Any]] = {
+    'shipped': {},
+    'niceness0': {'params': {'niceness': 0}},
+}
 FULL: Dict[str, Any] = {
     'ns': [4, 64, 1024], 'rates': [100, 1000], 'rounds': 5,
     'duration_s': {'100': 3.0, '1000': 2.0}, 'block': {'100': 20, '1000': 100},
@@ -62,7 +69,7 @@ FULL: Dict[str, Any] = {
     # The trainer as shipped is judged; the others are diagnostics. Shipped: one BLAS thread
     # (trainer_node sets it before numpy loads) and niceness 19 (its `niceness` parameter).
     'training_variants': {'shipped': {'OPENBLAS_NUM_THREADS': '1'}, 'blas_default': {}},
-    'trainer_variants': {'shipped': {}},
+    'trainer_variants': {'shipped': TRAINER_VARIANTS['shipped']},  # --trainer-variants
     'rss_start': 'after latency round 1',
 }
 QUICK: Dict[str, Any] = {
@@ -72,13 +79,6 @@ QUICK: Dict[str, Any] = {
     'batch_rows': 100, 'batch_msgs': 5, 'batch_rate': 20, 'single_msgs': 200,
     'batch_rounds': 1, 'trainer_buffer': 2000, 'trainer_iterations': 5, 'training_rounds': 1,
     'training_s': 0.3, 'training_turns': 2, 'train_sizes': list(training_bench.QUICK_SIZES),
-}
-# Trainers goal 6 can run next to the shipped one (--trainer-variants). niceness0 is a
-# diagnostic, off by default: it measured no steady difference in 14 paired runs (niceness 0 below
-# 19 in 7), and it took about 40 s of the run (its turns and its buffer refills).
-TRAINER_VARIANTS: Dict[str, Dict[str, Any]] = {
-    'shipped': {},
-    'niceness0': {'params': {'niceness': 0}},
 }
 PHASES = ('latency', 'sustained', 'batch', 'training', 'gd')
 HANDSHAKE_TIMEOUT = 30.0
