@@ -254,6 +254,19 @@ def test_missing_unreadable_and_empty_files(tmp_path):
     assert not isinstance(empty.value, WeightsFileUnreadable)
 
 
+def test_a_file_that_cannot_be_opened_is_unreadable_not_malformed(tmp_path, monkeypatch):
+    path = tmp_path / 'weights.yaml'
+    save_weights_file(path, [1.0, 2.0], 0.0, 'sigmoid')
+    if os.geteuid() == 0:  # root opens a mode-000 file: make open() answer as it would for others
+        def denied(name, *args, **kwargs):
+            raise PermissionError(13, 'Permission denied', name)
+        monkeypatch.setattr(weights_file, 'open', denied, raising=False)
+    else:
+        path.chmod(0)
+    with pytest.raises(WeightsFileUnreadable, match='cannot be read: Permission denied'):
+        load_weights_file(path)
+
+
 def test_hand_written_params_files_without_checksum(tmp_path):
     path = tmp_path / 'predictor.yaml'
     path.write_text(EXAMPLE.replace('/**', 'predictor').replace(
