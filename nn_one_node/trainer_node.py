@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from . import blas_threads  # noqa: F401 - first: one BLAS thread, set before numpy loads
 
+import contextlib
 import math
 import os
 import sys
@@ -53,6 +54,7 @@ MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
 # single 1e300 would make every update fail until that row left the ring.
 MAX_MAGNITUDE = 1e100
 WARN_THROTTLE_SEC = 5.0
+STOPPED_DURING_UPDATE = 'stopped during the update: not deployed'
 
 
 def _loss_fits_activation(value: Any, values: Dict[str, Any]) -> Optional[str]:
@@ -407,19 +409,26 @@ class TrainerNode(Node):
             self.buffer.add(kept[:, :n], kept[:, n])
 
     # ------------------------------------------------------------------------------- updates
-    def _on_timer(self) -> None:
+    @contextlib.contextmanager
+    def _a_stop_is_not_a_failure(self):
+        """Around a callback that may run an update (up to max_update_seconds).
+
+        SIGINT raises KeyboardInterrupt wherever the update is, and rclpy's signal thread shuts
+        the context down, after which a log line or a publish raises RuntimeError. Either is the
+        stop asked for, not a failure: the spin loop is left to see the context end (rclpy's
+        EventsExecutor logs an exception that leaves a callback as FATAL, with a traceback).
+        """
         try:
+            yield
+        except (KeyboardInterrupt, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and self.context.ok():
+                raise
+
+    def _on_timer(self) -> None:
+        with self._a_stop_is_not_a_failure():
             if self.training_enabled and self.buffer.count >= self._values['min_samples']:
                 self.update()
             self._sync()
-        except (KeyboardInterrupt, RuntimeError) as err:
-            # A stop during a long update (up to max_update_seconds): SIGINT raises
-            # KeyboardInterrupt wherever the update is, and rclpy's signal thread shuts the
-            # context down, after which a log line or a publish raises RuntimeError. Either is
-            # the stop asked for, not a failure: let the spin loop see the context end (rclpy's
-            # EventsExecutor logs an exception that leaves a callback as FATAL, with a traceback).
-            if isinstance(err, RuntimeError) and self.context.ok():
-                raise
 
     def _sync(self) -> None:
         """Bring the weights file and the predictor up to the model in force."""
@@ -450,7 +459,7 @@ class TrainerNode(Node):
         if not self.context.ok():
             # SIGINT/SIGTERM arrived during the update (up to max_update_seconds): publishing
             # now would raise from a shut-down context. The result goes, as any undeployed one.
-            return 'stopped during the update: not deployed'
+            return STOPPED_DURING_UPDATE
         self.updates += 1
         self.last_update_reason = result.reason
         if result.deployed:
@@ -611,9 +620,10 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------ services
     def _srv_train_now(self, _request, response):
-        reason = self.update()
-        response.success = reason.startswith('deployed')
-        response.message = reason
+        response.message = STOPPED_DURING_UPDATE
+        with self._a_stop_is_not_a_failure():
+            response.message = self.update()
+            response.success = response.message.startswith('deployed')
         return response
 
     def _srv_reset(self, _request, response):

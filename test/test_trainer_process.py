@@ -920,6 +920,36 @@ def test_signals_exit_zero_while_training(ros, sig):
     assert 'Traceback' not in out and 'FATAL' not in out and 'Exception' not in out, out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f'/proc/{pid}/stat').read_text()
+    utime, stime = stat[stat.rindex(')') + 2:].split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf('SC_CLK_TCK')
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_signals_exit_zero_during_a_train_now_update(ros, sig):
+    rng = np.random.default_rng(41)
+    X, y, _ = sigmoid_data(rng, 200)
+    ends = Ends(ros)
+    # No timer updates (a day apart): the only update is the one ~/train_now runs, of 3 s; the
+    # signal lands inside it, in a service callback, which has no timer around it.
+    trainer = ends.start_trainer(train_period=86400.0, iterations_per_update=10**6,
+                                 tolerance=0.0, max_update_seconds=3.0)
+    ends.feed(X, y)
+    ends.diag(lambda d: count(d, 'samples held') == 200, 'all 200 samples held')
+    client = ros.client(Trigger, '/trainer/train_now')
+    ros.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), TIMEOUT, 'train_now')
+    idle_cpu = cpu_seconds(trainer.proc.pid)
+    client.call_async(Trigger.Request())
+    # the update is under way once the trainer has burnt a quarter second of CPU since the call
+    ros.spin_until(lambda: cpu_seconds(trainer.proc.pid) - idle_cpu > 0.25, TIMEOUT,
+                   'the train_now update to start')
+    assert trainer.stop(sig, timeout=10.0) == 0
+    out = trainer.output()
+    assert 'Traceback' not in out and 'FATAL' not in out and 'Exception' not in out, out
+
+
 def test_an_update_keeps_to_its_time_budget_whatever_iterations_per_update_says(ros):
     rng = np.random.default_rng(13)
     X, y, _ = sigmoid_data(rng, 5000)
