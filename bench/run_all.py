@@ -110,7 +110,26 @@ def _machine() -> str:
         pass
     mem = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
     return (f'{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Linux {platform.release()}, '
-            f'Python {platform.python_version()}, numpy {np.__version__}')
+            f'Python {platform.python_version()}, numpy {np.__version__}, {_blas_kernel()}')
+
+
+def _blas_kernel() -> str:
+    """The OpenBLAS kernel numpy runs here: a DYNAMIC_ARCH build picks it for the CPU unless
+    OPENBLAS_CORETYPE says otherwise, and it sets the speed of the goal-5 products."""
+    import ctypes
+    forced = os.environ.get('OPENBLAS_CORETYPE')
+    note = f' (OPENBLAS_CORETYPE={forced})' if forced else ''
+    with open('/proc/self/maps') as f:
+        paths = sorted({line.split()[-1] for line in f if 'openblas' in line.lower()})
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for name in ('scipy_openblas_get_corename64_', 'openblas_get_corename64_',
+                     'openblas_get_corename'):
+            if hasattr(lib, name):
+                get = getattr(lib, name)
+                get.restype = ctypes.c_char_p
+                return f'OpenBLAS kernel {get().decode()}{note}'
+    return f'BLAS kernel unknown{note}'
 
 
 def _loadavg() -> str:
