@@ -32,6 +32,9 @@ from nn_one_node.model import NeuronModel, sigmoid
 from nn_one_node.training import train_update
 from nn_one_node.weights_file import load_weights_file, save_weights_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'bench'))
+from procstat import CLK_TCK, cpu_ticks  # noqa: E402 - bench/, not a package
+
 TIMEOUT = 30.0
 N = 4
 # Feature i is MEAN[i] + SCALE[i] * standard normal: scales from 1e-2 to 1e3, offset means.
@@ -920,13 +923,6 @@ def test_signals_exit_zero_while_training(ros, sig):
     assert 'Traceback' not in out and 'FATAL' not in out and 'Exception' not in out, out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    stat = Path(f'/proc/{pid}/stat').read_text()
-    utime, stime = stat[stat.rindex(')') + 2:].split()[11:13]
-    return (int(utime) + int(stime)) / os.sysconf('SC_CLK_TCK')
-
-
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_signals_exit_zero_during_a_train_now_update(ros, sig):
     rng = np.random.default_rng(41)
@@ -940,10 +936,10 @@ def test_signals_exit_zero_during_a_train_now_update(ros, sig):
     ends.diag(lambda d: count(d, 'samples held') == 200, 'all 200 samples held')
     client = ros.client(Trigger, '/trainer/train_now')
     ros.spin_until(lambda: client.wait_for_service(timeout_sec=0.0), TIMEOUT, 'train_now')
-    idle_cpu = cpu_seconds(trainer.proc.pid)
+    idle_cpu = cpu_ticks(trainer.proc.pid)
     client.call_async(Trigger.Request())
     # the update is under way once the trainer has burnt a quarter second of CPU since the call
-    ros.spin_until(lambda: cpu_seconds(trainer.proc.pid) - idle_cpu > 0.25, TIMEOUT,
+    ros.spin_until(lambda: cpu_ticks(trainer.proc.pid) - idle_cpu > 0.25 * CLK_TCK, TIMEOUT,
                    'the train_now update to start')
     assert trainer.stop(sig, timeout=10.0) == 0
     out = trainer.output()
