@@ -242,6 +242,10 @@ def _verified_body(text: str, require_checksum: bool) -> str:
         start = text.rfind('\n' + CHECKSUM_PREFIX)
         start = start + 1 if start >= 0 else -1
     if start < 0:
+        if text.startswith(HEADER.split('\n', 1)[0]):  # the trainer's: it had the line
+            raise WeightsFileError(
+                f"was written by the trainer but has no '{CHECKSUM_PREFIX.strip()}' line at "
+                'its end: truncated')
         if require_checksum:
             raise WeightsFileError(
                 f"has no '{CHECKSUM_PREFIX.strip()}' line at its end: truncated, or not written "

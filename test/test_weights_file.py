@@ -254,6 +254,18 @@ def test_missing_unreadable_and_empty_files(tmp_path):
     assert not isinstance(empty.value, WeightsFileUnreadable)
 
 
+def test_a_trainer_written_file_cut_before_its_checksum_is_refused_even_without_one(tmp_path):
+    # Inference only accepts a hand-written file with no checksum line; one the trainer wrote
+    # had that line, so without it the file was cut: here inside the bias, 0.125 read as 0.12.
+    path = tmp_path / 'weights.yaml'
+    save_weights_file(path, [1.0, 2.0], 0.125, 'sigmoid')
+    text = path.read_text()
+    path.write_text(text[:text.index('bias: 0.12') + len('bias: 0.12')] + '\n')
+    for require in (True, False):
+        with pytest.raises(WeightsFileError, match='written by the trainer .* truncated'):
+            load_weights_file(path, require_checksum=require)
+
+
 def test_a_file_that_cannot_be_opened_is_unreadable_not_malformed(tmp_path, monkeypatch):
     path = tmp_path / 'weights.yaml'
     save_weights_file(path, [1.0, 2.0], 0.0, 'sigmoid')
