@@ -8,7 +8,8 @@ sensor), configured from one params file.
     ros2 launch nn_one_node nn_one_launch.py --show-args              # every argument, described
 
 Parameters come from ``params_file`` (default: the installed ``config/nn_one.yaml``), then the
-model in the weights file (predictor only, when it exists and is usable), then the overrides
+model in the weights file (when it exists, is usable and, if ``num_features`` is given, has that
+many features: the predictor's model, and the trainer's ``num_features``), then the overrides
 given here (``num_features``, ``use_sim_time``, ``weights_file``): the last definition wins. The
 trainer deploys to the predictor in its own namespace, so two launches with two namespaces on
 one DDS domain stay apart.
@@ -52,6 +53,7 @@ ARGUMENTS = [
 ]
 
 BOOLEANS = ['true', 'false', 'True', 'False', '1', '0']
+LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']
 
 
 def _flag(context: LaunchContext, name: str) -> bool:
@@ -84,12 +86,14 @@ def _nodes(context: LaunchContext):
 
     predictor_params = [params_file]
     notes = []
+    saved_n = None
     if weights_file and os.path.isfile(weights_file):
         # Checked as the trainer will check it (a checksum when the trainer writes the file; a
         # hand-written one may lack it for inference only): rcl would stop the predictor on a
         # file cut inside a list, and load one cut before `weights:` as zero weights, silently.
         try:
-            model = load_weights_file(weights_file, require_checksum=start_trainer)
+            model = load_weights_file(weights_file, num_features=overrides.get('num_features'),
+                                      require_checksum=start_trainer)
         except WeightsFileError as err:
             if not start_trainer:
                 raise ValueError(f'inference only (start_trainer:=false) from an unusable '
@@ -103,6 +107,10 @@ def _nodes(context: LaunchContext):
             predictor_params.append({
                 'num_features': model.num_features, 'activation': model.activation,
                 'weights': [float(w) for w in model.weights], 'bias': float(model.bias)})
+            # Without num_features:=, the saved model's N holds for the trainer too, which
+            # otherwise takes params_file's: on a mismatch it would move the file aside while
+            # the predictor served the file's model, the two disagreeing on N.
+            saved_n = model.num_features
     nodes = notes + [Node(
         executable='predictor', name='predictor',
         parameters=predictor_params + [overrides],
@@ -113,6 +121,8 @@ def _nodes(context: LaunchContext):
         trainer_overrides = dict(overrides)
         if weights_file:
             trainer_overrides['weights_file'] = weights_file
+        if saved_n is not None:
+            trainer_overrides.setdefault('num_features', saved_n)
         nodes.append(Node(
             executable='trainer', name='trainer',
             parameters=[params_file, trainer_overrides],
@@ -135,6 +145,8 @@ def generate_launch_description() -> LaunchDescription:
         kwargs = {}
         if name in ('use_sim_time', 'start_trainer', 'start_sim_sensor'):
             kwargs['choices'] = BOOLEANS
+        elif name == 'log_level':  # else a bad one starts every node, to die at once
+            kwargs['choices'] = LOG_LEVELS
         declared.append(DeclareLaunchArgument(
             name, default_value=default_params if default is None else default,
             description=description, **kwargs))

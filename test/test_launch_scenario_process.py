@@ -64,6 +64,9 @@ def test_launch_file_arguments_and_what_each_starts():
 
     with pytest.raises(ValueError, match='not one of'):
         evaluate_launch_file(use_sim_time='maybe')
+    with pytest.raises(ValueError, match='not one of'):
+        evaluate_launch_file(log_level='loud')  # else every node would start and die at once
+    assert evaluate_launch_file(log_level='DEBUG').node('trainer').arguments[-1] == 'DEBUG'
     with pytest.raises(FileNotFoundError, match='does not exist'):
         evaluate_launch_file(start_trainer='false', weights_file='/nonexistent/model.yaml')
     with pytest.raises(FileNotFoundError, match='params_file'):
@@ -102,6 +105,20 @@ def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):
         ev = evaluate_launch_file(weights_file=str(bad))
         assert 'weights' not in ev.node('predictor').param_dict(), cut
         assert [n.name for n in ev.nodes] == ['predictor', 'trainer'] and len(ev.logged) == 1
+    # the saved model's N: the trainer's too unless num_features:= is given, so that the two
+    # nodes agree on it; a file of another N than the one given is unusable for this launch
+    three = tmp_path / 'three.yaml'
+    save_weights_file(three, [0.5] * 3, 0.25, 'sigmoid')
+    ev = evaluate_launch_file(weights_file=str(three))
+    assert ev.node('predictor').param_dict()['num_features'] == 3
+    assert ev.node('trainer').param_dict()['num_features'] == 3 and not ev.logged
+    ev = evaluate_launch_file(weights_file=str(three), num_features=str(N))
+    assert 'weights' not in ev.node('predictor').param_dict()
+    assert ev.node('predictor').param_dict()['num_features'] == N
+    assert ev.node('trainer').param_dict()['num_features'] == N
+    assert len(ev.logged) == 1 and f'3 features, {N} expected' in ev.logged[0]
+    with pytest.raises(ValueError, match=f'unusable weights_file.*3 features, {N} expected'):
+        evaluate_launch_file(weights_file=str(three), num_features=str(N), start_trainer='false')
 
 
 def test_readme_lists_every_launch_argument_with_its_default():
