@@ -5,7 +5,9 @@ DDS against the real predictor; here every interleaving the network may produce 
 purpose: replies late, out of order, after a timeout, a predictor that leaves and comes back.
 """
 
+import ast
 import doctest
+from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from hypothesis import given, settings, strategies as st
@@ -105,6 +107,15 @@ def make(timeout: float = 2.0, period: float = 1.0, link: Optional[FakeLink] = N
     log, clock = FakeLog(), Clock()
     d = Deployment(link, log, clock=clock, deploy_timeout=timeout, check_period=period)
     return d, link, log, clock
+
+
+def test_the_protocol_imports_nothing_of_ros():
+    tree = ast.parse(Path(deployment.__file__).read_text())
+    imported = {alias.name.split('.')[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split('.')[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    assert imported <= {'__future__', 'math', 'time', 'typing'}, imported
 
 
 def test_the_module_examples_run():
