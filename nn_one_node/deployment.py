@@ -182,7 +182,9 @@ class Deployment:
 
     def new_model(self, weights, bias: float, activation: str) -> int:
         """A new model in force: returns its version. Send it with ``poll()``."""
-        self._model = ([float(x) for x in weights], float(bias), str(activation))
+        if hasattr(weights, 'tolist'):  # a numpy array: its floats at C speed
+            weights = weights.tolist()
+        self._model = (list(map(float, weights)), float(bias), str(activation))
         self.version += 1
         return self.version
 
