@@ -185,6 +185,10 @@ class _NodeActions:
         if not self.managed or executable not in MANAGED_EXECUTABLES:
             return Node(**kwargs)
         kwargs['arguments'] = ['--managed'] + list(kwargs.get('arguments') or [])
+        if kwargs.get('namespace') is None:
+            # '' follows an enclosing PushRosNamespace as None does; with None, launch_ros
+            # names the node '<node_namespace_unspecified>/...' for its transition_event topic
+            kwargs['namespace'] = ''
         action = LifecycleNode(**kwargs)
         self.lifecycle[executable] = action
         return action

@@ -270,6 +270,9 @@ class LifecycleNode(Node):
     """launch_ros.actions.LifecycleNode: a Node whose name and namespace must be given."""
 
     def __init__(self, *, name: Any, namespace: Any, **kwargs: Any) -> None:
+        if namespace is None:  # as run under the real launch_ros (Jazzy)
+            raise ValueError("a LifecycleNode with namespace None subscribes to the invalid "
+                             "topic '<node_namespace_unspecified>/<name>/transition_event'")
         super().__init__(name=name, namespace=namespace, **kwargs)
 
 

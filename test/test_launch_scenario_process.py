@@ -324,6 +324,7 @@ def test_managed_launch_makes_lifecycle_nodes_and_brings_them_up_in_order():
     ev = evaluate_launch_file(managed='true')
     assert [(n.name, n.lifecycle) for n in ev.nodes] == [('predictor', True), ('trainer', False)]
     assert ev.node('predictor').arguments[:2] == ['--managed', '--ros-args']
+    assert ev.node('predictor').namespace == ''  # not None: see the stand-in LifecycleNode
     assert ev.node('trainer').arguments[0] == '--ros-args'  # not managed (yet)
     requests, transition = simulated_bring_up(ev)
     assert requests == [('predictor', T.TRANSITION_CONFIGURE),
