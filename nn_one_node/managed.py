@@ -10,7 +10,9 @@ A node class derives from ``SteppedNode`` and splits its setup into steps:
 ``activate_step``      start what runs by itself (timers that publish, deployment); may be empty
 ``deactivate_step``    stop it again; what configure loaded (the model, buffers) is kept
 ``cleanup_step``       release what configure made, also when configure stopped half-way
-``on_exit``            (optional) called on every exit: Ctrl-C, SIGTERM, the shutdown transition
+``on_exit``            (optional) called on every exit: Ctrl-C, SIGTERM, the shutdown transition;
+                       in managed mode in any state, so it checks ``self.configured`` before it
+                       saves what configure loaded (the trainer's weights file)
 =====================  ==========================================================================
 
 **Plain** (``PredictorNode()``, the executable as it always was): the constructor runs declare,
