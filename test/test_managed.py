@@ -151,3 +151,11 @@ def test_run_refuses_managed_for_a_class_without_steps(capfd):
         pass
     assert runtime.run(Plain, ['plain', '--managed']) == 2
     assert 'Plain has no managed (lifecycle) mode' in capfd.readouterr().err
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    from nn_one_node import managed
+    result = doctest.testmod(managed)
+    assert result.attempted >= 2 and result.failed == 0
