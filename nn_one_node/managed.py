@@ -130,19 +130,22 @@ class SteppedNode(Node):
         return 'inactive' if self.configured else 'unconfigured'
 
 
-try:
-    from rclpy.lifecycle import LifecycleNodeMixin, TransitionCallbackReturn
-except ImportError:  # an rclpy built without lifecycle support: plain mode still works
-    LifecycleNodeMixin = None
-    TransitionCallbackReturn = None
+def _success():
+    from rclpy.lifecycle import TransitionCallbackReturn
+    return TransitionCallbackReturn.SUCCESS
 
 
-class _Lifecycle(LifecycleNodeMixin or object):
-    """Put first in the bases of a SteppedNode subclass: its transitions call the steps."""
+class _Lifecycle:
+    """First in the bases of a managed class, before rclpy's LifecycleNodeMixin and the
+    SteppedNode subclass (see managed_class): its transitions call the steps.
+
+    rclpy.lifecycle is imported only for a managed node: the plain one starts as before.
+    """
 
     managed = True
 
     def __init__(self, node_name: Optional[str] = None, **kwargs: Any) -> None:
+        from rclpy.lifecycle import LifecycleNodeMixin
         # Not SteppedNode.__init__, which would configure and activate at once.
         Node.__init__(self, node_name or self.default_node_name, **kwargs)
         LifecycleNodeMixin.__init__(self)  # the state machine, its services and events
@@ -174,6 +177,7 @@ class _Lifecycle(LifecycleNodeMixin or object):
 
     def _run_step(self, name: str, step: Callable[[], None],
                   undo: Optional[Callable[[], None]] = None):
+        from rclpy.lifecycle import TransitionCallbackReturn
         try:
             step()
         except (ValueError, ParameterException, RuntimeError) as err:
@@ -190,14 +194,14 @@ class _Lifecycle(LifecycleNodeMixin or object):
 
     def on_configure(self, state):
         result = self._run_step('configure', self.configure_step, undo=self.cleanup_step)
-        if result == TransitionCallbackReturn.SUCCESS:
+        if result == _success():
             self.configured = True
             self.get_logger().info('configured (inactive): activate to serve')
         return result
 
     def on_activate(self, state):
         result = self._run_step('activate', self.activate_step, undo=self.deactivate_step)
-        if result == TransitionCallbackReturn.SUCCESS:
+        if result == _success():
             self.active = True
             self.get_logger().info('activated: serving')
         return result
@@ -222,16 +226,17 @@ class _Lifecycle(LifecycleNodeMixin or object):
             self._run_step('deactivate', self.deactivate_step)
         self.finished = True
         self.get_logger().info(f'shutting down from {state.label}')
-        return TransitionCallbackReturn.SUCCESS
+        return _success()
 
     def on_error(self, state):
         self.active = False
         self.get_logger().error(f'error in a transition from {state.label}: cleaning up')
-        result = self._run_step('cleanup', self.cleanup_step)
         self.configured = False
-        if result != TransitionCallbackReturn.SUCCESS:
-            self.finished = True  # finalized: nothing left to do but exit
-        return result  # SUCCESS: unconfigured again
+        self.finished = True  # unless cleaned up: finalized, with nothing left but to exit
+        result = self._run_step('cleanup', self.cleanup_step)
+        if result == _success():
+            self.finished = False  # unconfigured again
+        return result
 
 
 _MANAGED_CLASSES: Dict[type, type] = {}
@@ -239,12 +244,12 @@ _MANAGED_CLASSES: Dict[type, type] = {}
 
 def managed_class(cls: type) -> type:
     """The lifecycle version of the SteppedNode subclass ``cls`` (made once, then kept)."""
-    if LifecycleNodeMixin is None:
-        raise ValueError('this rclpy has no rclpy.lifecycle: --managed is not available')
+    from rclpy.lifecycle import LifecycleNodeMixin
     if not issubclass(cls, SteppedNode):
         raise TypeError(f'{cls.__name__} is not a SteppedNode')
     if cls not in _MANAGED_CLASSES:
-        _MANAGED_CLASSES[cls] = type(f'Managed{cls.__name__}', (_Lifecycle, cls), {
+        bases = (_Lifecycle, LifecycleNodeMixin, cls)
+        _MANAGED_CLASSES[cls] = type(f'Managed{cls.__name__}', bases, {
             '__doc__': f'{cls.__name__} as a lifecycle node (nn_one_node.managed).',
             '__module__': cls.__module__})
     return _MANAGED_CLASSES[cls]
