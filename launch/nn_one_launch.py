@@ -6,6 +6,8 @@ sensor), configured from one params file.
     ros2 launch nn_one_node nn_one_launch.py start_trainer:=false weights_file:=/path/model.yaml
     ros2 launch nn_one_node nn_one_launch.py namespace:=robot1 features_topic:=/robot1/lidar_feats
     ros2 launch nn_one_node nn_one_launch.py --show-args              # every argument, described
+    ros2 launch nn_one_node nn_one_launch.py managed:=true            # lifecycle nodes, brought up
+    ros2 launch nn_one_node nn_one_launch.py managed:=true autostart:=false  # nav2 brings them up
 
 Parameters come from ``params_file`` (default: the installed ``config/nn_one.yaml``), then the
 model in the weights file (when it exists, is usable and, if ``num_features`` is given, has that
@@ -13,14 +15,24 @@ many features: the predictor's model, and the trainer's ``num_features``), then 
 given here (``num_features``, ``use_sim_time``, ``weights_file``): the last definition wins. The
 trainer deploys to the predictor in its own namespace, so two launches with two namespaces on
 one DDS domain stay apart.
+
+With ``managed:=true`` the nodes that support it (MANAGED_EXECUTABLES) start as lifecycle nodes
+(``--managed``, launch_ros ``LifecycleNode``) and the others as before; ``autostart:=true`` then
+configures and activates them one after another in LIFECYCLE_ORDER with the standard launch_ros
+lifecycle events, each once the one before it is active.
 """
 
 import os
 
+import lifecycle_msgs.msg
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
+from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction,
+                            RegisterEventHandler)
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
 from nn_one_node.weights_file import WeightsFileError, load_weights_file
 
@@ -83,6 +95,7 @@ def _nodes(context: LaunchContext):
             'which does not exist')
     common = {'package': PACKAGE, 'namespace': namespace, 'output': 'screen',
               'arguments': ['--ros-args', '--log-level', arg['log_level']]}
+    node = _NodeActions(context)  # Node, or LifecycleNode where managed:=true applies
 
     predictor_params = [params_file]
     notes = []
@@ -111,7 +124,7 @@ def _nodes(context: LaunchContext):
             # otherwise takes params_file's: on a mismatch it would move the file aside while
             # the predictor served the file's model, the two disagreeing on N.
             saved_n = model.num_features
-    nodes = notes + [Node(
+    nodes = notes + [node(
         executable='predictor', name='predictor',
         parameters=predictor_params + [overrides],
         remappings=[('features', arg['features_topic']),
@@ -123,19 +136,85 @@ def _nodes(context: LaunchContext):
             trainer_overrides['weights_file'] = weights_file
         if saved_n is not None:
             trainer_overrides.setdefault('num_features', saved_n)
-        nodes.append(Node(
+        nodes.append(node(
             executable='trainer', name='trainer',
             parameters=[params_file, trainer_overrides],
             remappings=[('labeled_samples', arg['labeled_samples_topic'])],
             **common))
     if _flag(context, 'start_sim_sensor'):
-        nodes.append(Node(
+        nodes.append(node(
             executable='sim_sensor', name='sim_sensor',
             parameters=[params_file, {'use_sim_time': overrides['use_sim_time']}],
             remappings=[('features', arg['features_topic']),
                         ('labeled_samples', arg['labeled_samples_topic'])],
             **common))
-    return nodes
+    return nodes + node.autostart()
+
+
+# ------------------------------------------------------------------- managed (lifecycle) mode
+LIFECYCLE_ARGUMENTS = [
+    ('managed', 'false',
+     'Start the nodes that support it (the predictor) as lifecycle nodes (--managed): '
+     'unconfigured until configured and activated.'),
+    ('autostart', 'true',
+     'With managed:=true, configure and activate the lifecycle nodes in order (assembler, '
+     'predictor, trainer); false: they wait for nav2_lifecycle_manager or ros2 lifecycle set.'),
+]
+# The order in which autostart brings the nodes up, and those of them that take --managed.
+LIFECYCLE_ORDER = ['assembler', 'predictor', 'trainer']
+MANAGED_EXECUTABLES = {'predictor'}
+
+
+def _change_state(action, transition_id: int) -> EmitEvent:
+    return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(action),
+                                       transition_id=transition_id))
+
+
+class _NodeActions:
+    """Makes the Node actions (``node(**kwargs)`` as ``Node(**kwargs)``): a LifecycleNode with
+    --managed for a managed executable under managed:=true; ``autostart()`` gives the events
+    that take those to active, one after another in LIFECYCLE_ORDER."""
+
+    def __init__(self, context: LaunchContext) -> None:
+        self.managed = _flag(context, 'managed')
+        self.start = _flag(context, 'autostart')
+        self.lifecycle = {}  # executable -> its LifecycleNode action
+
+    def __call__(self, **kwargs):
+        executable = kwargs['executable']
+        if not self.managed or executable not in MANAGED_EXECUTABLES:
+            return Node(**kwargs)
+        kwargs['arguments'] = ['--managed'] + list(kwargs.get('arguments') or [])
+        if kwargs.get('namespace') is None:
+            # '' follows an enclosing PushRosNamespace as None does; with None, launch_ros
+            # names the node '<node_namespace_unspecified>/...' for its transition_event topic
+            kwargs['namespace'] = ''
+        action = LifecycleNode(**kwargs)
+        self.lifecycle[executable] = action
+        return action
+
+    def autostart(self):
+        if not self.start:
+            return []
+        # LIFECYCLE_ORDER first, then any other managed node in the order it was made
+        ranked = sorted(self.lifecycle, key=lambda e: LIFECYCLE_ORDER.index(e)
+                        if e in LIFECYCLE_ORDER else len(LIFECYCLE_ORDER))
+        order = [self.lifecycle[e] for e in ranked]
+        T = lifecycle_msgs.msg.Transition
+        events = []
+        for i, action in enumerate(order):
+            # once configured (not on a later deactivate), activate; once active, the next one
+            events.append(RegisterEventHandler(OnStateTransition(
+                target_lifecycle_node=action, start_state='configuring', goal_state='inactive',
+                entities=[_change_state(action, T.TRANSITION_ACTIVATE)], handle_once=True)))
+            if i + 1 < len(order):
+                events.append(RegisterEventHandler(OnStateTransition(
+                    target_lifecycle_node=action, start_state='activating', goal_state='active',
+                    entities=[_change_state(order[i + 1], T.TRANSITION_CONFIGURE)],
+                    handle_once=True)))
+        if order:
+            events.append(_change_state(order[0], T.TRANSITION_CONFIGURE))  # the first step
+        return events
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -150,4 +229,7 @@ def generate_launch_description() -> LaunchDescription:
         declared.append(DeclareLaunchArgument(
             name, default_value=default_params if default is None else default,
             description=description, **kwargs))
+    declared += [DeclareLaunchArgument(name, default_value=default, description=description,
+                                       choices=BOOLEANS)
+                 for name, default, description in LIFECYCLE_ARGUMENTS]
     return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])

@@ -94,7 +94,7 @@ NUM_FEATURES = ParamSpec(
     read_only=True, int_range=(1, 1 << 20))
 
 
-def declare_sized(node, specs_for: Callable[[int], List[ParamSpec]]
+def declare_sized(node, specs_for: Callable[[int], List[ParamSpec]], check: bool = True
                   ) -> Tuple[List[ParamSpec], Dict[str, Any]]:
     """Declare ``num_features`` first, then the table whose defaults depend on it (the weights).
 
@@ -102,23 +102,36 @@ def declare_sized(node, specs_for: Callable[[int], List[ParamSpec]]
     """
     n = declare(node, [NUM_FEATURES])['num_features']
     specs = [NUM_FEATURES] + specs_for(n)
-    return specs, {'num_features': n, **declare(node, specs[1:], known={'num_features': n})}
+    return specs, {'num_features': n,
+                   **declare(node, specs[1:], known={'num_features': n}, check=check)}
 
 
-def declare(node, specs: Iterable[ParamSpec],
-            known: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def declare(node, specs: Iterable[ParamSpec], known: Optional[Mapping[str, Any]] = None,
+            check: bool = True) -> Dict[str, Any]:
     """Declare every spec on ``node`` (overrides from params files and -p apply) and return values.
 
     ``known`` are values declared earlier that the checks may refer to (e.g. num_features).
-    Raises ValueError with the reasons when the start-up values do not pass the checks.
+    Raises ValueError with the reasons when the start-up values do not pass the checks, unless
+    ``check`` is False (a managed node checks them when it is configured: ``checked_values``).
     """
     specs = list(specs)
     for spec in specs:
         node.declare_parameter(spec.name, spec.default, spec.descriptor())
     values = {s.name: node.get_parameter(s.name).value for s in specs}
     reasons = check_all(specs, {**(known or {}), **values}, [s.name for s in specs])
-    if reasons:
+    if reasons and check:
         raise ValueError('invalid parameters at start: ' + '; '.join(reasons))
+    return values
+
+
+def checked_values(node, specs: Iterable[ParamSpec]) -> Dict[str, Any]:
+    """The node's current values of ``specs``, every check passed; else ValueError with the
+    reasons."""
+    specs = list(specs)
+    values = {s.name: node.get_parameter(s.name).value for s in specs}
+    reasons = check_all(specs, values, [s.name for s in specs])
+    if reasons:
+        raise ValueError('invalid parameters: ' + '; '.join(reasons))
     return values
 
 

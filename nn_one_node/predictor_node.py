@@ -11,6 +11,9 @@ Topics (relative names, so namespaces and remapping apply):
 
 The model is held as one ``NeuronModel`` reference that a parameter change replaces whole, so a
 message is never predicted with half-updated weights and bias.
+
+``predictor --managed`` runs it as a lifecycle node (nn_one_node.managed): the topics exist from
+configure on, predictions are published only while active.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.serialization import deserialize_message
@@ -33,8 +35,9 @@ from std_msgs.msg import Float64MultiArray
 from .conversions import (MessageError, RawReader, RawVectorWriter, matrix_from_msg,
                           value_to_msg, vector_to_msg)
 from .model import ACTIVATIONS, NeuronModel, RowPredictor
-from .params import (ParamSpec, declare_sized, finite_number, off_or_at_least, one_of, validate,
-                     weights_vector)
+from .managed import SteppedNode
+from .params import (ParamSpec, checked_values, declare_sized, finite_number, off_or_at_least,
+                     one_of, validate, weights_vector)
 from .runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
@@ -61,13 +64,26 @@ def predictor_params(num_features: int) -> List[ParamSpec]:
 
 
 
-class PredictorNode(Node):
-    """Serves y_hat = sigmoid(X . w^T + b) for every features message."""
+class PredictorNode(SteppedNode):
+    """Serves y_hat = sigmoid(X . w^T + b) for every features message.
 
-    def __init__(self, node_name: str = 'predictor', **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
-        self._specs, self._values = declare_sized(self, predictor_params)
-        self._model = self._build_model(self._values)
+    Plain, or managed with ``--managed`` (nn_one_node.managed): declare_step declares the
+    parameters; configure_step checks them, builds the model and creates the topics; while
+    inactive, features are ignored and counted and /diagnostics says so; cleanup_step releases
+    the model, the buffers and the topics (the parameters keep their values).
+    """
+
+    default_node_name = 'predictor'
+
+    def declare_step(self) -> None:
+        self._specs, _ = declare_sized(self, predictor_params, check=False)
+        self._values: Optional[Dict[str, Any]] = None  # set by configure_step
+        self._pub = self._sub = self._diag_pub = self._diag_timer = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def configure_step(self) -> None:
+        self._values = values = checked_values(self, self._specs)
+        self._model = self._build_model(values)
         self._row_predictor = RowPredictor(self._model)
         # The fast path's output, filled and published again for every one-sample message:
         # publish() serializes before it returns, so the message is free again at once.
@@ -86,22 +102,38 @@ class PredictorNode(Node):
         self.predicted_samples = 0
         self.refusals = RefusalLog(self.get_logger(), 'features message', WARN_THROTTLE_SEC)
 
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._pub = self.create_publisher(
             Float64MultiArray, 'prediction', QoSProfile(depth=10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         raw = self._raw_reader.enabled
         self._sub = self.create_subscription(
-            Float64MultiArray, 'features', self._on_serialized if raw else self._on_features,
+            Float64MultiArray, 'features',
+            self.serving(self._on_serialized if raw else self._on_features, 'features'),
             qos_profile_sensor_data, raw=raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        period = self._values['diagnostics_period']
+        period = values['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self.get_logger().info(
             f'predicting from {self.resolve_topic_name("features")} to '
             f'{self.resolve_topic_name("prediction")}: {self._model.num_features} features, '
             f'activation {self._model.activation}')
+
+    def cleanup_step(self) -> None:
+        # Also after a configure that stopped half-way: only what exists is destroyed.
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        for sub in (self._sub,):
+            if sub is not None:
+                self.destroy_subscription(sub)
+        for pub in (self._pub, self._diag_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self._pub = self._sub = self._diag_pub = self._diag_timer = None
+        self._values = None
+        self._model = self._row_predictor = None
+        self._raw_reader = self._raw_writer = self._raw_out = self._one_prediction = None
+        self._aligned = None
 
     # ------------------------------------------------------------------------------ parameters
     @staticmethod
@@ -111,6 +143,10 @@ class PredictorNode(Node):
                            bias=values['bias'])
 
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if self._values is None:
+            # Unconfigured (managed): rclpy has checked types, ranges and read-only; configure
+            # judges the whole set, so that a set that only works together can be made.
+            return SetParametersResult(successful=True)
         # Validation of the whole change first; only when every value passes is the new model
         # built and swapped in as one reference (rclpy has already checked types, ranges and
         # read-only from the descriptors, and this is the node's only callback, so success here
@@ -222,13 +258,17 @@ class PredictorNode(Node):
 
     # ----------------------------------------------------------------------------- diagnostics
     def counters(self) -> Dict[str, Any]:
-        return {
+        counters = {
             'messages received': self.received,
             'messages predicted': self.predicted_messages,
             'samples predicted': self.predicted_samples,
             'messages refused': self.refusals.total,
             'last refusal': self.refusals.last_reason,
         }
+        if self.managed:
+            counters['lifecycle state'] = self.lifecycle_state()
+            counters['messages ignored (inactive)'] = self.ignored.get('features', 0)
+        return counters
 
     def publish_diagnostics(self) -> None:
         status = DiagnosticStatus(
@@ -237,6 +277,9 @@ class PredictorNode(Node):
         status.level = DiagnosticStatus.OK if not refused else DiagnosticStatus.WARN
         status.message = ('serving' if not refused else
                           f'{refused} messages refused; last: {self.refusals.last_reason}')
+        if not self.active:
+            status.message = (f'inactive: {self.ignored.get("features", 0)} features messages '
+                              'ignored; ' + status.message.replace('serving', 'nothing refused'))
         status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
         status.values += [KeyValue(key=f'refused: {k}', value=str(v))
                           for k, v in sorted(self.refusals.by_kind.items())]

@@ -10,6 +10,8 @@
   (test_runtime_memory.py).
 * Ctrl-C and SIGTERM shut the context down; ``main`` then returns 0. A configuration error found at
   start (a bad parameter value) is logged without a traceback and returns 2.
+* ``--managed`` before ``--ros-args`` runs the node class as a lifecycle node (see managed.py);
+  it is then spun until the context shuts down or its shutdown transition ran (exit 0 too).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from .managed import SteppedNode, managed_class, split_managed_flag
 from .params import ParamSpec, one_of
 
 EXECUTORS = ('auto', 'events', 'single_threaded')
 # How often the events-executor loop looks up from waiting to check for shutdown.
 _SHUTDOWN_POLL_SEC = 0.1
+# How long a managed node goes on spinning after its shutdown transition (see linger).
+_LINGER_SEC = 0.2
 
 
 def executor_param() -> ParamSpec:
@@ -83,13 +88,26 @@ def make_executor(choice: str, context):
     return SingleThreadedExecutor(context=context), 'single_threaded'
 
 
-def spin(executor, name: str, context) -> None:
-    """Spin until the context shuts down (Ctrl-C, SIGTERM, rclpy.shutdown)."""
+def spin(executor, name: str, context, until: Optional[Callable[[], bool]] = None) -> None:
+    """Spin until the context shuts down (Ctrl-C, SIGTERM, rclpy.shutdown), or ``until()``."""
+    if until is not None:
+        while context.ok() and not until():
+            executor.spin_once(timeout_sec=_SHUTDOWN_POLL_SEC)
+        return
     if name != 'events':
         executor.spin()
         return
     while context.ok():
         executor.spin_once(timeout_sec=_SHUTDOWN_POLL_SEC)
+
+
+def linger(executor, context, seconds: float = _LINGER_SEC) -> None:
+    """Spin a little longer after a shutdown transition: its reply has been handed to the
+    middleware, not yet delivered, and a node destroyed at once may take it along."""
+    deadline = time.monotonic() + seconds
+    while context.ok() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=max(0.0, min(_SHUTDOWN_POLL_SEC,
+                                                    deadline - time.monotonic())))
 
 
 class RefusalLog:
@@ -121,12 +139,22 @@ class RefusalLog:
 
 
 def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> int:
-    """init, build the node, spin it on the chosen executor, clean up; return an exit code."""
+    """init, build the node, spin it on the chosen executor, clean up; return an exit code.
+
+    With ``--managed`` before ``--ros-args`` in ``args`` (default: sys.argv) the node class, a
+    ``managed.SteppedNode``, is built as a lifecycle node; for any other class that is exit 2.
+    """
+    managed, args = split_managed_flag(list(sys.argv if args is None else args))
     rclpy.init(args=args)
     context = rclpy.get_default_context()
     node = None
     try:
         try:
+            if managed:
+                if not (isinstance(node_factory, type) and issubclass(node_factory, SteppedNode)):
+                    name = getattr(node_factory, '__name__', repr(node_factory))
+                    raise ValueError(f'{name} has no managed (lifecycle) mode: drop --managed')
+                node_factory = managed_class(node_factory)
             node = node_factory()
         except (ParameterException, ValueError) as err:  # bad start-up configuration
             rclpy.logging.get_logger('nn_one_node').error(f'cannot start: {err}')
@@ -140,7 +168,11 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
         executor, name = make_executor(node.get_parameter('executor').value, context)
         node.get_logger().debug(f'spinning on the {name} executor')
         executor.add_node(node)
-        spin(executor, name, context)
+        if managed:
+            spin(executor, name, context, until=lambda: node.finished)
+            linger(executor, context)
+        else:
+            spin(executor, name, context)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:

@@ -222,6 +222,8 @@ class NodeSpec:
     remappings: List[Tuple[str, str]] = field(default_factory=list)
     arguments: List[str] = field(default_factory=list)
     output: Optional[str] = None
+    lifecycle: bool = False  # a launch_ros LifecycleNode
+    action: Any = field(default=None, repr=False, compare=False)  # the stand-in action
 
     def param_files(self) -> List[str]:
         return [p for p in self.parameters if isinstance(p, str)]
@@ -261,7 +263,60 @@ class Node:
             remappings=[(perform(a, context), perform(b, context))
                         for a, b in k.get('remappings') or []],
             arguments=[perform(a, context) for a in k.get('arguments') or []],
-            **opt)
+            lifecycle=isinstance(self, LifecycleNode), action=self, **opt)
+
+
+class LifecycleNode(Node):
+    """launch_ros.actions.LifecycleNode: a Node whose name and namespace must be given."""
+
+    def __init__(self, *, name: Any, namespace: Any, **kwargs: Any) -> None:
+        if namespace is None:  # as run under the real launch_ros (Jazzy)
+            raise ValueError("a LifecycleNode with namespace None subscribes to the invalid "
+                             "topic '<node_namespace_unspecified>/<name>/transition_event'")
+        super().__init__(name=name, namespace=namespace, **kwargs)
+
+
+class ChangeState:
+    """launch_ros.events.lifecycle.ChangeState."""
+
+    def __init__(self, *, lifecycle_node_matcher: Callable[[Any], bool],
+                 transition_id: int) -> None:
+        self.lifecycle_node_matcher = lifecycle_node_matcher
+        self.transition_id = transition_id
+
+
+def matches_action(target_action: Any) -> Callable[[Any], bool]:
+    """launch.events.matches_action."""
+    return lambda action: action is target_action
+
+
+class EmitEvent:
+    def __init__(self, *, event: Any, **kwargs: Any) -> None:
+        self.event = event
+
+
+class OnStateTransition:
+    """launch_ros.event_handlers.OnStateTransition (and launch's EventHandler's handle_once)."""
+
+    def __init__(self, *, entities: Any, target_lifecycle_node: Any = None,
+                 transition: Any = None, start_state: Any = None, goal_state: Any = None,
+                 matcher: Any = None, handle_once: bool = False) -> None:
+        if not isinstance(target_lifecycle_node, (LifecycleNode, type(None))):
+            raise RuntimeError("OnStateTransition requires a 'LifecycleNode' action as the "
+                               'target')
+        self.entities = list(entities) if isinstance(entities, (list, tuple)) else [entities]
+        self.target, self.transition = target_lifecycle_node, transition
+        self.start_state, self.goal_state, self.handle_once = start_state, goal_state, handle_once
+
+    def matches(self, action: Any, start_state: str, goal_state: str) -> bool:
+        return ((self.target is None or self.target is action)
+                and self.start_state in (None, start_state)
+                and self.goal_state in (None, goal_state))
+
+
+class RegisterEventHandler:
+    def __init__(self, event_handler: Any, **kwargs: Any) -> None:
+        self.event_handler = event_handler
 
 
 def _stub_modules() -> Dict[str, types.ModuleType]:
@@ -273,12 +328,20 @@ def _stub_modules() -> Dict[str, types.ModuleType]:
         'launch': module('launch', LaunchContext=LaunchContext,
                          LaunchDescription=LaunchDescription),
         'launch.actions': module('launch.actions', DeclareLaunchArgument=DeclareLaunchArgument,
-                                 LogInfo=LogInfo, OpaqueFunction=OpaqueFunction),
+                                 LogInfo=LogInfo, OpaqueFunction=OpaqueFunction,
+                                 EmitEvent=EmitEvent, RegisterEventHandler=RegisterEventHandler),
+        'launch.events': module('launch.events', matches_action=matches_action),
         'launch.substitutions': module('launch.substitutions',
                                        LaunchConfiguration=LaunchConfiguration,
                                        PathJoinSubstitution=PathJoinSubstitution),
         'launch_ros': module('launch_ros'),
-        'launch_ros.actions': module('launch_ros.actions', Node=Node),
+        'launch_ros.actions': module('launch_ros.actions', Node=Node,
+                                     LifecycleNode=LifecycleNode),
+        'launch_ros.event_handlers': module('launch_ros.event_handlers',
+                                            OnStateTransition=OnStateTransition),
+        'launch_ros.events': module('launch_ros.events'),
+        'launch_ros.events.lifecycle': module('launch_ros.events.lifecycle',
+                                              ChangeState=ChangeState),
         'launch_ros.substitutions': module('launch_ros.substitutions',
                                            FindPackageShare=FindPackageShare),
     }
@@ -304,24 +367,31 @@ class Evaluated:
     arguments: Dict[str, DeclareLaunchArgument]
     nodes: List[NodeSpec]
     logged: List[str] = field(default_factory=list)  # the LogInfo messages
+    events: List[Any] = field(default_factory=list)  # RegisterEventHandler, EmitEvent: in order
 
     def node(self, name: str) -> NodeSpec:
         (spec,) = [n for n in self.nodes if n.name == name]
         return spec
 
 
-def evaluate_launch_file(path: Optional[str] = None, **launch_arguments: str) -> Evaluated:
-    """Run the launch file's own logic for ``launch_arguments`` (as ``name:=value``)."""
+def evaluate_launch_file(path: Optional[str] = None, module_overrides: Optional[Dict] = None,
+                         **launch_arguments: str) -> Evaluated:
+    """Run the launch file's own logic for ``launch_arguments`` (as ``name:=value``);
+    ``module_overrides`` replace module constants first (e.g. MANAGED_EXECUTABLES)."""
     path = path or installed_launch_file()
     with _stubbed_launch_api():
         spec = importlib.util.spec_from_file_location('nn_one_launch_under_test', path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        for name, value in (module_overrides or {}).items():
+            assert hasattr(module, name), name
+            setattr(module, name, value)
         description = module.generate_launch_description()
     context = LaunchContext()
     declared: Dict[str, DeclareLaunchArgument] = {}
     nodes: List[NodeSpec] = []
     logged: List[str] = []
+    events: List[Any] = []
     unknown = set(launch_arguments) - {
         e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     if unknown:
@@ -342,25 +412,82 @@ def evaluate_launch_file(path: Optional[str] = None, **launch_arguments: str) ->
             made = entity.function(context, *entity.args, **entity.kwargs) or []
             nodes += [n.spec(context) for n in made if isinstance(n, Node)]
             logged += [perform(n.msg, context) for n in made if isinstance(n, LogInfo)]
-            if not all(isinstance(n, (Node, LogInfo)) for n in made):
+            events += [n for n in made if isinstance(n, (RegisterEventHandler, EmitEvent))]
+            if not all(isinstance(n, (Node, LogInfo, RegisterEventHandler, EmitEvent))
+                       for n in made):
                 raise TypeError(f'the stand-in does not know one of {made}')
         elif isinstance(entity, Node):
             nodes.append(entity.spec(context))
         else:
             raise TypeError(f'the stand-in does not know {type(entity).__name__}')
-    return Evaluated(declared, nodes, logged)
+    return Evaluated(declared, nodes, logged, events)
 
 
 def start_node(ros, spec: NodeSpec, env: Optional[Dict[str, str]] = None):
     """Start ``spec`` as launch_ros would: parameter files in order, then its dict parameters
-    (which therefore win), its name, namespace, remappings and arguments."""
+    (which therefore win), its name, namespace, remappings and arguments (those before
+    ``--ros-args``, e.g. --managed, stay before it)."""
     assert spec.package == PACKAGE
-    ros_args = list(spec.arguments)
-    if ros_args[:1] == ['--ros-args']:
-        ros_args = ros_args[1:]
+    args = list(spec.arguments)
+    end = args.index('--ros-args') if '--ros-args' in args else len(args)
+    args, ros_args = args[:end], args[end + 1:]
     namespace = spec.namespace
     if namespace and not namespace.startswith('/'):
         namespace = '/' + namespace  # launch_ros makes a relative namespace absolute
     return ros.start(spec.executable, params=spec.param_dict() or None,
                      params_files=spec.param_files(), name=spec.name, namespace=namespace,
-                     remaps=dict(spec.remappings), ros_args=ros_args, env=env)
+                     remaps=dict(spec.remappings), ros_args=ros_args, env=env, args=args)
+
+
+def lifecycle_node_name(spec: NodeSpec) -> str:
+    return topic(spec.namespace or '', spec.name)
+
+
+def run_lifecycle_events(ros, evaluated: Evaluated, timeout: float = 60.0) -> List[str]:
+    """Do with the launch's lifecycle events what launch does, against the running processes.
+
+    The EmitEvent(ChangeState) actions call ``<node>/change_state`` on the LifecycleNode they
+    match; every ``<node>/transition_event`` message is a StateTransition that the registered
+    OnStateTransition handlers match on target, start and goal state (once, with handle_once),
+    emitting their entities in turn. Returns the managed nodes in the order they became active,
+    once all are active.
+    """
+    from lifecycle_client import Lifecycle
+    from lifecycle_msgs.msg import TransitionEvent
+    specs = [n for n in evaluated.nodes if n.lifecycle]
+    clients = {id(s.action): Lifecycle(ros, lifecycle_node_name(s)) for s in specs}
+    seen: List[Tuple[Any, str, str]] = []
+    for s in specs:
+        ros.node.create_subscription(
+            TransitionEvent, f'{lifecycle_node_name(s)}/transition_event',
+            lambda m, a=s.action: seen.append((a, m.start_state.label, m.goal_state.label)),
+            QoSProfile(depth=100))
+        name = f'{lifecycle_node_name(s)}/transition_event'
+        ros.spin_until(lambda: ros.node.count_publishers(name) >= 1, timeout,
+                       f'a publisher of {name}')
+    handlers = [e.event_handler for e in evaluated.events if isinstance(e, RegisterEventHandler)]
+    pending = [e.event for e in evaluated.events if isinstance(e, EmitEvent)]
+    state = {id(s.action): 'unconfigured' for s in specs}
+    names = {id(s.action): s.name for s in specs}
+    became_active: List[str] = []
+    handled = 0
+    while True:
+        while pending:
+            event = pending.pop(0)
+            for s in specs:
+                if event.lifecycle_node_matcher(s.action):
+                    assert clients[id(s.action)].change(event.transition_id, timeout=timeout)
+        if all(v == 'active' for v in state.values()):
+            return became_active
+        ros.spin_until(lambda: len(seen) > handled, timeout,
+                       f'transition events (so far {became_active} active)')
+        for action, start, goal in seen[handled:]:
+            state[id(action)] = goal
+            if goal == 'active':
+                became_active.append(names[id(action)])
+            for h in list(handlers):
+                if h.matches(action, start, goal):
+                    pending += [e.event for e in h.entities if isinstance(e, EmitEvent)]
+                    if h.handle_once:
+                        handlers.remove(h)
+        handled = len(seen)

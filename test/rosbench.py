@@ -140,8 +140,10 @@ class RosBench:
     def start(self, executable: str, params: Optional[Dict[str, Any]] = None,
               params_files: Sequence[Path] = (), name: Optional[str] = None,
               namespace: Optional[str] = None, remaps: Optional[Dict[str, str]] = None,
-              ros_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None) -> NodeProcess:
-        argv = [executable_path(executable), '--ros-args']
+              ros_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None,
+              args: Sequence[str] = ()) -> NodeProcess:
+        """Start an installed executable; ``args`` go before ``--ros-args`` (e.g. --managed)."""
+        argv = [executable_path(executable), *args, '--ros-args']
         for f in params_files:
             argv += ['--params-file', str(f)]
         if params:

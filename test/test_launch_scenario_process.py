@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from launch_scenario import (N, check_online_learning, evaluate_launch_file, installed_params_file,
+from launch_scenario import (N, EmitEvent, RegisterEventHandler, check_online_learning,
+                             evaluate_launch_file, installed_params_file, run_lifecycle_events,
                              start_node, wait_for_deployment)
+from lifecycle_client import Lifecycle
+from lifecycle_msgs.msg import Transition
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64, Float64MultiArray
 
@@ -281,3 +284,103 @@ def test_inference_only_from_a_saved_weights_file(ros, tmp_path, written_by):
     assert os.path.exists(path)
     assert ros.get_parameters('/robot1/predictor', ['diagnostics_period'])[
         'diagnostics_period'] > 0.0
+
+
+# ------------------------------------------------------------------- managed (lifecycle) mode
+def simulated_bring_up(ev):
+    """The ChangeState requests the launch's lifecycle events make, each transition succeeding
+    at once: [(node, transition id)], in order."""
+    T = Transition
+    steps = {T.TRANSITION_CONFIGURE: [('unconfigured', 'configuring'),
+                                      ('configuring', 'inactive')],
+             T.TRANSITION_ACTIVATE: [('inactive', 'activating'), ('activating', 'active')],
+             T.TRANSITION_DEACTIVATE: [('active', 'deactivating'), ('deactivating', 'inactive')]}
+    handlers = [e.event_handler for e in ev.events if isinstance(e, RegisterEventHandler)]
+    pending = [e.event for e in ev.events if isinstance(e, EmitEvent)]
+    managed = [n for n in ev.nodes if n.lifecycle]
+    requests = []
+
+    def transition(node, transition_id):
+        requests.append((node.name, transition_id))
+        for start, goal in steps[transition_id]:
+            for h in list(handlers):
+                if h.matches(node.action, start, goal):
+                    pending.extend(e.event for e in h.entities)
+                    if h.handle_once:
+                        handlers.remove(h)
+    while pending:
+        event = pending.pop(0)
+        for node in managed:
+            if event.lifecycle_node_matcher(node.action):
+                transition(node, event.transition_id)
+    return requests, transition
+
+
+def test_managed_launch_makes_lifecycle_nodes_and_brings_them_up_in_order():
+    T = Transition
+    ev = evaluate_launch_file()
+    assert not any(n.lifecycle for n in ev.nodes) and ev.events == []
+    assert evaluate_launch_file(managed='false', autostart='true').events == []
+    ev = evaluate_launch_file(managed='true')
+    assert [(n.name, n.lifecycle) for n in ev.nodes] == [('predictor', True), ('trainer', False)]
+    assert ev.node('predictor').arguments[:2] == ['--managed', '--ros-args']
+    assert ev.node('predictor').namespace == ''  # not None: see the stand-in LifecycleNode
+    assert ev.node('trainer').arguments[0] == '--ros-args'  # not managed (yet)
+    requests, transition = simulated_bring_up(ev)
+    assert requests == [('predictor', T.TRANSITION_CONFIGURE),
+                        ('predictor', T.TRANSITION_ACTIVATE)]
+    # a later deactivate is the user's (or a lifecycle manager's): autostart stays out of it
+    transition(ev.node('predictor'), T.TRANSITION_DEACTIVATE)
+    assert requests[2:] == [('predictor', T.TRANSITION_DEACTIVATE)]
+    ev = evaluate_launch_file(managed='true', autostart='false')
+    assert ev.node('predictor').lifecycle and ev.events == []
+    with pytest.raises(ValueError, match='not one of'):
+        evaluate_launch_file(managed='yes')
+
+    # the order is generic: each node configured once the one before it is active; those not
+    # in LIFECYCLE_ORDER last, in the order the launch makes them
+    ev = evaluate_launch_file(
+        managed='true', start_sim_sensor='true',
+        module_overrides={'MANAGED_EXECUTABLES': {'sim_sensor', 'trainer', 'predictor'}})
+    assert all(n.lifecycle for n in ev.nodes)
+    requests, _ = simulated_bring_up(ev)
+    assert requests == [(name, t) for name in ('predictor', 'trainer', 'sim_sensor')
+                        for t in (T.TRANSITION_CONFIGURE, T.TRANSITION_ACTIVATE)]
+    ev = evaluate_launch_file(
+        managed='true', module_overrides={'LIFECYCLE_ORDER': ['trainer', 'predictor'],
+                                          'MANAGED_EXECUTABLES': {'trainer', 'predictor'}})
+    requests, _ = simulated_bring_up(ev)
+    assert [name for name, _ in requests] == ['trainer', 'trainer', 'predictor', 'predictor']
+
+
+def launch_managed(ros, **arguments):
+    ev = evaluate_launch_file(managed='true', **arguments)
+    return ev, {spec.name: start_node(ros, spec) for spec in ev.nodes}
+
+
+@pytest.mark.slow
+def test_managed_launch_autostarts_and_the_stack_learns(ros):
+    """managed:=true: the launch's own events take the predictor to active; the trainer
+    deploys to it; the predictor answers the trained model; every process exits 0."""
+    ev, procs = launch_managed(ros, namespace='robot1')
+    assert run_lifecycle_events(ros, ev) == ['predictor']
+    assert Lifecycle(ros, '/robot1/predictor').state() == 'active'
+    result = check_online_learning(ros, namespace='robot1')
+    assert result['accuracy'] > 0.9
+    for proc in procs.values():
+        assert proc.stop(signal.SIGINT) == 0, proc.tail()
+
+
+def test_managed_launch_without_autostart_waits_for_a_lifecycle_manager(ros):
+    ev, procs = launch_managed(ros, autostart='false', start_trainer='false')
+    predictor = Lifecycle(ros, '/predictor')
+    predictor.wait_for_state('unconfigured')
+    assert ros.node.count_subscribers('/features') == 0
+    # what nav2_lifecycle_manager does: configure, activate, and at the end shutdown
+    assert predictor.configure() and predictor.activate()
+    pub = ros.publisher(Float64MultiArray, 'features')
+    out = ros.collect(Float64MultiArray, 'prediction')
+    ros.handshake(pub, ZERO_ROW, out)
+    assert list(ros.ask(pub, ZERO_ROW, out).data) == [0.5]
+    assert predictor.shutdown()
+    assert procs['predictor'].proc.wait(timeout=20) == 0
