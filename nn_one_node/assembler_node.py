@@ -82,8 +82,8 @@ def assembler_params() -> List[ParamSpec]:
                   'the row nearest t - label_delay.', float_range=(0.0, 86400.0),
                   constraints='label_delay + max_join_gap <= history', check=c['label_delay']),
         ParamSpec('max_join_gap', D['max_join_gap'], 'Seconds: a label with no row this near to '
-                  'its moment is counted unmatched (half the row period joins every label '
-                  'while no input is stale).', float_range=(0.0, 86400.0),
+                  'its moment is counted unmatched (half the row period or more joins every '
+                  'label while no input is stale).', float_range=(0.0, 86400.0),
                   check=c['max_join_gap']),
         ParamSpec('history', D['history'], 'Seconds of rows kept for late labels (a ring of '
                   'history x rate rows). Read at start.', read_only=True,
