@@ -254,7 +254,7 @@ class AssemblerNode(Node):
                ('labels unmatched', c['labels unmatched']),
                ('labels waiting', c['labels waiting'])]
         kv += [(f'unmatched: {k}', v) for k, v in sorted(c['unmatched'].items())]
-        kv += [('messages refused', c['refused total']), ('last refusal', c['last refusal'])]
+        kv += [('readings refused', c['refused total']), ('last refusal', c['last refusal'])]
         kv += [(f'refused: {k}', v) for k, v in sorted(c['refused'].items())]
         kv += [('time jumps', c['time jumps']), ('rows held', c['rows held'])]
         silent = []

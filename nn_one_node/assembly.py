@@ -761,6 +761,10 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             parent = parent_get(msg)
             values[values == np.inf] = float(getattr(parent, ranges[1]))
             values[values == -np.inf] = float(getattr(parent, ranges[0]))
+            if not all_finite(values).all():
+                raise MessageFault('non-finite', f'{label}: infinite readings, and the range '
+                                   f'bound they stand for ({ranges[0]}, {ranges[1]}) is not '
+                                   'finite')
         r = reduce(values)
         if not isfinite(r):
             raise MessageFault('non-finite', f'{label} is {r}')

@@ -113,7 +113,7 @@ def test_every_path_form_from_typed_topics_with_names_stale_inputs_and_bad_messa
         robot.joints.publish(bad)
     d = diags.wait('assembler', lambda d: {'missing name', 'index out of range'}
                    <= set(refused_by_kind(d)), TIMEOUT, 'the bad JointStates counted')
-    assert int(d['messages refused']) >= 2 and proc.alive()
+    assert int(d['readings refused']) >= 2 and proc.alive()
 
     # /bump stops (no header: its age is by arrival): rows stop, counted stale by input
     imu_stale = diags.of('assembler').get('stale: /imu/linear_acceleration.z')  # from the start
