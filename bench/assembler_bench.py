@@ -223,6 +223,13 @@ def main(argv: List[str]) -> int:
         if len(arrivals) < 50:
             raise RuntimeError('no rows from the assembler:\n'
                                + (logs / 'assembler.log').read_text(errors='replace'))
+        def bare_total() -> int:
+            lines = [ln for ln in (logs / 'bare.log').read_text(errors='replace').splitlines()
+                     if ln.startswith('COUNTS ')]
+            return int(lines[-1].split()[2]) if lines else 0
+        first = bare_total()
+        while bare_total() < first + 200 and time.monotonic() < deadline:  # bare matched too
+            ex.spin_once(timeout_sec=0.05)
         before = {k: cpu_sample(procs[k].pid) for k in ('assembler', 'bare')}
         arrivals.clear()
         t0 = time.monotonic()
