@@ -18,6 +18,7 @@ callback that drops everything held when ROS time jumps back (as tf2's buffer do
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -159,6 +160,11 @@ class AssemblerNode(Node):
                      + self.resolve_topic_name('labeled_samples'))
         else:
             log.info('no label: features only (no labeled samples)')
+        # What exists now (modules, message classes, the node) lives as long as the process:
+        # moved out of the collector's sight, a full collection no longer walks it, which would
+        # otherwise stall a tick by milliseconds now and then.
+        gc.collect()
+        gc.freeze()
 
     # ------------------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
