@@ -90,7 +90,9 @@ def run_publisher() -> None:
                 msg.header.stamp = stamp
                 pubs[topic].publish(msg)
                 sent[topic] += 1
-        time.sleep(0.0002)
+        # sleep until the next message is due (not a busy loop: this process shares the cores)
+        wake = min(sent[t] / rate for t, rate in RATES.items())
+        time.sleep(max(0.0, wake - (time.monotonic() - t0)))
     node.destroy_node()
     rclpy.try_shutdown()
 

@@ -232,10 +232,12 @@ class AssemblerNode(Node):
                                   'value, row and waiting label')
 
     # ----------------------------------------------------------------------------- diagnostics
-    def _check_publisher_types(self) -> None:
+    def _check_publisher_types(self, topics) -> None:
         """Publishers of another type on an input topic never reach this node (DDS does not
-        match them): say so, rather than leave the input silently stale."""
-        for topic, type_name in self._asm.inputs.items():
+        match them): say so, rather than leave the input silently stale. Asked only for silent
+        inputs: a graph query costs milliseconds, which a tick must not wait for."""
+        for topic in topics:
+            type_name = self._asm.inputs[topic]
             name = self.resolve_topic_name(topic)
             others = sorted({i.topic_type for i in self.get_publishers_info_by_topic(name)
                              if i.topic_type != type_name})
@@ -248,7 +250,6 @@ class AssemblerNode(Node):
     def publish_diagnostics(self) -> None:
         asm = self._asm
         now = self._clock.now().nanoseconds * 1e-9
-        self._check_publisher_types()
         c = asm.counters()
         kv = [('features', c['features']), ('rows published', c['rows published']),
               ('ticks', c['ticks']), ('rows stale', c['rows stale']),
@@ -271,6 +272,10 @@ class AssemblerNode(Node):
                        'never' if last is None else f'{max(0.0, now - last):.3f}'))
             if last is None or now - last > asm.cfg.max_age:
                 silent.append(topic)
+        self._check_publisher_types(silent)
+        for topic in asm.inputs:
+            if topic not in silent:
+                self._other_types.pop(topic, None)
         kv += [(f'publishers of another type: {t}', ', '.join(o))
                for t, o in sorted(self._other_types.items()) if o]
         status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: assembler',
