@@ -25,10 +25,9 @@ NOISE = np.array([s.noise_std for s in SENSORS])
 def evaluate(ros, features, predictions, scenario, m=200):
     """Accuracy of the predictor on a fresh batch (its reply told from the rows' by its size)."""
     X, y = scenario.sample(m)
-    before = len(predictions)
-    features.publish(matrix_to_msg(X))
-    reply = ros.spin_until(lambda: next((p for p in predictions[before:] if len(p.data) == m),
-                                        None), 20.0, 'the prediction of an evaluation batch')
+    reply = ros.ask_until_answered(features, matrix_to_msg(X), predictions,
+                                   lambda p: len(p.data) == m,
+                                   'the prediction of an evaluation batch')
     return accuracy(np.asarray(reply.data), y)
 
 
