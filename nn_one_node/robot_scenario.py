@@ -140,7 +140,7 @@ class RobotScenario:
         Seconds from a moment's centre to the publication of its label.
     """
 
-    def __init__(self, seed: int = 0, moment_period: float = 0.1, label_delay: float = 1.0,
+    def __init__(self, seed: int = 0, moment_period: float = 0.2, label_delay: float = 1.0,
                  scan_beams: int = 360, no_return_fraction: float = 0.2) -> None:
         if not (math.isfinite(moment_period) and moment_period > 0.0):
             raise ValueError(f'moment_period must be a finite number > 0, got {moment_period}')

@@ -42,11 +42,11 @@ MIN_RATE_HZ = 1e-3  # below, 1 / rate overflows a timer's int64 nanoseconds
 LABEL_DEPTH = 100
 # (topic, rate parameter, default Hz, what it is)
 SENSOR_TOPICS = (
-    ('scan', 'scan_rate', 40.0, 'sensor_msgs/LaserScan'),
+    ('scan', 'scan_rate', 25.0, 'sensor_msgs/LaserScan'),
     ('odom', 'odom_rate', 50.0, 'nav_msgs/Odometry'),
     ('joint_states', 'joint_states_rate', 50.0, 'sensor_msgs/JointState'),
     ('imu', 'imu_rate', 100.0, 'sensor_msgs/Imu'),
-    ('temperature', 'temperature_rate', 40.0, 'sensor_msgs/Temperature'),
+    ('temperature', 'temperature_rate', 25.0, 'sensor_msgs/Temperature'),
 )
 FRAMES = {'scan': 'base_scan', 'odom': 'odom', 'imu': 'imu_link',
           'temperature': 'tyre_temperature_link'}
@@ -64,7 +64,7 @@ def sim_robot_params() -> List[ParamSpec]:
     return [
         ParamSpec('seed', 0, "Seed of the scenario's random draws: the same seed, the same "
                   'moments and noise. Read at start.', read_only=True, int_range=(0, 2**31 - 1)),
-        ParamSpec('moment_period', 0.1,
+        ParamSpec('moment_period', 0.2,
                   "Seconds (ROS time) one state of the robot holds: one draw of the scenario's "
                   'clean readings and slip, reported by every sensor with fresh noise. Read at '
                   'start.', read_only=True, float_range=(0.01, 3600.0)),

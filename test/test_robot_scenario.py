@@ -124,7 +124,7 @@ def test_same_seed_same_moments_and_the_moment_follows_the_clock():
     a, b = RobotScenario(seed=5), RobotScenario(seed=5)
     for t in (0.0, 0.05, 0.1, 12.34, 1.7e9):
         ma, mb = a.moment_at(t), b.moment_at(t)
-        assert ma.index == math.floor(t / 0.1) and ma.start <= t < ma.start + ma.period
+        assert ma.index == math.floor(t / a.period) and ma.start <= t < ma.start + ma.period
         np.testing.assert_array_equal(ma.clean, mb.clean)
         assert (ma.probability, ma.slip) == (mb.probability, mb.slip)
     assert not np.array_equal(RobotScenario(seed=6).moment(3).clean, a.moment(3).clean)
