@@ -14,13 +14,14 @@ PACKAGE_XML = ET.parse(ROOT / 'package.xml').getroot()
 ROSDEP_KEYS = {
     'rclpy': 'rclpy', 'std_msgs': 'std_msgs', 'std_srvs': 'std_srvs',
     'rcl_interfaces': 'rcl_interfaces', 'diagnostic_msgs': 'diagnostic_msgs',
-    'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs',
     'rosgraph_msgs': 'rosgraph_msgs', 'builtin_interfaces': 'builtin_interfaces',
     'ament_index_python': 'ament_index_python', 'numpy': 'python3-numpy',
     'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib', 'launch': 'launch',
     'launch_ros': 'launch_ros', 'launch_testing': 'launch_testing',
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis',
+    'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
+    'rosbags': 'python3-rosbags',
 }
 # Imported, but with no rosdep key: pip-installed (requirements.txt), imported only where it is
 # used, and a clear message says so where it is missing.
