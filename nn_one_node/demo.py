@@ -59,6 +59,7 @@ EVAL_SAMPLES = 200  # per evaluation batch; the k-th batch has EVAL_SAMPLES + k 
 EVAL_SEED = 20240
 PRINT_PERIOD = 1.0
 STOP_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # for every node to log its first line
 _ISOLATION_KEYS = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY',
                    'ROS_STATIC_PEERS')
 
@@ -116,6 +117,12 @@ class Child:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def started(self) -> bool:
+        """Whether the node has logged its first line: it is built, and rclpy handles SIGINT (a
+        SIGINT before that kills the process at once, exit -2, instead of stopping it)."""
+        self._log.flush()
+        return self.log_path.stat().st_size > 0
 
     def tail(self, lines: int = 15) -> str:
         self._log.flush()
@@ -570,6 +577,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         children = start_nodes(inst, env, log_dir, use_launch, with_trainer, path)
+        if not use_launch:  # ros2 launch relays a Ctrl-C itself
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and not all(
+                    c.started() or not c.alive() for c in children):
+                time.sleep(0.05)  # polling log files: no event to wait on
         if args.record is not None:
             args.record.parent.mkdir(parents=True, exist_ok=True)
             recorder = Recorder(args.record)
