@@ -167,10 +167,10 @@ class PageHinkley:
     ...     if ph.update(e):
     ...         print(f'change detected at {i}, began about {ph.onset} rows earlier')
     ...         break
-    change detected at 1064, began about 99 rows earlier
+    change detected at 1108, began about 143 rows earlier
     """
 
-    def __init__(self, min_instances: int = 30, delta: float = 0.05, threshold: float = 20.0,
+    def __init__(self, min_instances: int = 30, delta: float = 0.05, threshold: float = 30.0,
                  alpha: float = 1.0) -> None:
         if not (threshold > 0.0 and math.isfinite(threshold)):
             raise ValueError(f'threshold must be a finite number > 0, got {threshold!r}')
@@ -280,7 +280,7 @@ class PolicyConfig:
     update_every: int = 0
     fast_start: int = 1000
     l2: float = 0.0
-    change_threshold: float = 20.0
+    change_threshold: float = 30.0
     change_delta: float = 0.05
     change_min_samples: int = 30
     gate_z: float = 2.0
@@ -300,12 +300,13 @@ class PolicyConfig:
 
     def problem(self) -> Optional[str]:
         """Why these settings cannot work, or None (the node's ParamSpec checks say the same)."""
-        for name in ('learning_rate', 'train_period', 'max_update_seconds', 'change_threshold'):
+        for name in ('learning_rate', 'train_period', 'max_update_seconds'):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
                     math.isfinite(v) and v > 0):
                 return f'{name} must be a finite number > 0, got {v!r}'
-        for name in ('tolerance', 'relative_tolerance', 'l2', 'change_delta', 'gate_z'):
+        for name in ('tolerance', 'relative_tolerance', 'l2', 'change_delta', 'gate_z',
+                     'change_threshold'):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
                     math.isfinite(v) and v >= 0):
@@ -448,6 +449,8 @@ class LearningPolicy:
     # --------------------------------------------------------------------- configuration
     def _new_detector(self) -> Optional[PageHinkley]:
         c = self.cfg
+        if not c.change_threshold:
+            return None  # change detection off
         return PageHinkley(c.change_min_samples, c.change_delta, c.change_threshold)
 
     def configure(self, cfg: PolicyConfig) -> None:
@@ -525,7 +528,7 @@ class LearningPolicy:
         seen0 = self._metrics.seen - k
         for i, e in enumerate(errors):
             self._young += 1
-            if e <= _MAX_ERROR and detector.update(e):  # NaN and overflow are not evidence
+            if detector is not None and e <= _MAX_ERROR and detector.update(e):  # not NaN
                 self._on_change(seen0 + i + 1, detector.onset)
         self._young = min(self._young, self.buffer.count)
         self._cadence.arrived(k)
@@ -545,10 +548,12 @@ class LearningPolicy:
             error = 1.0 if (p >= 0.5) != (label >= 0.5) else 0.0
         else:
             p = z
-            error = (z - label) ** 2
+            d = z - label
+            error = d * d  # inf, not OverflowError as ** would raise
         self._metrics.update_one(p, label)
         self._young += 1
-        if error <= _MAX_ERROR and self._detector.update(error):
+        detector = self._detector
+        if detector is not None and error <= _MAX_ERROR and detector.update(error):
             self._on_change(self._metrics.seen, self._detector.onset)
         if self._young > self.buffer.count:
             self._young = self.buffer.count
@@ -645,7 +650,8 @@ class LearningPolicy:
         w, b = start if start is not None else (np.zeros(self.num_features), 0.0)
         self._start = (np.asarray(w, dtype=np.float64).copy(), float(b))
         self._young = 0
-        self._detector.clear()
+        if self._detector is not None:
+            self._detector.clear()
         self._cadence.restart()
         self._cadence.new = 0
         self._cadence.last_update = None
