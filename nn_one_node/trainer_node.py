@@ -9,7 +9,7 @@
   ``iterations_per_update`` full-batch gradient-descent steps (training.train_update), and, when
   the deployment gate passes, makes the result the model in force: its own ``weights``/``bias``
   parameters, the weights file, and the predictor's parameters (set atomically, asynchronously,
-  retried until the predictor confirms).
+  retried until the predictor confirms: ``deployment.Deployment``).
 * publishes ``~/loss`` (std_msgs/Float64) after each update and a status on ``/diagnostics``.
 * services ``~/train_now``, ``~/reset``, ``~/save`` (std_srvs/Trigger), ``~/enable_training``
   (std_srvs/SetBool). ``~/reset`` clears the buffer and makes the next update start from the
@@ -31,18 +31,19 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rcl_interfaces.srv import GetParameters, SetParametersAtomically
 from rclpy.node import Node
-from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from .conversions import MessageError, matrix_from_msg
+from .deployment import Deployment
 from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
 from .params import (ParamSpec, declare_sized, finite_number, non_negative_number,
                      off_or_at_least, one_of, positive_number, validate, weights_vector)
+from .predictor_link import RosPredictorLink
 from .runtime import RefusalLog, executor_param, lower_priority, run
 from .training import SampleBuffer, Workspace, train_update
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
@@ -195,7 +196,6 @@ class TrainerNode(Node):
         self.updates_refused = 0
         self.last_loss = math.nan
         self.last_update_reason = ''
-        self.last_deployed_at: Optional[float] = None  # time.monotonic()
         self.file_writes = 0
         self.file_error = ''
 
@@ -207,26 +207,17 @@ class TrainerNode(Node):
         # leaves the model in force (served, shown, saved) alone until an update deploys.
         self._restart: Optional[tuple] = None
 
-        # deployment to the predictor: versions of the model in force and of what it confirmed
-        self._model_version = 0
-        self._predictor_version = -1
+        # deployment to the predictor (deployment.Deployment: versions, retries, read-back)
         self._saved_version = 0  # the version in the weights file (0: none written or needed)
-        self._pending = None  # (future, version, time.monotonic() when sent, model sent)
-        self._client = None
-        self._predictor_was_up = False
-        # read-back of what the predictor serves (see _check_predictor)
-        self._confirmed: Optional[tuple] = None  # (weights list, bias, activation) it confirmed
-        self._check = None  # (future, time.monotonic() when sent)
-        self._checked_at = -math.inf
-        self._check_client = None
         target = v['predictor_node']
-        if target:
-            if not target.startswith('/'):
-                target = f'{self.get_namespace().rstrip("/")}/{target}'
-            self._client = self.create_client(SetParametersAtomically,
-                                              f'{target}/set_parameters_atomically')
-            self._check_client = self.create_client(GetParameters, f'{target}/get_parameters')
+        if target and not target.startswith('/'):
+            target = f'{self.get_namespace().rstrip("/")}/{target}'
         self._predictor_name = target
+        self.deployment = Deployment(
+            RosPredictorLink(self, target) if target else None, self.get_logger(),
+            deploy_timeout=v['deploy_timeout'], check_period=v['train_period'],
+            throttle=WARN_THROTTLE_SEC)
+        self._gated_at: Optional[float] = None  # time.monotonic() of the last update deployed
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._weights_file = v['weights_file']
@@ -320,8 +311,8 @@ class TrainerNode(Node):
                 raise ValueError(f'weights file {path}: activation {content.activation!r} '
                                  f'refused: {result.reason}')
         self._model = (np.asarray(content.weights, dtype=np.float64), float(content.bias))
-        self._model_version += 1  # deploy it
-        self._saved_version = self._model_version  # the file holds it
+        # deploy it; the file holds it
+        self._saved_version = self.deployment.new_model(*self._model, self._values['activation'])
         self.get_logger().info(f'resumed the model from {path}: will deploy it')
 
     _setting_own = False
@@ -346,11 +337,13 @@ class TrainerNode(Node):
         # Another activation changes what the model in force computes: deploy and save it too.
         changed = new_weights or (by_hand and merged['activation'] != self._values['activation'])
         if changed:
-            self._model_version += 1
+            self.deployment.new_model(*self._model, merged['activation'])
         if 'buffer_size' in names and merged['buffer_size'] != self.buffer.capacity:
             self.buffer.resize(merged['buffer_size'])
         new_period = merged['train_period'] != self._values['train_period']
         self._values = merged
+        self.deployment.deploy_timeout = merged['deploy_timeout']
+        self.deployment.check_period = merged['train_period']
         if new_period:  # from now: the timer would otherwise wait out the old period first
             self._timer.timer_period_ns = int(merged['train_period'] * 1e9)
             self._timer.reset()
@@ -432,7 +425,7 @@ class TrainerNode(Node):
 
     def _sync(self) -> None:
         """Bring the weights file and the predictor up to the model in force."""
-        if self._weights_file and self._saved_version < self._model_version:
+        if self._weights_file and self._saved_version < self.deployment.version:
             self._save()  # weights set by hand, or a write that failed: (re)try now
         self._deploy_if_needed()
 
@@ -466,9 +459,9 @@ class TrainerNode(Node):
             self.last_loss = result.loss_after
             self._model = (np.asarray(result.weights, dtype=np.float64), float(result.bias))
             self._restart = None
-            self._model_version += 1
+            self.deployment.new_model(*self._model, v['activation'])
             self.deployments += 1
-            self.last_deployed_at = time.monotonic()
+            self._gated_at = time.monotonic()
             self._publish_own_params()
             if self._weights_file:
                 self._save()
@@ -485,7 +478,7 @@ class TrainerNode(Node):
     # ---------------------------------------------------------------------------- persistence
     def _save(self) -> bool:
         w, b = self._model
-        version = self._model_version
+        version = self.deployment.version
         try:
             save_weights_file(self._weights_file, w, b, self._values['activation'])
         except (OSError, ValueError) as err:
@@ -500,123 +493,18 @@ class TrainerNode(Node):
     # ----------------------------------------------------------------------------- deployment
     def _deploy_if_needed(self) -> None:
         """Send the model in force to the predictor unless it has it; never blocks."""
-        if self._client is None:
-            return
-        if self._pending is not None:
-            future, version, started, sent = self._pending
-            if future.done():
-                self._pending = None
-                self._on_deploy_reply(future, version, sent)
-            elif time.monotonic() - started > self._values['deploy_timeout']:
-                self._client.remove_pending_request(future)
-                self._pending = None
-                self.get_logger().warning(
-                    f'{self._predictor_name} did not confirm the deployment within '
-                    f'{self._values["deploy_timeout"]} s: will retry',
-                    throttle_duration_sec=WARN_THROTTLE_SEC)
-            else:
-                return
-        up = self._client.service_is_ready()
-        if not up:
-            if self._predictor_was_up:
-                self._predictor_version = -1  # it went away: redeploy when it is back
-            self._predictor_was_up = False
-            if self._model_version > self._predictor_version:
-                self.get_logger().warning(
-                    f'predictor {self._predictor_name} is not up: will deploy when it is',
-                    throttle_duration_sec=WARN_THROTTLE_SEC)
-            return
-        if not self._predictor_was_up:
-            self._predictor_version = -1  # (re)started: it may not hold our model
-            self._predictor_was_up = True
-        if self._model_version <= self._predictor_version or self._model_version == 0:
-            self._check_predictor()
-            return
-        w, b = self._model
-        sent = (w.tolist(), float(b), self._values['activation'])
-        request = SetParametersAtomically.Request(parameters=[
-            Parameter('weights', value=sent[0]).to_parameter_msg(),
-            Parameter('bias', value=sent[1]).to_parameter_msg(),
-            Parameter('activation', value=sent[2]).to_parameter_msg(),
-        ])
-        future = self._client.call_async(request)
-        version = self._model_version
-        self._pending = (future, version, time.monotonic(), sent)
-        future.add_done_callback(lambda f: self._deploy_done(f, version, sent))
-
-    def _deploy_done(self, future, version: int, sent: tuple) -> None:
-        if self._pending is not None and self._pending[0] is future:
-            self._pending = None
-            self._on_deploy_reply(future, version, sent)
-
-    def _on_deploy_reply(self, future, version: int, sent: tuple) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        result = future.result().result
-        if result.successful:
-            if version >= self._predictor_version:
-                self._confirmed = sent
-            self._predictor_version = max(self._predictor_version, version)
-            self.last_deployed_at = time.monotonic()  # also for a resumed or hand-set model
-            self.get_logger().debug(f'deployed model version {version} to '
-                                    f'{self._predictor_name}')
-        else:
-            self.get_logger().warning(
-                f'{self._predictor_name} refused the deployment: {result.reason}',
-                throttle_duration_sec=WARN_THROTTLE_SEC)
-
-    def _check_predictor(self) -> None:
-        """Read back, once per train_period, the model the predictor serves; if it is not the
-        one it confirmed, deploy again.
-
-        service_is_ready cannot tell a respawned predictor from the one that confirmed: after a
-        crash the old server stays in the graph until its DDS lease expires, and the new one is
-        up before that, so it would serve its start-up weights for as long as no new model is
-        deployed (training paused, refused updates, too few samples after a restart).
-        """
-        if self._confirmed is None or self._check_client is None:
-            return
-        now = time.monotonic()
-        if self._check is not None:
-            future, started = self._check
-            if not future.done() and now - started <= self._values['deploy_timeout']:
-                return
-            if not future.done():
-                self._check_client.remove_pending_request(future)
-            self._check = None
-        if (now - self._checked_at < self._values['train_period']
-                or not self._check_client.service_is_ready()):
-            return
-        self._checked_at = now
-        confirmed, version = self._confirmed, self._predictor_version
-        future = self._check_client.call_async(
-            GetParameters.Request(names=['weights', 'bias', 'activation']))
-        self._check = (future, now)
-        future.add_done_callback(lambda f: self._on_check_reply(f, confirmed, version))
-
-    def _on_check_reply(self, future, confirmed: tuple, version: int) -> None:
-        if self._check is not None and self._check[0] is future:
-            self._check = None
-        if future.cancelled() or future.exception() is not None:
-            return
-        if self._confirmed is not confirmed or self._predictor_version != version:
-            return  # deployed again meanwhile
-        try:
-            weights, bias, activation = (parameter_value_to_python(v)
-                                         for v in future.result().values)
-            held = ([float(x) for x in weights], float(bias), activation)
-        except (TypeError, ValueError):  # not set: not a predictor, or a different one
-            held = None
-        if held != confirmed:
-            self._predictor_version = -1
-            self._confirmed = None
-            self.get_logger().warning(
-                f'{self._predictor_name} does not serve the model it confirmed (restarted, or '
-                'set by hand?): deploying it again', throttle_duration_sec=WARN_THROTTLE_SEC)
+        self.deployment.poll()
 
     @property
     def predictor_in_sync(self) -> bool:
-        return self._client is not None and self._predictor_version >= self._model_version
+        return self.deployment.in_sync
+
+    @property
+    def last_deployed_at(self) -> Optional[float]:
+        """time.monotonic() of the last update deployed or the predictor's last confirmation
+        (which is also that of a resumed or hand-set model)."""
+        times = [t for t in (self._gated_at, self.deployment.confirmed_at) if t is not None]
+        return max(times) if times else None
 
     # ------------------------------------------------------------------------------ services
     def _srv_train_now(self, _request, response):
@@ -688,7 +576,7 @@ class TrainerNode(Node):
         problems = []
         if self.file_error:
             problems.append(self.file_error)
-        if self._client is not None and not self.predictor_in_sync and self.deployments:
+        if self.deployment.linked and not self.predictor_in_sync and self.deployments:
             problems.append(f'predictor {self._predictor_name} does not have the model yet')
         status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         status.message = '; '.join(problems) or (
