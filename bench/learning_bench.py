@@ -164,12 +164,12 @@ class Policy:
 
     def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
         pol = self.pol
-        while now >= self.next_tick:  # the node's timer
-            if pol.due(self.next_tick):
+        while now >= self.next_tick:  # the node's train_period timer
+            if pol.can_update:
                 pol.update(self.next_tick)
             self.next_tick += TRAIN_PERIOD
         pol.add(X, y, now)
-        if pol.due(now):  # the node's sample callback
+        if pol.due_by_rows():  # the node's sample callback
             pol.update(now)
 
 

@@ -7,8 +7,9 @@ course's vectorized MSE gradient, unchanged). Small concepts, in the manner of R
 * ``PrequentialMetrics``: each arriving labeled row is scored by the model in force *before* it
   is learned ("test-then-train"); accuracy at 0.5, MSE and log loss over the newest ``window``
   rows say how well the robot predicts now, not how well the model fits its buffer.
-* ``PageHinkley``: a change detector on the prequential error (0/1 for the sigmoid, squared
-  error for the linear model), with an estimate of where the change began.
+* ``PageHinkley``: a change detector on the prequential error (0/1 for the sigmoid; for the
+  linear model the squared error over the labels' variance, at most 1), with an estimate of
+  where the change began.
 * ``paired_gate``: a candidate is judged on rows it was not fitted to (the rows that arrived
   since the last update, held out of its training), against the model it started from, row by
   row: refused when it is worse by more than the noise of that comparison.
@@ -369,13 +370,17 @@ class Cadence:
     def arrived(self, k: int) -> None:
         self.new += k
 
-    def due(self, now: float, young: int, held: Optional[int] = None) -> bool:
+    def due(self, now: Optional[float], young: int, held: Optional[int] = None) -> bool:
+        """``now`` None: by the rows alone (the clock is someone else's timer)."""
         held = young if held is None else held
-        if held < self.min_samples or self.new <= 0:
+        if held < self.min_samples:
+            return False
+        if now is not None and (self.last_update is None
+                                or now - self.last_update >= self.train_period):
+            return True  # the clock: also without new rows (the descent goes on)
+        if self.new <= 0:
             return False
         if self.change:
-            return True
-        if self.last_update is None or now - self.last_update >= self.train_period:
             return True
         if self.update_every and self.new >= self.update_every:
             return True
@@ -436,6 +441,7 @@ class LearningPolicy:
                                 cfg.fast_start)
         self._young = 0  # rows held since the start, the last reset or the last change
         self._tol_scale = math.nan  # the last update's loss: scales relative_tolerance
+        self._label_stats = [0, 0.0, 0.0]  # linear: rows, moving mean and variance of labels
         self.changes = 0
         self.last_change_at: Optional[int] = None  # rows seen when it was detected
         self.last_change_onset: Optional[int] = None  # rows seen where it began (estimate)
@@ -523,7 +529,7 @@ class LearningPolicy:
         if self.cfg.activation == 'sigmoid':
             errors = ((p >= 0.5) != (y >= 0.5)).tolist()
         else:
-            errors = ((p - y) ** 2).tolist()
+            errors = [self._linear_error(a, b) for a, b in zip(p.tolist(), y.tolist())]
         detector = self._detector
         seen0 = self._metrics.seen - k
         for i, e in enumerate(errors):
@@ -548,8 +554,7 @@ class LearningPolicy:
             error = 1.0 if (p >= 0.5) != (label >= 0.5) else 0.0
         else:
             p = z
-            d = z - label
-            error = d * d  # inf, not OverflowError as ** would raise
+            error = self._linear_error(z, label)
         self._metrics.update_one(p, label)
         self._young += 1
         detector = self._detector
@@ -559,6 +564,20 @@ class LearningPolicy:
             self._young = self.buffer.count
         self._cadence.new += 1
         return True
+
+    def _linear_error(self, p: float, label: float) -> float:
+        """The linear model's error for the detector: the squared error over the labels'
+        moving variance (over about ``metrics_window`` rows), at most 1, so that it is as free
+        of the labels' units as the 0/1 error and the same threshold and delta serve."""
+        st = self._label_stats
+        st[0] += 1
+        a = max(1.0 / st[0], 1.0 / self.cfg.metrics_window)
+        d = label - st[1]
+        st[1] += a * d
+        st[2] = (1.0 - a) * (st[2] + a * d * d)
+        e = p - label
+        e = e * e  # inf, not OverflowError as ** would raise
+        return min(e / st[2], 1.0) if st[2] > 0.0 else (0.0 if e == 0.0 else 1.0)
 
     def _on_change(self, seen: int, onset: int) -> None:
         self.changes += 1
@@ -587,8 +606,19 @@ class LearningPolicy:
         return min(w, self.buffer.capacity)
 
     def due(self, now: float) -> bool:
-        """Whether an update is due now (see ``Cadence``)."""
+        """Whether an update is due now (see ``Cadence``): by the clock or by the rows."""
         return self._cadence.due(now, self.training_rows(), self.buffer.count)
+
+    def due_by_rows(self) -> bool:
+        """Whether the rows that arrived make an update due (fast start, ``update_every``, a
+        change), leaving the clock out: for a driver whose own timer is the clock, as the
+        trainer node's ``train_period`` timer is."""
+        return self._cadence.due(None, self.training_rows(), self.buffer.count)
+
+    @property
+    def can_update(self) -> bool:
+        """At least ``min_samples`` rows are held: what a timer tick needs to update."""
+        return self.buffer.count >= self.cfg.min_samples
 
     def update(self, now: float, deadline: Optional[float] = None) -> PolicyUpdate:
         """Train a candidate and deploy it if the gate passes; ``deadline`` (time.monotonic)
@@ -604,7 +634,10 @@ class LearningPolicy:
         fit = rows - held_out
         w0, b0 = self._model if self._start is None else self._start
         tol = cfg.tolerance
-        if cfg.relative_tolerance and math.isfinite(self._tol_scale):
+        # Stop at convergence relative to the loss while rows arrive: the window is about to
+        # change, its exact optimum is worth little. Without new rows the descent goes on to
+        # ``tolerance`` (what a robot at rest has time for).
+        if cfg.relative_tolerance and math.isfinite(self._tol_scale) and self._cadence.new:
             tol = max(tol, cfg.relative_tolerance * self._tol_scale)
         if deadline is None:
             deadline = time.monotonic() + cfg.max_update_seconds

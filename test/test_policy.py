@@ -259,7 +259,8 @@ def test_cadence_by_clock_and_by_rows():
     c.arrived(500)
     assert not c.due(9.9, 501) and c.due(10.0, 501)  # the clock: train_period
     c.updated(10.0, 501)
-    assert not c.due(30.0, 501)  # nothing new: nothing to do
+    assert c.due(20.0, 501)  # the clock goes on without new rows: the descent continues
+    assert not c.due(None, 501)  # but the rows alone do not make an update due
     c.update_every = 50
     c.arrived(49)
     assert not c.due(11.0, 550)
