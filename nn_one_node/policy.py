@@ -11,8 +11,10 @@ course's vectorized MSE gradient, unchanged). Small concepts, in the manner of R
   linear model the squared error over the labels' variance, at most 1), with an estimate of
   where the change began.
 * ``paired_gate``: a candidate is judged on rows it was not fitted to (the rows that arrived
-  since the last update, held out of its training), against the model it started from, row by
-  row: refused when it is worse by more than the noise of that comparison.
+  since the last update, at most a quarter of the training set, held out of its training),
+  against the model it started from, row by row: refused when it is worse by more than the
+  noise of that comparison. (With fewer than ``GATE_MIN_ROWS`` such rows, the training loss
+  alone decides, as ``train_update``'s own gate does; those rows are trained on next time.)
 * ``Cadence``: when to update: every ``train_period`` of the clock (its meaning is unchanged),
   every ``update_every`` arriving rows, and, while the training set is young (after the start, a
   reset or a detected change), each time it has doubled: updates at min_samples, 2x, 4x, ... rows,
@@ -60,6 +62,11 @@ import numpy as np
 from .model import _BCE_EPS, ACTIVATIONS, LOSSES, NeuronModel, check_loss, sigmoid
 from .training import SampleBuffer, Workspace, train_update
 
+
+# The gate judges a candidate on the rows held out of its training only when there are at least
+# this many (a quarter of the rows trained on, at most those since the last update); with fewer,
+# as at the first updates of a fast start, train_update's gate (the training loss) decides alone.
+GATE_MIN_ROWS = 8
 
 # train_window 0 (auto): rows a feature, and the least window.
 AUTO_WINDOW_PER_FEATURE = 100
@@ -631,6 +638,8 @@ class LearningPolicy:
             return PolicyUpdate(False, 'no samples held: nothing to train on', math.nan, 0, 0, 0)
         X, y = self.buffer.newest(rows)
         held_out = min(self._cadence.new, rows // 4)
+        if held_out < GATE_MIN_ROWS:  # too few to judge on: the training loss gate alone
+            held_out = 0
         fit = rows - held_out
         w0, b0 = self._model if self._start is None else self._start
         tol = cfg.tolerance
