@@ -19,6 +19,12 @@ clock.
   so it is never seen "down". Once per ``check_period``, while in sync, the model the predictor
   serves is read back; if it is not the one it confirmed (restarted, or set there by hand), the
   model is deployed again.
+* **What to tell the user** (``problem()``, ``state()``). A deployment in flight, answered within
+  ``deploy_timeout``, is the protocol working, not a predictor out of sync: ``state()`` says
+  "deploying version k". ``problem()`` names only what a user must act on, until the predictor
+  confirms a model again: it refused one (with its reason), did not answer one within
+  ``deploy_timeout``, served a model other than the one it confirmed, or has not been up for
+  longer than ``deploy_timeout`` while it lacks the model in force.
 
 Example: a predictor that answers at once, one that is down, one that refuses.
 
@@ -55,16 +61,18 @@ False
 >>> d.poll(); d.in_sync
 WARN /predictor refused the deployment: weights must have num_features = 3
 False
+>>> d.problem()
+'predictor /predictor refused version 2: weights must have num_features = 3'
 >>> predictor.refuse = ''
->>> d.poll(); d.in_sync, d.confirmed_version
-(True, 2)
+>>> d.poll(); d.in_sync, d.confirmed_version, d.problem(), d.state()
+(True, 2, '', 'in sync (version 2)')
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 # The model as deployed and read back: raw-feature weights, bias, activation.
 Model = Tuple[List[float], float, str]
@@ -152,6 +160,12 @@ class Deployment:
         self._confirmed: Optional[Model] = None  # the model it confirmed last
         self._reading: Optional[Tuple[Call, float]] = None  # call, sent at
         self._checked_at = -math.inf
+        # what the diagnostics report (see problem())
+        self.refusals = 0  # deployments the predictor refused
+        self.timeouts = 0  # deployments not answered within deploy_timeout
+        self.mismatches = 0  # read-backs that found another model than the one confirmed
+        self._fault = ''  # the last refusal, timeout or mismatch, until a confirmation
+        self._down_since: Optional[float] = None  # clock() when first seen not up, lacking
 
     @property
     def name(self) -> str:
@@ -168,7 +182,9 @@ class Deployment:
 
     def new_model(self, weights, bias: float, activation: str) -> int:
         """A new model in force: returns its version. Send it with ``poll()``."""
-        self._model = ([float(x) for x in weights], float(bias), str(activation))
+        if hasattr(weights, 'tolist'):  # a numpy array: its floats at C speed
+            weights = weights.tolist()
+        self._model = (list(map(float, weights)), float(bias), str(activation))
         self.version += 1
         return self.version
 
@@ -186,6 +202,8 @@ class Deployment:
             elif self._clock() - started > self.deploy_timeout:
                 call.cancel()
                 self._pending = None
+                self.timeouts += 1
+                self._fault = self._timeout_text(version)
                 self._log.warning(
                     f'{link.name} did not confirm the deployment within '
                     f'{self.deploy_timeout} s: will retry', throttle_duration_sec=self._throttle)
@@ -195,10 +213,13 @@ class Deployment:
             if self._was_up:
                 self.confirmed_version = -1  # it went away: redeploy when it is back
             self._was_up = False
+            if self._down_since is None and not self.in_sync and self.version:
+                self._down_since = self._clock()
             if self.version > self.confirmed_version:
                 self._log.warning(f'predictor {link.name} is not up: will deploy when it is',
                                   throttle_duration_sec=self._throttle)
             return
+        self._down_since = None
         if not self._was_up:
             self.confirmed_version = -1  # (re)started: it may not hold our model
             self._was_up = True
@@ -224,8 +245,11 @@ class Deployment:
                 self._confirmed = sent
             self.confirmed_version = max(self.confirmed_version, version)
             self.confirmed_at = self._clock()
+            self._fault = ''
             self._log.debug(f'deployed model version {version} to {self.name}')
         else:
+            self.refusals += 1
+            self._fault = f'predictor {self.name} refused version {version}: {reason}'
             self._log.warning(f'{self.name} refused the deployment: {reason}',
                               throttle_duration_sec=self._throttle)
 
@@ -265,9 +289,56 @@ class Deployment:
             return
         if self._confirmed is not confirmed or self.confirmed_version != version:
             return  # deployed again meanwhile
-        if call.reply() != confirmed:
+        held = call.reply()
+        if held != confirmed and not (self._pending is not None and held == self._pending[3]):
+            # (a deployment sent after this read may have been applied before it was answered)
             self.confirmed_version = -1
             self._confirmed = None
+            self.mismatches += 1
+            self._fault = (f'predictor {self.name} served a model other than the one it '
+                           'confirmed (restarted, or set there by hand?): deploying it again')
             self._log.warning(
                 f'{self.name} does not serve the model it confirmed (restarted, or set by '
                 'hand?): deploying it again', throttle_duration_sec=self._throttle)
+
+    # ----------------------------------------------------------------------------- reporting
+    def _timeout_text(self, version: int) -> str:
+        return (f'predictor {self.name} did not confirm version {version} within '
+                f'{self.deploy_timeout:g} s')
+
+    def problem(self) -> str:
+        """What a user must act on about the predictor: '' when nothing.
+
+        A deployment in flight within ``deploy_timeout``, or waiting for a predictor that has
+        been gone for less than that, is not a problem (``state()`` tells it).
+        """
+        if self.link is None or self.in_sync or self.version == 0:
+            return ''
+        now = self._clock()
+        if self._down_since is not None and now - self._down_since > self.deploy_timeout:
+            return (f'predictor {self.name} is not up (for {now - self._down_since:.0f} s): '
+                    f'version {self.version} waits for it')
+        if self._pending is not None and now - self._pending[2] > self.deploy_timeout:
+            return self._timeout_text(self._pending[1])
+        return self._fault
+
+    def state(self) -> str:
+        """The deployment in a few words, for the diagnostics."""
+        if self.link is None:
+            return 'deploying nowhere'
+        if self.version == 0:
+            return 'no model yet'
+        if self.in_sync:
+            return f'in sync (version {self.version})'
+        return f'deploying version {self.version} to {self.name}'
+
+    def counters(self) -> Dict[str, Any]:
+        """Key/values for the diagnostics."""
+        return {
+            'deployment': self.state(),
+            'model version': self.version,
+            'predictor version': max(self.confirmed_version, 0),
+            'predictor refusals': self.refusals,
+            'predictor timeouts': self.timeouts,
+            'predictor read-back mismatches': self.mismatches,
+        }

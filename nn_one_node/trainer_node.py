@@ -195,7 +195,8 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   "atomically service), in the trainer's namespace unless absolute; empty: "
                   'deploy nowhere. Read at start.', read_only=True, check=_relative_node_name),
         ParamSpec('deploy_timeout', 2.0, 'Seconds to wait for the predictor to confirm a '
-                  'deployment before retrying at the next update.',
+                  'deployment before retrying at the next update; /diagnostics says WARN '
+                  'beyond it (and for a predictor not up for longer), not before.',
                   float_range=(0.01, 3600.0), check=positive_number),
         ParamSpec('weights_file', '', 'Params YAML the deployed model is saved to (atomically) '
                   'and resumed from at start; empty: no persistence. Read at start.',
@@ -641,6 +642,7 @@ class TrainerNode(Node):
             'predictor in sync': self.predictor_in_sync,
             'weights file writes': self.file_writes,
             'last update': self.last_update_reason,
+            **self.deployment.counters(),
             **self.policy_counters(),
         }
 
@@ -674,11 +676,17 @@ class TrainerNode(Node):
         problems = []
         if self.file_error:
             problems.append(self.file_error)
-        if self.deployment.linked and not self.predictor_in_sync and self.deployments:
-            problems.append(f'predictor {self._predictor_name} does not have the model yet')
+        # only what a user must act on: a deployment in flight within deploy_timeout is not
+        problem = self.deployment.problem()
+        if problem:
+            problems.append(problem)
         status.level = DiagnosticStatus.WARN if problems else DiagnosticStatus.OK
         status.message = '; '.join(problems) or (
             'training' if self.training_enabled else 'paused')
+        deploying = (self.deployment.linked and self.deployment.version
+                     and not self.predictor_in_sync)
+        if deploying and not problems:
+            status.message += f'; {self.deployment.state()}'  # deploying version k to ...
         status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
         status.values += [KeyValue(key=f'refused: {k}', value=str(c))
                           for k, c in sorted(self.rows_refused.by_kind.items())]

@@ -5,7 +5,9 @@ DDS against the real predictor; here every interleaving the network may produce 
 purpose: replies late, out of order, after a timeout, a predictor that leaves and comes back.
 """
 
+import ast
 import doctest
+from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from hypothesis import given, settings, strategies as st
@@ -105,6 +107,15 @@ def make(timeout: float = 2.0, period: float = 1.0, link: Optional[FakeLink] = N
     log, clock = FakeLog(), Clock()
     d = Deployment(link, log, clock=clock, deploy_timeout=timeout, check_period=period)
     return d, link, log, clock
+
+
+def test_the_protocol_imports_nothing_of_ros():
+    tree = ast.parse(Path(deployment.__file__).read_text())
+    imported = {alias.name.split('.')[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split('.')[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    assert imported <= {'__future__', 'math', 'time', 'typing'}, imported
 
 
 def test_the_module_examples_run():
@@ -392,6 +403,8 @@ def test_the_protocol_holds_under_any_order_of_events(events):
         assert d.confirmed_version <= d.version
         if d.in_sync and d.version:
             assert d.confirmed_version == d.version
+        if d.in_sync or d.version == 0:
+            assert d.problem() == ''
     # once the predictor is up and answers, any history ends in sync
     link.up = True
     for _ in range(4):
@@ -401,6 +414,114 @@ def test_the_protocol_holds_under_any_order_of_events(events):
         for call in link.open('read'):
             call.finish(link.of('deploy')[-1].payload if link.of('deploy') else served)
         clock.now += 3.0
-    assert d.in_sync or d.version == 0
+    assert (d.in_sync or d.version == 0) and d.problem() == ''
     if d.version:
         assert link.of('deploy')[-1].payload == models[d.version]
+
+
+# ------------------------------------------------------------------ what the user is told
+def confirm_first(d, link):
+    d.new_model(*MODEL_A)
+    d.poll()
+    link.of('deploy')[-1].finish((True, ''))
+    assert d.in_sync
+
+
+def test_a_deployment_in_flight_within_the_timeout_is_no_problem():
+    d, link, _, clock = make(timeout=2.0)
+    assert d.problem() == '' and d.state() == 'no model yet'
+    confirm_first(d, link)
+    assert d.state() == 'in sync (version 1)'
+    d.new_model(*MODEL_B)
+    d.poll()
+    for _ in range(4):  # up to the timeout, in flight: OK
+        clock.now += 0.5
+        assert d.problem() == '' and d.state() == 'deploying version 2 to /robot/predictor'
+    clock.now += 0.01  # beyond it: a problem at once, before a poll drops the request
+    assert d.problem() == 'predictor /robot/predictor did not confirm version 2 within 2 s'
+    d.poll()
+    assert d.timeouts == 1 and d.problem().endswith('did not confirm version 2 within 2 s')
+    clock.now += 0.5  # sent again and in flight: the timeout stays reported until it confirms
+    assert d.problem().endswith('did not confirm version 2 within 2 s')
+    link.open('deploy')[0].finish((True, ''))
+    assert d.in_sync and d.problem() == '' and d.state() == 'in sync (version 2)'
+    assert d.counters() == {
+        'deployment': 'in sync (version 2)', 'model version': 2, 'predictor version': 2,
+        'predictor refusals': 0, 'predictor timeouts': 1, 'predictor read-back mismatches': 0}
+
+
+def test_a_refusal_is_a_problem_while_the_predictor_refuses_and_not_after_it_confirms():
+    d, link, _, clock = make()
+    d.new_model(*MODEL_A)
+    d.poll()
+    link.of('deploy')[0].finish((False, 'weights must have num_features = 3'))
+    problem = 'predictor /robot/predictor refused version 1: weights must have num_features = 3'
+    assert d.problem() == problem and d.refusals == 1
+    d.poll()  # retried, in flight: still the refusal, the last word it said
+    assert d.problem() == problem
+    link.of('deploy')[1].finish((True, ''))
+    assert d.problem() == '' and d.refusals == 1
+
+
+def test_a_predictor_not_up_is_a_problem_after_the_timeout_only():
+    link = FakeLink()
+    link.up = False
+    d, link, _, clock = make(timeout=1.0, link=link)
+    d.poll()
+    clock.now += 10.0
+    d.poll()
+    assert d.problem() == ''  # no model: nothing it lacks
+    d.new_model(*MODEL_A)
+    d.poll()
+    clock.now += 1.0
+    d.poll()
+    assert d.problem() == '' and d.state() == 'deploying version 1 to /robot/predictor'
+    clock.now += 1.5
+    d.poll()
+    assert d.problem() == ('predictor /robot/predictor is not up (for 2 s): version 1 waits '
+                           'for it')
+    link.up = True
+    d.poll()  # up, and sent: in flight again
+    assert d.problem() == ''
+    link.of('deploy')[0].finish((True, ''))
+    # in sync, then gone: a problem once it has been gone for longer than the timeout
+    link.up = False
+    d.poll()
+    assert not d.in_sync and d.problem() == ''
+    clock.now += 1.1
+    d.poll()
+    assert 'is not up (for 1 s)' in d.problem()
+
+
+def test_a_mismatch_is_a_problem_until_the_model_is_confirmed_again():
+    d, link, _, clock = make()
+    confirm_first(d, link)
+    d.poll()
+    link.of('read')[0].finish(([9.0, 9.0], 9.0, 'sigmoid'))
+    assert d.mismatches == 1 and d.problem() == (
+        'predictor /robot/predictor served a model other than the one it confirmed '
+        '(restarted, or set there by hand?): deploying it again')
+    d.poll()
+    link.of('deploy')[1].finish((True, ''))
+    assert d.in_sync and d.problem() == '' and d.mismatches == 1
+
+
+def test_a_read_back_answered_with_the_deployment_in_flight_is_no_mismatch():
+    # the read goes, then a new model; the predictor applies it before it answers the read,
+    # and the read's answer arrives before the deployment's
+    d, link, log, clock = make()
+    confirm_first(d, link)
+    d.poll()
+    reading = link.of('read')[0]
+    d.new_model(*MODEL_B)
+    d.poll()
+    reading.finish(MODEL_B)
+    assert d.mismatches == 0 and log.warnings == [] and d.problem() == ''
+    link.of('deploy')[1].finish((True, ''))
+    assert d.in_sync and len(link.of('deploy')) == 2
+
+
+def test_without_a_link_nothing_is_a_problem():
+    d = Deployment(None, FakeLog())
+    d.new_model(*MODEL_A)
+    assert d.problem() == '' and d.state() == 'deploying nowhere'
