@@ -620,7 +620,10 @@ class LearningPolicy:
         """Whether the rows that arrived make an update due (fast start, ``update_every``, a
         change), leaving the clock out: for a driver whose own timer is the clock, as the
         trainer node's ``train_period`` timer is."""
-        return self._cadence.due(None, self.training_rows(), self.buffer.count)
+        c = self._cadence
+        if not (c.change or c.update_every or c.young_at_last < c.fast_start) or not c.new:
+            return False  # no cadence by rows is running: a message's usual case, cheaply
+        return c.due(None, self.training_rows(), self.buffer.count)
 
     @property
     def can_update(self) -> bool:
