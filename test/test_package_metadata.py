@@ -19,7 +19,7 @@ ROSDEP_KEYS = {
     'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib', 'launch': 'launch',
     'launch_ros': 'launch_ros', 'launch_testing': 'launch_testing',
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
-    'hypothesis': 'python3-hypothesis',
+    'hypothesis': 'python3-hypothesis', 'rosbags': 'python3-rosbags-pip', 'PIL': 'python3-pil',
 }
 
 

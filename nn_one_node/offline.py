@@ -1,0 +1,527 @@
+"""Learning from and evaluating on recorded bags, as the robot does live: the pure core of
+``nn_one_bag`` (no rclpy import).
+
+* ``params_for(document, node)``: a node's ``ros__parameters`` from a ROS params file, matched as
+  ROS matches them ('/**', '/**/trainer', 'trainer', '/trainer').
+* Sample sources turn a bag's messages, in time order, into labeled rows (N features, then the
+  label), exactly as the live nodes would:
+
+  - ``AssembledSource``: the live assembler's own code (``assembly.Assembler``, built from the
+    params file's ``assembler`` section), its rate ticks and arrival times driven by bag time;
+  - ``LabeledSource``: ``labeled_samples`` arrays recorded from the trainer's input, screened
+    with the trainer's rules (``screen_rows``), refusals counted by the same kinds.
+
+* ``Replay`` drives a source and a learner through a recording: the clock is the bag's receive
+  time (or its ``/clock`` topic, as ``use_sim_time`` would), timers fire at their periods of that
+  time, and a backward jump of it clears the assembler as the live node does.
+* ``TrainerLearner``: the trainer's policy and parameters (its ``trainer`` section): samples kept
+  in the trainer's ``SampleBuffer``, an update (``training.train_update``, the same gate) every
+  ``train_period`` of bag time once ``min_samples`` are held; each arriving row is scored first
+  with the model in force (prequential).
+* ``Scores``: accuracy, log loss, MSE, a calibration table and confusion counts, accumulated in
+  O(1) memory however long the bag.
+
+Example: a stream of labeled rows whose ground truth is the scenario's, learned as live::
+
+    >>> import numpy as np
+    >>> from nn_one_node.scenario import Scenario
+    >>> learner = TrainerLearner({'num_features': 5, 'train_period': 1.0}, 5)
+    >>> s = Scenario(seed=3)
+    >>> for second in range(30):
+    ...     learner.advance(second * 1_000_000_000)
+    ...     learner.add(s.labeled_rows(50), second * 1_000_000_000)
+    >>> learner.deployed > 20, learner.scores.accuracy() > 0.8
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from .model import ACTIVATIONS, NeuronModel, sigmoid
+
+NS = 1_000_000_000
+LOG_EPS = 1e-12  # predictions are clipped into [eps, 1 - eps] for the log loss
+# The trainer node's row rules (trainer_node.MAX_MAGNITUDE): a value beyond it is refused.
+MAX_MAGNITUDE = 1e100
+CALIBRATION_BINS = 10
+MAX_POINTS = 4096  # points kept per report series: the oldest half is thinned when full
+
+
+class ConfigError(ValueError):
+    """A params file, or a part of it, that cannot be used; the text names the entry."""
+
+
+# ---------------------------------------------------------------------------------- params file
+def _matches(key: Any, node: str) -> bool:
+    if not isinstance(key, str):
+        return False
+    key = key.strip()
+    return key in ('/**', '**', node, '/' + node, '/**/' + node, '**/' + node)
+
+
+def params_for(document: Any, node: str) -> Dict[str, Any]:
+    """The ``ros__parameters`` that a node named ``node`` (in any namespace) takes from a params
+    file, merged in file order ('/**' entries first apply to every node, as in ROS).
+
+    >>> params_for({'/**': {'ros__parameters': {'a': 1}},
+    ...             '/**/trainer': {'ros__parameters': {'b': 2.0}},
+    ...             'predictor': {'ros__parameters': {'c': 3}}}, 'trainer')
+    {'a': 1, 'b': 2.0}
+    """
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError('the params file is not a mapping of node names to ros__parameters')
+    merged: Dict[str, Any] = {}
+    for key, value in document.items():
+        if _matches(key, node):
+            params = value.get('ros__parameters') if isinstance(value, dict) else None
+            if not isinstance(params, dict):
+                raise ConfigError(f'params file entry {key!r} has no ros__parameters mapping')
+            merged.update(params)
+    return merged
+
+
+def has_node(document: Any, node: str) -> bool:
+    """True if the file names ``node`` itself (not only through '/**')."""
+    return isinstance(document, dict) and any(
+        _matches(k, node) and k.strip() not in ('/**', '**') for k in document)
+
+
+def load_params_file(path: str) -> Any:
+    """The parsed YAML of a params file; ConfigError naming the file if it cannot be read."""
+    import yaml
+    try:
+        with open(path, 'rb') as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f'params file {path}: no such file') from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f'params file {path} cannot be read: {err}') from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, 'problem_mark', None)
+        where = f' at line {mark.line + 1}' if mark is not None else ''
+        raise ConfigError(f'params file {path} is not valid YAML{where}') from None
+
+
+# ------------------------------------------------------------------------------------- refusals
+class Refusals:
+    """Refusals counted by kind, as the nodes' RefusalLog counts them (without the logging)."""
+
+    def __init__(self) -> None:
+        self.by_kind: Dict[str, int] = {}
+        self.total = 0
+        self.last_reason = ''
+
+    def refuse(self, kind: str, reason: str, count: int = 1) -> None:
+        self.total += count
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + count
+        self.last_reason = reason
+
+
+def screen_rows(rows: np.ndarray, num_features: int, activation: str,
+                refused: Refusals) -> np.ndarray:
+    """The rows of a labeled_samples message the trainer keeps, refusing the rest as it does:
+    'non-finite' (NaN/inf), 'magnitude' (a value beyond +-MAX_MAGNITUDE), 'label range' (a
+    label outside [0, 1] for the sigmoid model). Returns the kept rows (M', N + 1)."""
+    n = num_features
+    finite = np.isfinite(rows).all(axis=1)
+    if not finite.all():
+        bad = int(np.count_nonzero(~finite))
+        refused.refuse('non-finite', f'{bad} row(s) hold NaN or infinite values', bad)
+    with np.errstate(invalid='ignore'):
+        good = finite & (np.abs(rows) <= MAX_MAGNITUDE).all(axis=1)
+    huge = finite & ~good
+    if huge.any():
+        bad = int(np.count_nonzero(huge))
+        refused.refuse('magnitude', f'{bad} row(s) hold a value beyond +-{MAX_MAGNITUDE:g}', bad)
+    if activation == 'sigmoid':
+        labels = rows[:, n]
+        in_range = (labels >= 0.0) & (labels <= 1.0)
+        out = good & ~in_range
+        if out.any():
+            bad = int(np.count_nonzero(out))
+            refused.refuse('label range',
+                           f'{bad} row(s) have a label outside [0, 1] (sigmoid model)', bad)
+        good = good & in_range
+    return rows if good.all() else rows[good]
+
+
+# --------------------------------------------------------------------------------------- scores
+class Scores:
+    """Accuracy (threshold 0.5 on prediction and label), log loss, MSE, calibration and
+    confusion counts of predictions ``p`` against labels ``y`` (soft labels allowed), in O(1)
+    memory.
+
+    >>> s = Scores()
+    >>> s.add(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 0.0]))
+    >>> s.count, round(s.accuracy(), 3), s.confusion()
+    (3, 0.667, {'true_positive': 1, 'false_positive': 1, 'true_negative': 1, 'false_negative': 0})
+    """
+
+    def __init__(self, bins: int = CALIBRATION_BINS) -> None:
+        self.bins = bins
+        self.count = 0
+        self.correct = 0
+        self.sq_err = 0.0
+        self.log_loss_sum = 0.0
+        self.tp = self.fp = self.tn = self.fn = 0
+        self.bin_count = np.zeros(bins, dtype=np.int64)
+        self.bin_p = np.zeros(bins)
+        self.bin_y = np.zeros(bins)
+
+    def add(self, p: np.ndarray, y: np.ndarray) -> None:
+        m = int(p.shape[0])
+        if not m:
+            return
+        self.count += m
+        d = p - y
+        self.sq_err += float(np.dot(d, d))
+        q = np.clip(p, LOG_EPS, 1.0 - LOG_EPS)
+        self.log_loss_sum -= float(np.dot(y, np.log(q)) + np.dot(1.0 - y, np.log1p(-q)))
+        pred = p >= 0.5
+        true = y >= 0.5
+        tp = int(np.count_nonzero(pred & true))
+        fp = int(np.count_nonzero(pred & ~true))
+        pos = int(np.count_nonzero(true))
+        self.tp += tp
+        self.fp += fp
+        self.fn += pos - tp
+        self.tn += m - pos - fp
+        self.correct += tp + (m - pos - fp)
+        idx = np.clip((np.clip(p, 0.0, 1.0) * self.bins).astype(np.intp), 0, self.bins - 1)
+        self.bin_count += np.bincount(idx, minlength=self.bins)
+        self.bin_p += np.bincount(idx, weights=p, minlength=self.bins)
+        self.bin_y += np.bincount(idx, weights=y, minlength=self.bins)
+
+    def accuracy(self) -> float:
+        return self.correct / self.count if self.count else math.nan
+
+    def mse(self) -> float:
+        return self.sq_err / self.count if self.count else math.nan
+
+    def log_loss(self) -> float:
+        return self.log_loss_sum / self.count if self.count else math.nan
+
+    def confusion(self) -> Dict[str, int]:
+        return {'true_positive': self.tp, 'false_positive': self.fp,
+                'true_negative': self.tn, 'false_negative': self.fn}
+
+    def calibration(self) -> List[Dict[str, Any]]:
+        """One row per bin of predicted probability: its range, count, mean prediction and
+        observed label rate (None where the bin is empty)."""
+        out = []
+        for i in range(self.bins):
+            c = int(self.bin_count[i])
+            out.append({'low': i / self.bins, 'high': (i + 1) / self.bins, 'count': c,
+                        'mean_predicted': float(self.bin_p[i] / c) if c else None,
+                        'observed_rate': float(self.bin_y[i] / c) if c else None})
+        return out
+
+    def summary(self) -> Dict[str, Any]:
+        return {'samples': self.count, 'accuracy': _num(self.accuracy()),
+                'log_loss': _num(self.log_loss()), 'mse': _num(self.mse()),
+                'confusion': self.confusion(), 'calibration': self.calibration()}
+
+
+def _num(x: float) -> Optional[float]:
+    return float(x) if math.isfinite(x) else None
+
+
+class Series:
+    """Points (t, values...) for a report, at most ``MAX_POINTS`` kept: when full, every other
+    point is dropped and only every 2nd (then 4th ...) new point kept, so memory stays bounded
+    and the series still spans the whole bag."""
+
+    def __init__(self, names: Iterable[str], limit: int = MAX_POINTS) -> None:
+        self.names = list(names)
+        self.points: List[Tuple[Any, ...]] = []
+        self._limit = limit
+        self._stride = 1
+        self._seen = 0
+
+    def add(self, *values: Any) -> None:
+        if self._seen % self._stride == 0:
+            self.points.append(values)
+            if len(self.points) >= self._limit:
+                self.points = self.points[::2]
+                self._stride *= 2
+        self._seen += 1
+
+    def as_dict(self) -> Dict[str, List[Any]]:
+        cols = list(zip(*self.points)) if self.points else [[] for _ in self.names]
+        return {name: list(col) for name, col in zip(self.names, cols)}
+
+
+# -------------------------------------------------------------------------------- the trainer
+def _predict(X: np.ndarray, w: np.ndarray, b: float, activation: str) -> np.ndarray:
+    z = X @ w + b
+    return sigmoid(z) if activation == 'sigmoid' else z
+
+
+def trainer_values(section: Mapping[str, Any], num_features: int) -> Dict[str, Any]:
+    """The trainer's parameter values from its params-file section: its typed table's defaults,
+    overridden by the file, checked by the table's own checks (ConfigError naming the entry)."""
+    from .params import NUM_FEATURES, check_all
+    from .trainer_node import trainer_params  # the node's own table (its module imports rclpy)
+    n = section.get('num_features', num_features)
+    if n != num_features:
+        raise ConfigError(f'trainer num_features is {n!r} but the samples have {num_features} '
+                          'features')
+    specs = [NUM_FEATURES] + trainer_params(num_features)
+    values = {s.name: s.default for s in specs}
+    known = {s.name: s for s in specs}
+    for name, value in section.items():
+        spec = known.get(name)
+        if spec is None:
+            continue  # QoS overrides, use_sim_time ...: not the policy's
+        if isinstance(spec.default, float) and isinstance(value, int) \
+                and not isinstance(value, bool):
+            raise ConfigError(f'trainer {name} must be a double (write {value}.0, as ROS '
+                              f'requires), got {value!r}')
+        if type(value) is not type(spec.default) and not (
+                isinstance(spec.default, list) and isinstance(value, list)):
+            raise ConfigError(f'trainer {name} must be of type {type(spec.default).__name__}, '
+                              f'got {value!r}')
+        lo_hi = spec.int_range or spec.float_range
+        if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
+            raise ConfigError(f'trainer {name} must lie in [{lo_hi[0]}, {lo_hi[1]}], '
+                              f'got {value!r}')
+        values[name] = value
+    values['num_features'] = num_features
+    reasons = check_all(specs, values, [s.name for s in specs])
+    if reasons:
+        raise ConfigError('trainer parameters: ' + '; '.join(reasons))
+    return values
+
+
+@dataclass
+class UpdateRecord:
+    t_ns: int
+    deployed: bool
+    loss: float
+    reason: str
+
+
+class TrainerLearner:
+    """The trainer's learning, offline: its buffer, cadence, update and gate, on bag time.
+
+    ``advance(now_ns)`` runs the updates whose ``train_period`` ticks (multiples of the period
+    of the clock, as the node's timer) fall at or before ``now_ns``; ``add(rows, now_ns)`` scores
+    the rows with the model in force (prequential), then keeps them. ``weights``, ``bias``,
+    ``activation`` are the model in force; ``history`` holds the report's series.
+    """
+
+    policy = 'trainer (training.SampleBuffer + train_update)'
+
+    def __init__(self, section: Mapping[str, Any], num_features: int) -> None:
+        from .training import SampleBuffer, Workspace
+        self.values = v = trainer_values(section, num_features)
+        self.num_features = n = num_features
+        self.activation = v['activation']
+        self.buffer = SampleBuffer(v['buffer_size'], n)
+        self._workspace = Workspace()
+        weights = np.asarray(v['weights'], dtype=np.float64)
+        if not np.any(weights) and v['seed'] >= 0:
+            weights = NeuronModel.random_weights(n, v['seed'])
+        self.weights, self.bias = weights, float(v['bias'])
+        self.period_ns = int(float(v['train_period']) * NS)
+        self._next_ns: Optional[int] = None
+        self.updates = 0
+        self.deployed = 0
+        self.refused = 0
+        self.last_reason = ''
+        self.changes: List[int] = []  # detected changes (ns): this policy detects none
+        self.scores = Scores()
+        self._window = Scores(bins=1)
+        self.history = Series(['t', 'accuracy', 'log_loss', 'mse', 'samples', 'loss',
+                               'deployed', 'bias'] + [f'w{i}' for i in range(n)])
+
+    def add(self, rows: np.ndarray, now_ns: int) -> None:
+        n = self.num_features
+        X, y = rows[:, :n], rows[:, n]
+        p = _predict(X, self.weights, self.bias, self.activation)
+        self.scores.add(p, y)
+        self._window.add(p, y)
+        self.buffer.add(X, y)
+
+    def advance(self, now_ns: int) -> None:
+        if self._next_ns is None:
+            self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
+        while self._next_ns <= now_ns:
+            self._tick(self._next_ns)
+            self._next_ns += self.period_ns
+
+    def jumped_back(self, now_ns: int) -> None:
+        """The clock went back: the timer restarts from the new time (as rcl's does)."""
+        self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
+
+    def _tick(self, t_ns: int) -> None:
+        from .training import train_update
+        v = self.values
+        if self.buffer.count < v['min_samples']:
+            return
+        X, y = self.buffer.arrays()
+        try:
+            result = train_update(
+                X, y, self.weights, self.bias, learning_rate=v['learning_rate'],
+                iterations=v['iterations_per_update'], tolerance=v['tolerance'],
+                activation=v['activation'], loss=v['loss'], normalize=v['normalize'],
+                workspace=self._workspace,
+                deadline=time.monotonic() + v['max_update_seconds'])
+        except ValueError as err:
+            self.refused += 1
+            self.last_reason = f'update failed: {err}'
+            return
+        self.updates += 1
+        self.last_reason = result.reason
+        if result.deployed:
+            self.deployed += 1
+            self.weights = np.asarray(result.weights, dtype=np.float64)
+            self.bias = float(result.bias)
+            loss = result.loss_after
+        else:
+            self.refused += 1
+            loss = result.loss_before
+        w = self._window
+        self.history.add(t_ns / NS, _num(w.accuracy()), _num(w.log_loss()), _num(w.mse()),
+                         self.scores.count, _num(loss), bool(result.deployed), self.bias,
+                         *self.weights.tolist())
+        self._window = Scores(bins=1)
+
+    def summary(self) -> Dict[str, Any]:
+        return {'policy': self.policy, 'updates': self.updates, 'updates_deployed': self.deployed,
+                'updates_refused': self.refused, 'last_update': self.last_reason,
+                'samples_held': self.buffer.count, 'changes_detected': len(self.changes),
+                'change_times': [t / NS for t in self.changes]}
+
+
+# -------------------------------------------------------------------------------------- sources
+class LabeledSource:
+    """labeled_samples arrays (std_msgs/Float64MultiArray, rows of N features and the label) as
+    the trainer takes them: the layout read by ``conversions.matrix_from_msg``, the rows screened
+    by ``screen_rows``. Refused messages and rows are counted by kind."""
+
+    TYPE = 'std_msgs/msg/Float64MultiArray'
+
+    def __init__(self, topic: str, num_features: int, activation: str) -> None:
+        from .bagio import normalize_topic
+        self.topic = normalize_topic(topic)
+        self.num_features = num_features
+        self.activation = activation
+        self.inputs = {self.topic: self.TYPE}
+        self.feature_names = [f'x{i}' for i in range(num_features)]
+        self.messages_refused = Refusals()
+        self.rows_refused = Refusals()
+        self.rows_received = 0
+
+    def on_message(self, topic: str, msg: Any, now_ns: int) -> List[np.ndarray]:
+        from .conversions import MessageError, matrix_from_msg
+        try:
+            rows = matrix_from_msg(msg, self.num_features + 1)
+        except MessageError as err:
+            self.messages_refused.refuse(err.kind, str(err))
+            return []
+        self.rows_received += rows.shape[0]
+        kept = screen_rows(rows, self.num_features, self.activation, self.rows_refused)
+        return [kept] if kept.shape[0] else []
+
+    def advance(self, now_ns: int) -> None:
+        pass  # no timers: rows come as they were recorded
+
+    def jumped_back(self, now_ns: int) -> None:
+        pass  # the trainer keeps its buffer across a jump
+
+    def refusal_summary(self) -> str:
+        parts = []
+        for what, log in (('message(s)', self.messages_refused), ('row(s)', self.rows_refused)):
+            if log.total:
+                parts.append(f'{log.total} {what} refused (last: {log.last_reason})')
+        return '; '.join(parts)
+
+    def counters(self) -> Dict[str, Any]:
+        return {'rows received': self.rows_received,
+                'rows refused': self.rows_refused.total,
+                'messages refused': self.messages_refused.total,
+                **{f'rows refused: {k}': c for k, c in sorted(self.rows_refused.by_kind.items())},
+                **{f'messages refused: {k}': c
+                   for k, c in sorted(self.messages_refused.by_kind.items())}}
+
+
+# --------------------------------------------------------------------------------------- replay
+@dataclass
+class ReplayStats:
+    messages: int = 0
+    rows: int = 0
+    jumps_back: int = 0
+    first_ns: Optional[int] = None
+    last_ns: Optional[int] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class Replay:
+    """Plays ``(topic, t_ns, msg)`` in bag order to a source (and a learner), on bag time.
+
+    The clock is each message's receive time, or, with ``clock_topic`` (a recorded /clock, as
+    the nodes see it with use_sim_time), the newest /clock value. Before each message the
+    source's rate ticks and the learner's update ticks that fall at or before its time are run;
+    then the message is given to the source with its time as arrival time; the labeled rows it
+    completes go to ``on_rows(rows, t_ns)``. A clock that goes back clears the source and
+    restarts the timers.
+    """
+
+    def __init__(self, source, on_rows: Callable[[np.ndarray, int], None],
+                 learner=None, clock_topic: Optional[str] = None) -> None:
+        self.source = source
+        self.learner = learner
+        self.on_rows = on_rows
+        self.clock_topic = clock_topic
+        self.now_ns: Optional[int] = None
+        self.stats = ReplayStats()
+
+    def _set_clock(self, t_ns: int) -> None:
+        if self.now_ns is not None and t_ns < self.now_ns:
+            self.stats.jumps_back += 1
+            self.source.jumped_back(t_ns)
+            if self.learner is not None:
+                self.learner.jumped_back(t_ns)
+        self.now_ns = t_ns
+        self.source.advance(t_ns)
+        if self.learner is not None:
+            self.learner.advance(t_ns)
+
+    def feed(self, topic: str, t_ns: int, msg: Any) -> None:
+        st = self.stats
+        st.messages += 1
+        if st.first_ns is None:
+            st.first_ns = t_ns
+        st.last_ns = t_ns
+        if self.clock_topic is not None:
+            if topic == self.clock_topic:
+                self._set_clock(int(msg.clock.sec) * NS + int(msg.clock.nanosec))
+                return
+            now = self.now_ns if self.now_ns is not None else 0  # before /clock: time 0
+        else:
+            self._set_clock(t_ns)
+            now = t_ns
+        for rows in self.source.on_message(topic, msg, now):
+            st.rows += rows.shape[0]
+            self.on_rows(rows, now)
+
+    def run(self, stream: Iterable[Tuple[str, int, Any]]) -> ReplayStats:
+        feed = self.feed
+        for topic, t_ns, msg in stream:
+            feed(topic, t_ns, msg)
+        return self.stats
+
+
+def activation_ok(name: str) -> str:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f'activation must be one of {ACTIVATIONS}, got {name!r}')
+    return name
