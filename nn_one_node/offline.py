@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .model import ACTIVATIONS, NeuronModel, sigmoid
+from .model import NeuronModel, sigmoid
 
 NS = 1_000_000_000
 LOG_EPS = 1e-12  # predictions are clipped into [eps, 1 - eps] for the log loss
@@ -432,8 +432,8 @@ class LabeledSource:
         kept = screen_rows(rows, self.num_features, self.activation, self.rows_refused)
         return [kept] if kept.shape[0] else []
 
-    def advance(self, now_ns: int) -> None:
-        pass  # no timers: rows come as they were recorded
+    def advance(self, now_ns: int) -> List[np.ndarray]:
+        return []  # no timers: rows come as they were recorded
 
     def jumped_back(self, now_ns: int) -> None:
         pass  # the trainer keeps its buffer across a jump
@@ -452,6 +452,81 @@ class LabeledSource:
                 **{f'rows refused: {k}': c for k, c in sorted(self.rows_refused.by_kind.items())},
                 **{f'messages refused: {k}': c
                    for k, c in sorted(self.messages_refused.by_kind.items())}}
+
+
+class AssembledSource:
+    """The live assembler's own logic (``assembly.Assembler``) from its params-file section,
+    driven as the node drives it: its rate timer ticks on bag time (``tick`` then ``flush`` at
+    each multiple of ``1 / rate``, the timer's first overdue call at the first time seen, and
+    one period after a jump back, as rcl's timer does), messages given with their bag time as
+    arrival time (``header.stamp`` where a message has one: the assembler reads it). Refusals,
+    stale rows and unmatched labels are counted by the assembler itself (``counters``)."""
+
+    def __init__(self, section: Mapping[str, Any], resolve=None) -> None:
+        from .assembly import Assembler, AssemblerConfig, default_resolver
+        self.config = cfg = AssemblerConfig.from_params(section)
+        self.asm = Assembler(cfg, resolve=resolve or default_resolver)
+        self.inputs = dict(self.asm.inputs)
+        self.feature_names = list(self.asm.feature_names)
+        self.num_features = self.asm.num_features
+        if self.asm.label_entry is None:
+            raise ConfigError('the assembler section has no label: it builds no labeled '
+                              'samples to train or evaluate on (set its label entry)')
+        # rclpy's create_timer(1.0 / rate): the period in integer nanoseconds
+        self.period_ns = int(float(1.0 / cfg.rate) * NS)
+        self._next_ns: Optional[int] = None
+        self.rows_built = 0
+        self.feature_rows: Optional[Callable[[np.ndarray, float], None]] = None
+
+    def advance(self, now_ns: int) -> List[np.ndarray]:
+        """Run the ticks due at or before ``now_ns``; return the labeled rows they settle."""
+        out: List[np.ndarray] = []
+        period = self.period_ns
+        if self._next_ns is None:
+            # The timer of a node started before the bag is overdue at the first time: it
+            # fires once, then keeps its phase (multiples of the period), as rcl's does.
+            self._tick(now_ns, out)
+            self._next_ns = (now_ns // period + 1) * period
+        while self._next_ns <= now_ns:
+            t = self._next_ns
+            self._tick(t, out)
+            self._next_ns = t + period
+        return out
+
+    def _tick(self, t_ns: int, out: List[np.ndarray]) -> None:
+        now = t_ns * 1e-9  # as the node: clock.now().nanoseconds * 1e-9
+        row = self.asm.tick(now)
+        if row is not None:
+            self.rows_built += 1
+            if self.feature_rows is not None:
+                self.feature_rows(row, now)
+        out.extend(self.asm.flush(now))
+
+    def jumped_back(self, now_ns: int) -> None:
+        # The assembler clears itself on the earlier time (it is the node's own rule); the
+        # timer restarts one period after the new time (rcl's rule for a jump back).
+        self._next_ns = now_ns + self.period_ns
+
+    def on_message(self, topic: str, msg: Any, now_ns: int) -> List[np.ndarray]:
+        return self.asm.on_message(topic, msg, now_ns * 1e-9)
+
+    def refusal_summary(self) -> str:
+        c = self.asm.counters()
+        parts = []
+        if c['refused total']:
+            parts.append(f'{c["refused total"]} message(s) refused ({c["refused"]}; last: '
+                         f'{c["last refusal"]})')
+        if c['rows stale']:
+            parts.append(f'{c["rows stale"]} of {c["ticks"]} rows stale (by input: '
+                         f'{c["stale"]})')
+        if c['labels unmatched']:
+            parts.append(f'{c["labels unmatched"]} label(s) unmatched ({c["unmatched"]})')
+        return '; '.join(parts)
+
+    def counters(self) -> Dict[str, Any]:
+        c = self.asm.counters()
+        c.pop('last arrival', None)
+        return c
 
 
 # --------------------------------------------------------------------------------------- replay
@@ -492,9 +567,16 @@ class Replay:
             if self.learner is not None:
                 self.learner.jumped_back(t_ns)
         self.now_ns = t_ns
-        self.source.advance(t_ns)
+        for rows in self.source.advance(t_ns):
+            self._rows(rows, t_ns)
         if self.learner is not None:
             self.learner.advance(t_ns)
+
+    def _rows(self, rows: np.ndarray, t_ns: int) -> None:
+        if rows.ndim == 1:
+            rows = rows.reshape(1, -1)
+        self.stats.rows += rows.shape[0]
+        self.on_rows(rows, t_ns)
 
     def feed(self, topic: str, t_ns: int, msg: Any) -> None:
         st = self.stats
@@ -511,8 +593,7 @@ class Replay:
             self._set_clock(t_ns)
             now = t_ns
         for rows in self.source.on_message(topic, msg, now):
-            st.rows += rows.shape[0]
-            self.on_rows(rows, now)
+            self._rows(rows, now)
 
     def run(self, stream: Iterable[Tuple[str, int, Any]]) -> ReplayStats:
         feed = self.feed
@@ -520,8 +601,3 @@ class Replay:
             feed(topic, t_ns, msg)
         return self.stats
 
-
-def activation_ok(name: str) -> str:
-    if name not in ACTIVATIONS:
-        raise ConfigError(f'activation must be one of {ACTIVATIONS}, got {name!r}')
-    return name

@@ -452,3 +452,167 @@ def test_the_docstring_examples_run(module):
     import importlib
     result = doctest.testmod(importlib.import_module(f'nn_one_node.{module}'))
     assert result.attempted > 0 and result.failed == 0
+
+
+# ------------------------------------------------------------------ the robot path (assembler)
+@pytest.fixture(scope='module')
+def robot(tmp_path_factory):
+    from bagkit import robot_params, write_robot_bag
+    root = tmp_path_factory.mktemp('robot')
+    made = {'params': Path(write_params(root / 'robot.yaml', robot_params()))}
+    for storage in STORAGES:
+        made[storage, 'train'] = root / f'train-{storage}'
+        made[storage, 'test'] = root / f'test-{storage}'
+        write_robot_bag(made[storage, 'train'], storage, seconds=40.0, seed=1)
+        write_robot_bag(made[storage, 'test'], storage, seconds=20.0, seed=2, start_s=300.0)
+    return made
+
+
+@pytest.mark.parametrize('storage', STORAGES)
+def test_typed_robot_topics_train_and_evaluate_through_the_assembler(robot, tmp_path, capsys,
+                                                                     storage):
+    out = tmp_path / 'model.yaml'
+    code, stdout, err = run(['train', robot[storage, 'train'], '--params-file', robot['params'],
+                             '--out', out, '--json', tmp_path / 't.json'], capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / 't.json').read_text())
+    assert m['source'] == 'assembler'
+    assert m['feature_names'] == ['min(/scan/ranges)', '/odom/twist.twist.linear.x',
+                                  '/joint_states/effort[left_wheel_joint]',
+                                  '/imu/linear_acceleration.z',
+                                  '/joint_states/position[right_wheel_joint]']
+    counters = m['inputs']
+    assert counters['labels joined'] == m['prequential']['samples'] == 40 * 4 - 2
+    assert counters['refused total'] == 0 and counters['labels unmatched'] == 0
+    # 20 Hz of bag time: a tick every 50 ms over 40 s (the first, at the first message, stale)
+    assert abs(counters['ticks'] - 800) <= 2 and counters['rows stale'] == 1
+    model = load_weights_file(out, num_features=5)
+    assert weight_error(model.weights, model.bias, Scenario()) < 0.1
+
+    code, stdout, err = run(['evaluate', robot[storage, 'test'], '--params-file',
+                             robot['params'], '--weights', out, '--json', tmp_path / 'e.json'],
+                            capsys)
+    assert code == 0, err
+    e = json.loads((tmp_path / 'e.json').read_text())
+    assert e['scores']['samples'] == 20 * 4 - 2 and e['scores']['accuracy'] > 0.9
+
+
+def test_offline_samples_are_the_assemblers_own(robot):
+    """The rows nn_one_bag trains on are those assembly.Assembler builds when driven by hand
+    (ticks at multiples of 1/rate, then flush) with the bag's times: the same code."""
+    from nn_one_node.assembly import Assembler, AssemblerConfig
+    from nn_one_node.offline import AssembledSource, Replay
+
+    section = params_for(yaml.safe_load(robot['params'].read_text()), 'assembler')
+    got = []
+    source = AssembledSource(section)
+    with Recording([robot['mcap', 'test']]) as rec:
+        Replay(source, lambda rows, t: got.append(rows.copy())).run(rec.messages())
+        msgs = list(rec.messages())
+    asm = Assembler(AssemblerConfig.from_params(section))
+    period = int(1e9 / section['rate'])
+    expected = []
+    first = msgs[0][1]
+    asm.tick(first * 1e-9)
+    expected += asm.flush(first * 1e-9)
+    nxt = (first // period + 1) * period
+    for topic, t, msg in msgs:
+        while nxt <= t:
+            asm.tick(nxt * 1e-9)
+            expected += asm.flush(nxt * 1e-9)
+            nxt += period
+        expected += asm.on_message(topic, msg, t * 1e-9)
+    assert len(expected) == 78
+    np.testing.assert_array_equal(np.vstack(got), np.vstack(expected))
+
+
+def _robot_bag_with(tmp_path, change):
+    """A short robot bag with one of its topics changed: ``change(topic, type) -> (topic,
+    type) or None`` (None drops the topic)."""
+    from bagkit import write_robot_bag
+    src = tmp_path / 'src'
+    write_robot_bag(src, 'mcap', seconds=3.0)
+    dst = tmp_path / 'changed'
+    with Recording([src]) as rec, BagWriter(dst, 'sqlite3') as out:
+        for topic, msgtype, t, raw in rec.raw_messages():
+            new = change(topic, msgtype)
+            if new is not None:
+                out.write_raw(new[0], new[1], t, bytes(raw))
+    return dst
+
+
+def test_assembler_topic_missing_from_the_bag_is_exit_2(robot, tmp_path, capsys,
+                                                        existing_model):
+    bag = _robot_bag_with(tmp_path, lambda t, ty: None if t == '/odom' else (t, ty))
+    code, _, err = run(['train', bag, '--params-file', robot['params'],
+                        '--out', existing_model[0]], capsys)
+    _assert_refused(code, err, existing_model, 'topic /odom (nav_msgs/msg/Odometry) that the '
+                    'assembler section needs is not in the bag')
+    code, out, _ = run(['info', bag, '--params-file', robot['params']], capsys)
+    assert code == 2
+    assert '/odom nav_msgs/msg/Odometry twist.twist.linear.x: MISSING' in out
+
+
+def test_assembler_topic_of_another_type_is_exit_2(robot, tmp_path, capsys, existing_model):
+    # the same bytes recorded under another type name: the type, not the data, is what is wrong
+    bag = _robot_bag_with(tmp_path, lambda t, ty: (t, 'sensor_msgs/msg/Temperature'
+                                                   if t == '/slip' else ty))
+    code, _, err = run(['train', bag, '--params-file', robot['params'],
+                        '--out', existing_model[0]], capsys)
+    _assert_refused(code, err, existing_model, 'topic /slip is sensor_msgs/msg/Temperature in '
+                    'the bag, but the assembler section needs std_msgs/msg/Float64')
+
+
+@pytest.mark.parametrize('change, needle', [
+    ({'features': ['/odom nav_msgs/msg/Odometry twist.twist.linear.nope']}, 'nope'),
+    ({'features': ['/odom no_such_msgs/msg/Odometry x']}, 'no_such_msgs'),
+    ({'label': ''}, 'no label'),
+    ({'rate': -1.0}, 'rate'),
+])
+def test_a_bad_assembler_section_is_exit_2_naming_the_entry(robot, tmp_path, capsys,
+                                                            existing_model, change, needle):
+    from bagkit import robot_params
+    params = write_params(tmp_path / 'p.yaml', robot_params(extra_assembler=change))
+    code, _, err = run(['train', robot['mcap', 'train'], '--params-file', params,
+                        '--out', existing_model[0]], capsys)
+    _assert_refused(code, err, existing_model, needle)
+    assert 'assembler section of the params file' in err
+
+
+def test_a_recorded_clock_that_jumps_back_clears_the_assembler_as_live(robot, tmp_path,
+                                                                      capsys):
+    """A bag recorded from a simulation that was reset: /clock (sim time) jumps back while
+    the receive timestamps go on. Bag time is the /clock then, as with use_sim_time: the
+    assembler drops what it holds at the jump (counted), and no sample crosses it."""
+    from bagkit import write_robot_bag
+    src = tmp_path / 'src'
+    write_robot_bag(src, 'mcap', seconds=6.0, start_s=100.0)
+    dst = tmp_path / 'reset'
+    jump_at = int(103.0 * NS)
+    with Recording([src]) as rec, BagWriter(dst, 'mcap') as out:
+        msgs = list(rec.raw_messages())
+        store = rec._reader.typestore
+        last_clock = None
+        for topic, msgtype, t, raw in msgs:
+            sim = t if t < jump_at else t - 2 * NS  # the world reset: sim time 2 s back
+            if last_clock is None or sim // (NS // 100) != last_clock:  # /clock at 100 Hz
+                last_clock = sim // (NS // 100)
+                out.write('/clock', 'rosgraph_msgs/msg/Clock', t, out.make(
+                    'rosgraph_msgs/msg/Clock', clock=out.make(
+                        'builtin_interfaces/msg/Time', sec=sim // NS, nanosec=sim % NS)))
+            msg = store.deserialize_cdr(raw, msgtype)
+            if hasattr(msg, 'header'):  # sensors stamp with sim time
+                msg.header.stamp.sec, msg.header.stamp.nanosec = sim // NS, sim % NS
+            out.write(topic, msgtype, t, msg)
+    code, _, err = run(['train', dst, '--params-file', robot['params'], '--out',
+                        tmp_path / 'm.yaml', '--json', tmp_path / 'm.json'], capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / 'm.json').read_text())
+    assert m['run']['clock'] == '/clock' and m['run']['clock_jumps_back'] == 1
+    assert m['inputs']['time jumps'] == 1
+    code, _, err = run(['train', dst, '--params-file', robot['params'], '--out',
+                        tmp_path / 'm2.yaml', '--json', tmp_path / 'm2.json', '--clock',
+                        'receive'], capsys)
+    assert code == 0, err
+    m2 = json.loads((tmp_path / 'm2.json').read_text())
+    assert m2['run']['clock_jumps_back'] == 0 and m2['inputs']['time jumps'] == 0
