@@ -179,6 +179,22 @@ class SampleBuffer:
         order = np.r_[self._next:self._capacity, 0:self._next]
         return self._X[order], self._y[order]
 
+    def newest(self, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The newest ``k`` samples (at most ``count``), oldest first, C-contiguous.
+
+        Read-only views of the storage when they lie in one piece (no copy: a later ``add`` may
+        change what they show), else copies of the two pieces joined.
+        """
+        k = min(max(int(k), 0), self._count)
+        start = self._next - k
+        if start >= 0:
+            X, y = self._X[start:self._next], self._y[start:self._next]
+            X.flags.writeable = False
+            y.flags.writeable = False
+            return X, y
+        return (np.concatenate((self._X[start:], self._X[:self._next])),
+                np.concatenate((self._y[start:], self._y[:self._next])))
+
     def clear(self) -> None:
         """Forget every held sample (storage is kept; ``total_added`` is not reset)."""
         self._next = 0
@@ -473,7 +489,7 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                  learning_rate: float, iterations: int, tolerance: float = 1e-9,
                  activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
                  workspace: Optional[Workspace] = None,
-                 deadline: Optional[float] = None) -> UpdateResult:
+                 deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
     """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
 
     1. Warm start from the deployed raw model ``(weights, bias)``; with ``normalize`` the model is
@@ -481,6 +497,12 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     2. Up to ``iterations`` full-batch gradient-descent steps of the course's formulas, as
        ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``,
        or once ``time.monotonic()`` passes ``deadline`` (at least one step is made).
+       With ``l2 > 0`` each step also shrinks the standardized weights (not the bias):
+       ``w_s -= alpha l2 w_s`` (ridge / weight decay, as scikit-learn's ``alpha``), and the
+       losses the gate compares (and ``loss_before``/``loss_after``) are the objective the
+       steps descend: the loss plus ``l2 |w_s|^2`` for MSE (whose course gradient is half the
+       loss's) and plus ``l2 |w_s|^2 / 2`` for 'bce'. ``l2 = 0`` (the default) is the plain
+       course update, bit for bit.
     3. Back to raw weights, and the deployment gate: the candidate is refused if its loss, weights
        or bias are not finite (also when a step diverges midway), or if its loss on the buffer is
        greater than the deployed model's. A deployed model whose loss is not finite is replaced
@@ -495,6 +517,9 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     lr = check_learning_rate(learning_rate)
     max_steps = _check_count(iterations, 'iterations', 1)
     tol = check_tolerance(tolerance)
+    l2 = float(l2)
+    if not (np.isfinite(l2) and l2 >= 0.0):
+        raise ValueError(f'l2 must be a finite number >= 0, got {l2!r}')
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] == 0:
@@ -520,19 +545,24 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
 
     # Overflow and NaN are outcomes the gate handles below, not warnings for the log.
     with np.errstate(all='ignore'):
-        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline)
+        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline,
+                       l2)
 
 
 def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
             tol: float, activation: str, loss: str, scaler: Standardizer,
-            ws: Workspace, deadline: Optional[float] = None) -> UpdateResult:
+            ws: Workspace, deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
     """``train_update`` after argument checks: the descent and the gate."""
     m, n = X.shape
     kernel = _Kernel(X, y, activation, loss, ws)
-    loss_before = kernel.loss(w0, b0)
-
     mu, sigma, constant = scaler.mean, scaler.std, scaler.constant
+    # The L2 term of the objective, in standardized space (see train_update).
+    penalty = (l2 if loss == 'mse' else 0.5 * l2) if l2 else 0.0
     w_s, b_s = scaler.from_raw(w0, b0)  # fresh array: updated in place below
+    loss_before = kernel.loss(w0, b0)
+    if penalty:
+        loss_before += penalty * float(np.dot(w_s, w_s))
+
     w_raw, grad, tmp, finite_n = ws.w_raw[:n], ws.grad[:n], ws.tmp_n[:n], ws.mask_n[:n]
     step_scale = lr / (m * sigma)  # dL/dw_s = (delta . X - sum(delta) mu) / sigma / M
     steps = 0
@@ -548,6 +578,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
                 s = delta.sum()
         else:
             current, s = kernel.mse_step(w_raw, b_raw, grad)  # grad = delta . X
+        if penalty:
+            current += penalty * float(np.dot(w_s, w_s))
         if not np.isfinite(current):
             failure = f'the loss became non-finite at step {steps + 1}'
             break
@@ -558,6 +590,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         # move its weight (at |mu| >= ~1e16 by more than any step can repair).
         np.putmask(grad, constant, 0.0)
         np.multiply(grad, step_scale, out=grad)
+        if l2:
+            grad += (lr * l2) * w_s
         np.subtract(w_s, grad, out=w_s)
         b_s = float(b_s - lr * (s / m))
         steps += 1
@@ -574,6 +608,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     w_new = w_raw.copy()
     finite_model = bool(np.all(np.isfinite(w_new)) and np.isfinite(b_new))
     loss_after = kernel.loss(w_new, b_new) if finite_model and not failure else float('nan')
+    if penalty:
+        loss_after += penalty * float(np.dot(w_s, w_s))
     hint = f' (learning_rate {lr:g} too large?)'
     if failure or not finite_model:
         reason = f'refused: {failure or "the new weights are not finite"}{hint}'
