@@ -14,10 +14,9 @@
 * ``Replay`` drives a source and a learner through a recording: the clock is the bag's receive
   time (or its ``/clock`` topic, as ``use_sim_time`` would), timers fire at their periods of that
   time, and a backward jump of it clears the assembler as the live node does.
-* ``TrainerLearner``: the trainer's policy and parameters (its ``trainer`` section): samples kept
-  in the trainer's ``SampleBuffer``, an update (``training.train_update``, the same gate) every
-  ``train_period`` of bag time once ``min_samples`` are held; each arriving row is scored first
-  with the model in force (prequential).
+* ``TrainerLearner``: the trainer's policy and parameters (its ``trainer`` section): the
+  trainer node's own ``policy.LearningPolicy`` (prequential scoring, change detection, cadence,
+  the gate), its clock being bag time.
 * ``Scores``: accuracy, log loss, MSE, a calibration table and confusion counts, accumulated in
   O(1) memory however long the bag.
 
@@ -30,20 +29,19 @@ Example: a stream of labeled rows whose ground truth is the scenario's, learned 
     >>> for second in range(30):
     ...     learner.advance(second * 1_000_000_000)
     ...     learner.add(s.labeled_rows(50), second * 1_000_000_000)
-    >>> learner.deployed > 20, learner.scores.accuracy() > 0.8
+    >>> learner.deployed > 20, learner.scores.accuracy() > 0.9
     (True, True)
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .model import NeuronModel, sigmoid
+from .model import sigmoid
 
 NS = 1_000_000_000
 LOG_EPS = 1e-12  # predictions are clipped into [eps, 1 - eps] for the log loss
@@ -301,105 +299,114 @@ def trainer_values(section: Mapping[str, Any], num_features: int) -> Dict[str, A
     return values
 
 
-@dataclass
-class UpdateRecord:
-    t_ns: int
-    deployed: bool
-    loss: float
-    reason: str
-
-
 class TrainerLearner:
-    """The trainer's learning, offline: its buffer, cadence, update and gate, on bag time.
+    """The trainer's learning, offline: ``policy.LearningPolicy`` (the code the trainer node
+    runs) with the params file's ``trainer`` section, on bag time.
 
-    ``advance(now_ns)`` runs the updates whose ``train_period`` ticks (multiples of the period
-    of the clock, as the node's timer) fall at or before ``now_ns``; ``add(rows, now_ns)`` scores
-    the rows with the model in force (prequential), then keeps them. ``weights``, ``bias``,
-    ``activation`` are the model in force; ``history`` holds the report's series.
+    ``add(rows, now_ns)``: the rows are scored by the model in force, then kept (prequential);
+    an update follows when the policy's cadence says it is due (rows arrived, fast start, a
+    detected change). ``advance(now_ns)``: the trainer's ``train_period`` timer, at multiples
+    of the period of bag time (an update when ``due``). ``weights``, ``bias``, ``activation``
+    are the model in force; ``history`` holds the report's series, one point per update.
     """
 
-    policy = 'trainer (training.SampleBuffer + train_update)'
+    policy = "policy.LearningPolicy (the trainer node's)"
 
     def __init__(self, section: Mapping[str, Any], num_features: int) -> None:
-        from .training import SampleBuffer, Workspace
+        from .policy import LearningPolicy, PolicyConfig, initial_weights
         self.values = v = trainer_values(section, num_features)
         self.num_features = n = num_features
-        self.activation = v['activation']
-        self.buffer = SampleBuffer(v['buffer_size'], n)
-        self._workspace = Workspace()
+        # The policy's own parameters that the trainer's table does not list (yet) are taken
+        # from the section as they are; PolicyConfig checks them.
+        from dataclasses import fields as _fields
+        extra = {f.name: section[f.name] for f in _fields(PolicyConfig)
+                 if f.name in section and f.name not in v}
+        try:
+            self.config = PolicyConfig.from_params({**v, **extra})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f'trainer parameters: {err}') from None
         weights = np.asarray(v['weights'], dtype=np.float64)
         if not np.any(weights) and v['seed'] >= 0:
-            weights = NeuronModel.random_weights(n, v['seed'])
-        self.weights, self.bias = weights, float(v['bias'])
+            weights = initial_weights(n, v['seed'])
+        self.pol = LearningPolicy(n, self.config, weights=weights, bias=float(v['bias']))
+        self.activation = self.pol.activation
         self.period_ns = int(float(v['train_period']) * NS)
         self._next_ns: Optional[int] = None
-        self.updates = 0
-        self.deployed = 0
-        self.refused = 0
+        self.failed = 0
         self.last_reason = ''
-        self.changes: List[int] = []  # detected changes (ns): this policy detects none
+        self.changes: List[int] = []  # bag times (ns) at which a change was detected
         self.scores = Scores()
-        self._window = Scores(bins=1)
         self.history = Series(['t', 'accuracy', 'log_loss', 'mse', 'samples', 'loss',
                                'deployed', 'bias'] + [f'w{i}' for i in range(n)])
 
+    @property
+    def weights(self) -> np.ndarray:
+        return self.pol.weights
+
+    @property
+    def bias(self) -> float:
+        return self.pol.bias
+
+    @property
+    def updates(self) -> int:
+        return self.pol.updates + self.failed
+
+    @property
+    def deployed(self) -> int:
+        return self.pol.deployed
+
+    @property
+    def buffer(self):
+        return self.pol.buffer
+
     def add(self, rows: np.ndarray, now_ns: int) -> None:
         n = self.num_features
+        pol = self.pol
         X, y = rows[:, :n], rows[:, n]
-        p = _predict(X, self.weights, self.bias, self.activation)
-        self.scores.add(p, y)
-        self._window.add(p, y)
-        self.buffer.add(X, y)
+        self.scores.add(_predict(X, pol._model[0], pol._model[1], self.activation), y)
+        changes = pol.changes
+        now = now_ns * 1e-9
+        pol.add(X, y, now)
+        if pol.changes != changes:
+            self.changes.append(now_ns)
+        if pol.due(now):
+            self._update(now_ns)
 
     def advance(self, now_ns: int) -> None:
         if self._next_ns is None:
             self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
         while self._next_ns <= now_ns:
-            self._tick(self._next_ns)
-            self._next_ns += self.period_ns
+            t = self._next_ns
+            if self.pol.due(t * 1e-9):
+                self._update(t)
+            self._next_ns = t + self.period_ns
 
     def jumped_back(self, now_ns: int) -> None:
-        """The clock went back: the timer restarts from the new time (as rcl's does)."""
-        self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
+        """The clock went back: the timer restarts one period after the new time (rcl)."""
+        self._next_ns = now_ns + self.period_ns
 
-    def _tick(self, t_ns: int) -> None:
-        from .training import train_update
-        v = self.values
-        if self.buffer.count < v['min_samples']:
-            return
-        X, y = self.buffer.arrays()
+    def _update(self, t_ns: int) -> None:
         try:
-            result = train_update(
-                X, y, self.weights, self.bias, learning_rate=v['learning_rate'],
-                iterations=v['iterations_per_update'], tolerance=v['tolerance'],
-                activation=v['activation'], loss=v['loss'], normalize=v['normalize'],
-                workspace=self._workspace,
-                deadline=time.monotonic() + v['max_update_seconds'])
-        except ValueError as err:
-            self.refused += 1
+            result = self.pol.update(t_ns * 1e-9)
+        except ValueError as err:  # as the node: counted, the model in force stays
+            self.failed += 1
             self.last_reason = f'update failed: {err}'
             return
-        self.updates += 1
         self.last_reason = result.reason
-        if result.deployed:
-            self.deployed += 1
-            self.weights = np.asarray(result.weights, dtype=np.float64)
-            self.bias = float(result.bias)
-            loss = result.loss_after
-        else:
-            self.refused += 1
-            loss = result.loss_before
-        w = self._window
-        self.history.add(t_ns / NS, _num(w.accuracy()), _num(w.log_loss()), _num(w.mse()),
-                         self.scores.count, _num(loss), bool(result.deployed), self.bias,
+        m = self.pol.metrics()
+        self.history.add(t_ns / NS, _num(m['accuracy']), _num(m['log_loss']), _num(m['mse']),
+                         m['samples'], _num(result.loss), bool(result.deployed), self.bias,
                          *self.weights.tolist())
-        self._window = Scores(bins=1)
 
     def summary(self) -> Dict[str, Any]:
+        m = self.pol.metrics()
         return {'policy': self.policy, 'updates': self.updates, 'updates_deployed': self.deployed,
-                'updates_refused': self.refused, 'last_update': self.last_reason,
-                'samples_held': self.buffer.count, 'changes_detected': len(self.changes),
-                'change_times': [t / NS for t in self.changes]}
+                'updates_refused': self.pol.refused + self.failed,
+                'last_update': self.last_reason, 'samples_held': self.buffer.count,
+                'changes_detected': len(self.changes),
+                'change_times': [t / NS for t in self.changes],
+                'windowed': {k: (_num(v) if isinstance(v, float) else v)
+                             for k, v in m.items()}}
 
 
 # -------------------------------------------------------------------------------------- sources

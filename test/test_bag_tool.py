@@ -616,3 +616,32 @@ def test_a_recorded_clock_that_jumps_back_clears_the_assembler_as_live(robot, tm
     assert code == 0, err
     m2 = json.loads((tmp_path / 'm2.json').read_text())
     assert m2['run']['clock_jumps_back'] == 0 and m2['inputs']['time jumps'] == 0
+
+
+def test_a_change_in_the_world_is_detected_on_bag_time_and_reported(tmp_path, capsys):
+    """Labels flip at t = 130 s of bag time: the policy's change detector finds it there, and
+    the report and the JSON show it."""
+    s = Scenario(seed=9)
+    with BagWriter(tmp_path / 'bag', 'mcap') as bag:
+        for k in range(120):  # 2 messages/s of 25 rows, from 100 s to 160 s
+            t = (100 * NS) + k * NS // 2
+            rows = s.labeled_rows(25)
+            if t >= 130 * NS:
+                rows[:, 5] = 1.0 - rows[:, 5]
+            bag.write('/labeled_samples', 'std_msgs/msg/Float64MultiArray', t,
+                      labeled_msg(bag, rows))
+    params = write_params(tmp_path / 'p.yaml', TRAINER)
+    code, _, err = run(['train', tmp_path / 'bag', '--params-file', params, '--out',
+                        tmp_path / 'm.yaml', '--json', tmp_path / 'm.json', '--report',
+                        tmp_path / 'm.png'], capsys)
+    assert code == 0, err
+    m = json.loads((tmp_path / 'm.json').read_text())
+    times = m['training']['change_times']
+    assert m['training']['changes_detected'] >= 1
+    assert 130.0 <= times[0] <= 133.0, times
+    assert read_report_metadata(tmp_path / 'm.png')['changes'] == times
+    # it followed the new world: the final model predicts the flipped labels
+    model = load_weights_file(tmp_path / 'm.yaml', num_features=5)
+    rows = Scenario(seed=10).labeled_rows(500)
+    p = 1 / (1 + np.exp(-(rows[:, :5] @ model.weights + model.bias)))
+    assert np.mean((p >= 0.5) == (1.0 - rows[:, 5] >= 0.5)) > 0.9
