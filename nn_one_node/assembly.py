@@ -667,15 +667,15 @@ def _leaf_named(leaf, parent_get, value_get, ranges, label, spec):
         parent = parent_get(msg)
         names = parent.name
         if names != cache[0]:
-            names = list(names)
+            index = getattr(names, 'index', None) or list(names).index
             try:
-                cache[1] = names.index(key)
+                cache[1] = index(key)
             except ValueError:
                 cache[0] = None
-                shown = ', '.join(map(str, names[:8])) + (', ...' if len(names) > 8 else '')
+                shown = ', '.join(map(str, list(names)[:8])) + (', ...' if len(names) > 8 else '')
                 raise MessageFault('missing name', f"{label}: no {key!r} in this message's "
                                    f'name array [{shown}]') from None
-            cache[0] = names
+            cache[0] = list(names)
         seq = getattr(parent, field_name)
         try:
             v = _number(seq[cache[1]])
@@ -725,7 +725,7 @@ _REDUCE = {'min': np.min, 'max': np.max, 'mean': np.mean}
 def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
     _, field_name, sl, _ = leaf
     func = _REDUCE[spec.func]
-    is_min = spec.func == 'min'
+    is_min, is_mean = spec.func == 'min', spec.func == 'mean'
     isfinite = math.isfinite
 
     def extract(msg):
@@ -736,7 +736,11 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             raise MessageFault('empty', f'{label}: {field_name} has no values')
         if values.dtype == np.bool_:
             values = values.astype(np.float64)
-        r = float(func(values))
+        if is_mean:
+            with np.errstate(invalid='ignore', over='ignore'):  # inf - inf: judged below
+                r = float(func(values, dtype=np.float64))
+        else:
+            r = float(func(values))
         if isfinite(r):
             return r
         if ranges and r == math.inf and is_min:   # nothing near anywhere: no NaN, all +inf
@@ -749,7 +753,8 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             parent = parent_get(msg)
             values[values == np.inf] = float(getattr(parent, ranges[1]))
             values[values == -np.inf] = float(getattr(parent, ranges[0]))
-        r = float(func(values))
+        with np.errstate(invalid='ignore', over='ignore'):
+            r = float(func(values))
         if not isfinite(r):
             raise MessageFault('non-finite', f'{label} is {r}')
         return r
@@ -974,9 +979,12 @@ class Assembler:
             try:
                 v = extract(msg)
             except MessageFault as fault:
-                self._refuse(fault.kind, fault.reason)
+                self._refuse(fault.kind, str(fault))
                 continue
-            except (AttributeError, TypeError, ValueError, IndexError) as err:
+            except IndexError as err:  # an array of messages on the way is too short
+                self._refuse('index out of range', f'{self.input_names[k]}: {err}')
+                continue
+            except (AttributeError, TypeError, ValueError) as err:
                 self._refuse('wrong type', f'{self.input_names[k]}: {type(err).__name__}: {err}')
                 continue
             if hi - lo == 1:
@@ -993,9 +1001,12 @@ class Assembler:
         try:
             v = extract(msg)
         except MessageFault as fault:
-            self._refuse(f'label {fault.kind}', fault.reason)
+            self._refuse(f'label {fault.kind}', str(fault))
             return []
-        except (AttributeError, TypeError, ValueError, IndexError) as err:
+        except IndexError as err:
+            self._refuse('label index out of range', f'{name}: {err}')
+            return []
+        except (AttributeError, TypeError, ValueError) as err:
             self._refuse('label wrong type', f'{name}: {type(err).__name__}: {err}')
             return []
         cfg = self.cfg
