@@ -8,11 +8,11 @@
   samples that nn_one_bag builds offline from the same bag and params file.
 """
 
+import json
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import yaml
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
 from diagnostic_msgs.msg import DiagnosticArray
@@ -174,7 +174,13 @@ def test_live_equals_offline_the_assembler_builds_from_a_replayed_bag_what_nn_on
                    >= offline_samples.shape[0], TIMEOUT, 'every labeled sample')
     live_samples = np.vstack([matrix_from_msg(m, n + 1) for m in samples])
     np.testing.assert_array_equal(live_samples, offline_samples)
-    assert yaml.safe_load(params.read_text())  # the same section the offline tool read
+    # and these are the samples the installed nn_one_bag trains on from that bag
+    config = write_params(tmp_path / 'robot.yaml', document)
+    nn_one_bag(ros, 'train', bag, '--params-file', config, '--out', tmp_path / 'm.yaml',
+               '--json', tmp_path / 'm.json')
+    metrics = json.loads((tmp_path / 'm.json').read_text())
+    assert metrics['prequential']['samples'] == offline_samples.shape[0]
+    assert metrics['inputs']['rows published'] == len(offline_rows)
 
 
 def _probe(cls, t_ns: int):
