@@ -161,15 +161,9 @@ def _replay(rec: Recording, source, learner, on_rows, clock: Optional[str], what
     total = rec.count(topics)
     progress = Progress(total, what, sys.stderr if not quiet else _Null())
     replay = Replay(source, on_rows, learner=learner, clock_topic=clock)
-    feed = replay.feed
     started = time.monotonic()
-    done = 0
     try:
-        for topic, t_ns, msg in rec.messages(topics):
-            feed(topic, t_ns, msg)
-            done += 1
-            if not done & 4095:
-                progress.update(done)
+        replay.run(rec.messages(topics), progress.update)
     finally:
         progress.close()
     st = replay.stats

@@ -145,37 +145,43 @@ class Recording:
         return sum(table[t][1] for t in topics if t in table)
 
     # ------------------------------------------------------------------------------ streaming
+    def _connections(self, topics: Optional[Iterable[str]]):
+        reader = self._open()
+        wanted = None if topics is None else set(topics)
+        return reader, [c for c in reader.connections if wanted is None or c.topic in wanted]
+
     def raw_messages(self, topics: Optional[Iterable[str]] = None
                      ) -> Iterator[Tuple[str, str, int, Any]]:
         """``(topic, type, t_ns, rawdata)`` in receive-time order, on ``topics`` (all if None)."""
-        reader = self._open()
-        wanted = None if topics is None else set(topics)
-        connections = [c for c in reader.connections if wanted is None or c.topic in wanted]
-        if wanted is not None and not connections:
+        reader, connections = self._connections(topics)
+        if not connections:
             return
-        stream = reader.messages(connections=connections)
-        while True:
-            try:
-                item = next(stream)
-            except StopIteration:
-                return
-            except Exception as err:  # noqa: BLE001 - see _fail
-                raise self._fail(err, 'is corrupt') from None
-            con, t, raw = item
-            yield con.topic, con.msgtype, t, raw
+        try:
+            for con, t, raw in reader.messages(connections=connections):
+                yield con.topic, con.msgtype, t, raw
+        except Exception as err:  # noqa: BLE001 - see _fail; only rosbags runs in this frame
+            raise self._fail(err, 'is corrupt') from None
 
     def messages(self, topics: Optional[Iterable[str]] = None
                  ) -> Iterator[Tuple[str, int, Any]]:
-        """``(topic, t_ns, message)`` in receive-time order: deserialized, one at a time."""
-        reader = self._open()
+        """``(topic, t_ns, message)`` in receive-time order: deserialized, one at a time.
+
+        One generator frame around rosbags' reader (the per-message path is lean): an error in
+        this frame comes from rosbags' reading or deserializing, never from the consumer.
+        """
+        reader, connections = self._connections(topics)
+        if not connections:
+            return
         deserialize = reader.typestore.deserialize_cdr
-        for topic, msgtype, t, raw in self.raw_messages(topics):
-            try:
-                msg = deserialize(raw, msgtype)
-            except Exception as err:  # noqa: BLE001 - see _fail
-                raise self._fail(err, f'holds a message on {topic} ({msgtype}) at t = '
-                                      f'{t / 1e9:.9f} s that cannot be read') from None
-            yield topic, t, msg
+        con = None
+        t = 0
+        try:
+            for con, t, raw in reader.messages(connections=connections):
+                yield con.topic, t, deserialize(raw, con.msgtype)
+        except Exception as err:  # noqa: BLE001 - see _fail; only rosbags runs in this frame
+            where = (f' (after a message on {con.topic}, {con.msgtype}, at t = {t / 1e9:.9f} s)'
+                     if con is not None else '')
+            raise self._fail(err, 'is corrupt' + where) from None
 
 
 def header_stamp_ns(msg: Any) -> Optional[int]:
