@@ -11,7 +11,7 @@ whose ground truth is one sigmoid neuron of the features, written with rosbags' 
 
 Both run in child processes, alternating, ``--rounds`` times; the figures are medians. The goal:
 nn_one_bag's rate >= 0.5 x the baseline's (messages per second of wall time). Peak RSS of each
-child (``ru_maxrss``) is reported for two bag sizes: streaming keeps it flat as the bag grows.
+child (``VmHWM``) is reported for two bag sizes: streaming keeps it flat as the bag grows.
 
     python bench/bag_bench.py [--messages 1000000] [--small 250000] [--rounds 2]
                               [--storage mcap|sqlite3] [--json FILE] [--profile]
@@ -232,11 +232,21 @@ def profile(bag: Path, params: Path, out: Path, top: int = 30) -> str:
     return s.getvalue()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: of this program since its exec; ``ru_maxrss``
+    would also count the parent's footprint at the fork, on Linux)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
 def main(argv: List[str]) -> int:
     if argv and argv[0] in ('--child-baseline', '--child-train'):
         result = (child_baseline(argv[1]) if argv[0] == '--child-baseline'
                   else child_train(*argv[1:4]))
-        result['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result['peak_rss_mb'] = peak_rss_mb()
         print(json.dumps(result))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -250,7 +260,9 @@ def main(argv: List[str]) -> int:
     args = ap.parse_args(argv)
     import yaml
     results: Dict[str, Any] = {'storage': args.storage, 'rounds': args.rounds,
-                               'python': sys.version.split()[0], 'cpus': os.cpu_count()}
+                               'python': sys.version.split()[0], 'cpus': os.cpu_count(),
+                               'load_before': os.getloadavg(),
+                               'started': time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}
     with tempfile.TemporaryDirectory(prefix='nn_one_bag_bench_') as tmp:
         tmp_path = Path(tmp)
         params = tmp_path / 'params.yaml'
@@ -275,6 +287,7 @@ def main(argv: List[str]) -> int:
                 print(profile(bag, params, tmp_path / 'model-profile.yaml'))
             for f in bag.iterdir():  # free the disk before the next size
                 f.unlink()
+    results['load_after'] = os.getloadavg()
     results['goal_met'] = results['full']['ratio'] >= 0.5
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + '\n')

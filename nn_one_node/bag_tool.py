@@ -38,10 +38,10 @@ CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
 EVAL_BINS = 100  # time bins of the evaluate report's series
 
 EPILOG = f"""examples:
-  {PROG} info run1/ --params-file config/nn_one_robot.yaml
-  {PROG} train run1/ run2/ --params-file config/nn_one_robot.yaml --out model.yaml \\
+  {PROG} info run1/ --params-file robot_params.yaml
+  {PROG} train run1/ run2/ --params-file robot_params.yaml --out model.yaml \\
       --report train.png --json train.json
-  {PROG} evaluate run3/ --params-file config/nn_one_robot.yaml --weights model.yaml \\
+  {PROG} evaluate run3/ --params-file robot_params.yaml --weights model.yaml \\
       --report eval.png
   ros2 run nn_one_node predictor --ros-args --params-file model.yaml
 
@@ -348,6 +348,11 @@ def cmd_evaluate(args) -> int:
     _write_outputs(args, metrics, evaluate_report)
     s = metrics['scores']
     c = s['confusion']
+    print('calibration (predicted probability bin: samples, mean predicted, observed rate):')
+    for b in s['calibration']:
+        if b['count']:
+            print(f'  [{b["low"]:.1f}, {b["high"]:.1f}): {b["count"]:>8,}  '
+                  f'{b["mean_predicted"]:.3f}  {b["observed_rate"]:.3f}')
     print(f'{PROG} evaluate: {s["samples"]:,} samples from {run["messages"]:,} messages: '
           f'accuracy {_fmt(s["accuracy"])}, log loss {_fmt(s["log_loss"])}, MSE '
           f'{_fmt(s["mse"])} (TP {c["true_positive"]}, FP {c["false_positive"]}, '
