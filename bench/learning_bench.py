@@ -22,7 +22,8 @@ Streams (fixed seeds; labels drawn from a logistic concept ``P(y=1) = sigmoid(x 
 stationary (5 features); abrupt change (the concept's weights are replaced midway); gradual change
 (rows come from the new concept with a probability rising linearly over 20% of the stream);
 mixed raw scales (features with spreads from 1e-2 to 1e3 and offsets, abrupt change midway);
-class imbalance (about 10% positives); more features (50, of which 10 informative).
+class imbalance (about 10% positives); more features (50, of which 10 informative); and the
+demo's wheel-slip scenario (``nn_one_node.scenario``: soft labels, 50 rows a message).
 The rows arrive at ``--rate`` samples per second of stream time, ``--rows-per-message`` a
 message: the clock that the trainer's ``train_period`` counts.
 
@@ -89,6 +90,10 @@ def _concept(rng: np.random.Generator, n: int, informative: Optional[int] = None
 
 def make_stream(name: str, rows: int, seed: int = 0) -> Dict:
     """The rows ``X`` (rows, N), labels ``y`` and, for a change, its row(s)."""
+    if name == 'demo':  # the demo's wheel-slip scenario: soft labels, 50 rows a message
+        from nn_one_node.scenario import Scenario
+        X, y = Scenario(seed).sample(rows)
+        return dict(name=name, X=X, y=y, change=None, per_message=DEMO_ROWS_PER_MESSAGE)
     rng = np.random.default_rng(seed)
     change = None
     n = 50 if name == 'features50' else 5
@@ -117,7 +122,9 @@ def make_stream(name: str, rows: int, seed: int = 0) -> Dict:
     return dict(name=name, X=X, y=y, change=change)
 
 
-STREAMS = ('stationary', 'abrupt', 'gradual', 'mixed_scales', 'imbalance', 'features50')
+STREAMS = ('stationary', 'abrupt', 'gradual', 'mixed_scales', 'imbalance', 'features50', 'demo')
+DEMO_ROWS_PER_MESSAGE = 50  # config/nn_one.yaml: label_batch 50 at label_rate 2 Hz = 100 rows/s
+EARLY = 1000  # rows of the "early" accuracy: how fast a learner starts
 
 
 # ----------------------------------------------------------------------------------- learners
@@ -164,12 +171,12 @@ class Policy:
 
     def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
         pol = self.pol
-        while now >= self.next_tick:  # the node's timer
-            if pol.due(self.next_tick):
+        while now >= self.next_tick:  # the node's train_period timer
+            if pol.can_update:
                 pol.update(self.next_tick)
             self.next_tick += TRAIN_PERIOD
         pol.add(X, y, now)
-        if pol.due(now):  # the node's sample callback
+        if pol.due_by_rows():  # the node's sample callback
             pol.update(now)
 
 
@@ -202,7 +209,7 @@ class Sklearn:
 
     def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
         self.scaler.partial_fit(X)
-        self.model.partial_fit(self.scaler.transform(X), y.astype(int), classes=[0, 1])
+        self.model.partial_fit(self.scaler.transform(X), (y > 0.5).astype(int), classes=[0, 1])
         self.fitted = True
 
 
@@ -236,7 +243,7 @@ def score(p: np.ndarray, y: np.ndarray, change) -> Dict:
     pc = np.clip(p, EPS, 1.0 - EPS)
     logloss = -(y * np.log(pc) + (1.0 - y) * np.log1p(-pc))
     out = dict(accuracy=float(correct.mean()), log_loss=float(logloss.mean()),
-               mse=float(np.mean((p - y) ** 2)))
+               mse=float(np.mean((p - y) ** 2)), early_accuracy=float(correct[:EARLY].mean()))
     if change is not None:
         before, after = (change, change) if isinstance(change, int) else change
         pre = float(correct[max(0, before - PRE_WINDOW):before].mean())
@@ -283,7 +290,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         curves[sname] = {}
         for lname in learners:
             learner = FACTORIES[lname](stream['X'].shape[1])
-            r = run_learner(learner, stream, args.rate, args.rows_per_message)
+            r = run_learner(learner, stream, args.rate,
+                            stream.get('per_message', args.rows_per_message))
             s = score(r['p'], stream['y'], stream['change'])
             s.update(learn_us=r['learn_us'], predict_us=r['predict_us'])
             if lname == 'policy':
@@ -321,7 +329,7 @@ def goals(results: Dict) -> List[str]:
         ok = pol['learn_us'] <= riv['learn_us']
         lines.append(f'{sname}: learning CPU {pol["learn_us"]:.1f} <= river '
                      f'{riv["learn_us"]:.1f} us/row: {"yes" if ok else "NO"}')
-        if sname in ('stationary', 'features50', 'imbalance'):
+        if sname in ('stationary', 'features50', 'imbalance', 'demo'):
             ok = pol['accuracy'] >= today['accuracy'] - 0.005
             lines.append(f'{sname}: accuracy {pol["accuracy"]:.4f} >= today '
                          f'{today["accuracy"]:.4f} - 0.005: {"yes" if ok else "NO"}')
@@ -336,13 +344,16 @@ def markdown(results: Dict, learners: List[str]) -> str:
              f'until the accuracy over the last {results["recovery_window"]} rows reaches 90% of '
              f'the accuracy over the {results["pre_window"]} rows before it (least possible: '
              f'{results["recovery_window"]}). CPU: microseconds per row, time.process_time.', '',
-             '| stream | learner | accuracy | log loss | recovery | learn us/row | '
-             'predict us/row |', '| --- | --- | --- | --- | --- | --- | --- |']
+             f'Early: accuracy over the first {EARLY} rows. The demo stream is the wheel-slip '
+             'scenario of the demo (soft labels, 50 rows a message).', '',
+             '| stream | learner | accuracy | early | log loss | recovery | learn us/row | '
+             'predict us/row |', '| --- | --- | --- | --- | --- | --- | --- | --- |']
     for sname, by in results['streams'].items():
         for lname in learners:
             s = by[lname]
             rec = s.get('recovery', '-')
-            lines.append(f'| {sname} | {lname} | {s["accuracy"]:.4f} | {s["log_loss"]:.4f} | '
+            lines.append(f'| {sname} | {lname} | {s["accuracy"]:.4f} | '
+                         f'{s["early_accuracy"]:.4f} | {s["log_loss"]:.4f} | '
                          f'{"never" if rec is None else rec} | {s["learn_us"]:.1f} | '
                          f'{s["predict_us"]:.1f} |')
     g = goals(results)
@@ -356,8 +367,8 @@ def plot(curves: Dict, results: Dict, path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     names = list(curves)
-    cols = 3
-    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(15, 8), squeeze=False)
+    cols = 4
+    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(18, 8), squeeze=False)
     for ax, sname in zip(axes.flat, names):
         for lname, acc in curves[sname].items():
             ax.plot(acc, label=lname, linewidth=1.0)

@@ -7,11 +7,14 @@ course's vectorized MSE gradient, unchanged). Small concepts, in the manner of R
 * ``PrequentialMetrics``: each arriving labeled row is scored by the model in force *before* it
   is learned ("test-then-train"); accuracy at 0.5, MSE and log loss over the newest ``window``
   rows say how well the robot predicts now, not how well the model fits its buffer.
-* ``PageHinkley``: a change detector on the prequential error (0/1 for the sigmoid, squared
-  error for the linear model), with an estimate of where the change began.
+* ``PageHinkley``: a change detector on the prequential error (0/1 for the sigmoid; for the
+  linear model the squared error over the labels' variance, at most 1), with an estimate of
+  where the change began.
 * ``paired_gate``: a candidate is judged on rows it was not fitted to (the rows that arrived
-  since the last update, held out of its training), against the model it started from, row by
-  row: refused when it is worse by more than the noise of that comparison.
+  since the last update, at most a quarter of the training set, held out of its training),
+  against the model it started from, row by row: refused when it is worse by more than the
+  noise of that comparison. (With fewer than ``GATE_MIN_ROWS`` such rows, the training loss
+  alone decides, as ``train_update``'s own gate does; those rows are trained on next time.)
 * ``Cadence``: when to update: every ``train_period`` of the clock (its meaning is unchanged),
   every ``update_every`` arriving rows, and, while the training set is young (after the start, a
   reset or a detected change), each time it has doubled: updates at min_samples, 2x, 4x, ... rows,
@@ -60,6 +63,20 @@ from .model import _BCE_EPS, ACTIVATIONS, LOSSES, NeuronModel, check_loss, sigmo
 from .training import SampleBuffer, Workspace, train_update
 
 
+# The gate judges a candidate on the rows held out of its training only when there are at least
+# this many (a quarter of the rows trained on, at most those since the last update); with fewer,
+# as at the first updates of a fast start, train_update's gate (the training loss) decides alone.
+GATE_MIN_ROWS = 8
+
+# train_window 0 (auto): rows a feature, and the least window.
+AUTO_WINDOW_PER_FEATURE = 100
+AUTO_WINDOW_MIN = 1000
+
+# A linear model's squared error beyond this (or NaN) is not fed to the change detector: one
+# overflow would make its running mean infinite for good.
+_MAX_ERROR = 1e300
+
+
 # ---------------------------------------------------------------------------------- metrics
 class PrequentialMetrics:
     """Accuracy (threshold 0.5), MSE and log loss of predictions over the newest ``window`` rows.
@@ -81,53 +98,55 @@ class PrequentialMetrics:
             raise ValueError(f'window must be an integer >= 1, got {window!r}')
         self.window = int(window)
         self.probabilities = probabilities
-        # one row per sample: correct (0/1), squared error, log loss
-        self._values = np.zeros((self.window, 3))
+        # Rings of Python floats, one entry a row: a row a message costs a few list stores,
+        # not numpy calls; the means are taken when asked (the diagnostics' rate).
+        self._correct = [0.0] * self.window
+        self._squared = [0.0] * self.window
+        self._log = [0.0] * self.window
         self._next = 0
         self.count = 0
         self.seen = 0
 
     def update(self, p: Any, y: Any) -> None:
+        if isinstance(p, float) and isinstance(y, float):
+            self.update_one(p, y)
+            return
         p = np.asarray(p, dtype=np.float64).reshape(-1)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
-        k = p.shape[0]
-        if k == 0:
-            return
-        if k > self.window:
-            p, y, k = p[-self.window:], y[-self.window:], self.window
-        rows = np.empty((k, 3))
-        rows[:, 0] = (p >= 0.5) == (y >= 0.5)
-        d = p - y
-        rows[:, 1] = d * d
-        if self.probabilities:
-            pc = np.clip(p, _BCE_EPS, 1.0 - _BCE_EPS)
-            rows[:, 2] = -(y * np.log(pc) + (1.0 - y) * np.log1p(-pc))
-        else:
-            rows[:, 2] = math.nan
-        first = min(k, self.window - self._next)
-        self._values[self._next:self._next + first] = rows[:first]
-        self._values[:k - first] = rows[first:]
-        self._next = (self._next + k) % self.window
-        self.count = min(self.count + k, self.window)
-        self.seen += k
+        for pi, yi in zip(p[-self.window:].tolist(), y[-self.window:].tolist()):
+            self.update_one(pi, yi)
+        self.seen += max(p.shape[0] - self.window, 0)
 
-    def _mean(self, column: int) -> float:
+    def update_one(self, p: float, y: float) -> None:
+        i = self._next
+        self._correct[i] = 1.0 if (p >= 0.5) == (y >= 0.5) else 0.0
+        d = p - y
+        self._squared[i] = d * d
+        if self.probabilities:
+            pc = min(max(p, _BCE_EPS), 1.0 - _BCE_EPS)
+            self._log[i] = -math.log(pc) if y >= 1.0 else -math.log1p(-pc) if y <= 0.0 else -(
+                y * math.log(pc) + (1.0 - y) * math.log1p(-pc))
+        self._next = i + 1 if i + 1 < self.window else 0
+        if self.count < self.window:
+            self.count += 1
+        self.seen += 1
+
+    def _mean(self, ring: list) -> float:
         if not self.count:
             return math.nan
-        held = self._values[:self.count] if self.count < self.window else self._values
-        return float(np.mean(held[:, column]))
+        return math.fsum(ring[:self.count]) / self.count
 
     @property
     def accuracy(self) -> float:
-        return self._mean(0)
+        return self._mean(self._correct)
 
     @property
     def mse(self) -> float:
-        return self._mean(1)
+        return self._mean(self._squared)
 
     @property
     def log_loss(self) -> float:
-        return self._mean(2) if self.probabilities else math.nan
+        return self._mean(self._log) if self.probabilities else math.nan
 
     def clear(self) -> None:
         self._next = 0
@@ -141,7 +160,9 @@ class PageHinkley:
     Parameters: ``min_instances`` rows before a change can be flagged; ``delta``, the increase of
     the mean tolerated (below it nothing is flagged; it also sets how rarely noise alone is
     flagged); ``threshold``, the evidence needed (lambda: larger is slower and rarer); ``alpha``,
-    the fading factor of the cumulative sum. As River's ``drift.PageHinkley(mode='up')``, plus
+    the fading factor of the cumulative sum (1: none; River's default 0.9999 fades the sum but
+    not its minimum, which flags noise: on a stationary 17% error, 25 false changes in 300,000
+    rows against none without fading). As River's ``drift.PageHinkley(mode='up')``, plus
     ``onset``: how many updates ago the cumulative sum was at its minimum, the least-squares
     estimate of where the change began (Page's CUSUM change point).
 
@@ -154,11 +175,11 @@ class PageHinkley:
     ...     if ph.update(e):
     ...         print(f'change detected at {i}, began about {ph.onset} rows earlier')
     ...         break
-    change detected at 1048, began about 83 rows earlier
+    change detected at 1108, began about 143 rows earlier
     """
 
-    def __init__(self, min_instances: int = 30, delta: float = 0.05, threshold: float = 15.0,
-                 alpha: float = 1.0 - 1e-4) -> None:
+    def __init__(self, min_instances: int = 30, delta: float = 0.05, threshold: float = 30.0,
+                 alpha: float = 1.0) -> None:
         if not (threshold > 0.0 and math.isfinite(threshold)):
             raise ValueError(f'threshold must be a finite number > 0, got {threshold!r}')
         if not (delta >= 0.0 and math.isfinite(delta)):
@@ -262,12 +283,12 @@ class PolicyConfig:
     max_update_seconds: float = 1.0
     tolerance: float = 1e-9
     # issue 16
-    relative_tolerance: float = 1e-4
-    train_window: int = 2000
+    relative_tolerance: float = 1e-3
+    train_window: int = 0
     update_every: int = 0
     fast_start: int = 1000
     l2: float = 0.0
-    change_threshold: float = 15.0
+    change_threshold: float = 30.0
     change_delta: float = 0.05
     change_min_samples: int = 30
     gate_z: float = 2.0
@@ -287,12 +308,13 @@ class PolicyConfig:
 
     def problem(self) -> Optional[str]:
         """Why these settings cannot work, or None (the node's ParamSpec checks say the same)."""
-        for name in ('learning_rate', 'train_period', 'max_update_seconds', 'change_threshold'):
+        for name in ('learning_rate', 'train_period', 'max_update_seconds'):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
                     math.isfinite(v) and v > 0):
                 return f'{name} must be a finite number > 0, got {v!r}'
-        for name in ('tolerance', 'relative_tolerance', 'l2', 'change_delta', 'gate_z'):
+        for name in ('tolerance', 'relative_tolerance', 'l2', 'change_delta', 'gate_z',
+                     'change_threshold'):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
                     math.isfinite(v) and v >= 0):
@@ -355,13 +377,17 @@ class Cadence:
     def arrived(self, k: int) -> None:
         self.new += k
 
-    def due(self, now: float, young: int, held: Optional[int] = None) -> bool:
+    def due(self, now: Optional[float], young: int, held: Optional[int] = None) -> bool:
+        """``now`` None: by the rows alone (the clock is someone else's timer)."""
         held = young if held is None else held
-        if held < self.min_samples or self.new <= 0:
+        if held < self.min_samples:
+            return False
+        if now is not None and (self.last_update is None
+                                or now - self.last_update >= self.train_period):
+            return True  # the clock: also without new rows (the descent goes on)
+        if self.new <= 0:
             return False
         if self.change:
-            return True
-        if self.last_update is None or now - self.last_update >= self.train_period:
             return True
         if self.update_every and self.new >= self.update_every:
             return True
@@ -422,6 +448,7 @@ class LearningPolicy:
                                 cfg.fast_start)
         self._young = 0  # rows held since the start, the last reset or the last change
         self._tol_scale = math.nan  # the last update's loss: scales relative_tolerance
+        self._label_stats = [0, 0.0, 0.0]  # linear: rows, moving mean and variance of labels
         self.changes = 0
         self.last_change_at: Optional[int] = None  # rows seen when it was detected
         self.last_change_onset: Optional[int] = None  # rows seen where it began (estimate)
@@ -435,6 +462,8 @@ class LearningPolicy:
     # --------------------------------------------------------------------- configuration
     def _new_detector(self) -> Optional[PageHinkley]:
         c = self.cfg
+        if not c.change_threshold:
+            return None  # change detection off
         return PageHinkley(c.change_min_samples, c.change_delta, c.change_threshold)
 
     def configure(self, cfg: PolicyConfig) -> None:
@@ -495,6 +524,9 @@ class LearningPolicy:
         if X.ndim == 1:
             X = X.reshape(1, -1)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if X.shape == (1, self.num_features) and y.shape == (1,) and self._add_one(X[0],
+                                                                                   float(y[0])):
+            return
         k = self.buffer.add(X, y)  # checks shapes and values
         if not k:
             return
@@ -504,15 +536,55 @@ class LearningPolicy:
         if self.cfg.activation == 'sigmoid':
             errors = ((p >= 0.5) != (y >= 0.5)).tolist()
         else:
-            errors = ((p - y) ** 2).tolist()
+            errors = [self._linear_error(a, b) for a, b in zip(p.tolist(), y.tolist())]
         detector = self._detector
         seen0 = self._metrics.seen - k
         for i, e in enumerate(errors):
             self._young += 1
-            if detector.update(e):
+            if detector is not None and e <= _MAX_ERROR and detector.update(e):  # not NaN
                 self._on_change(seen0 + i + 1, detector.onset)
         self._young = min(self._young, self.buffer.count)
         self._cadence.arrived(k)
+
+    def _add_one(self, x: np.ndarray, label: float) -> bool:
+        """A row a message, in Python floats but one dot product; False (nothing done) unless
+        the row's score and label are finite (the general path then checks and refuses)."""
+        w, b = self._model
+        z = float(np.dot(x, w)) + b
+        # A NaN or infinite feature makes the dot product NaN or infinite (w is finite; inf * 0
+        # is NaN), so a finite z means a finite row.
+        if not (math.isfinite(z) and math.isfinite(label)):
+            return False
+        self.buffer.add_finite_row(x, label)
+        if self.cfg.activation == 'sigmoid':
+            p = 1.0 / (1.0 + math.exp(-z)) if z >= -700.0 else 0.0
+            error = 1.0 if (p >= 0.5) != (label >= 0.5) else 0.0
+        else:
+            p = z
+            error = self._linear_error(z, label)
+        self._metrics.update_one(p, label)
+        self._young += 1
+        detector = self._detector
+        if detector is not None and error <= _MAX_ERROR and detector.update(error):
+            self._on_change(self._metrics.seen, self._detector.onset)
+        if self._young > self.buffer.count:
+            self._young = self.buffer.count
+        self._cadence.new += 1
+        return True
+
+    def _linear_error(self, p: float, label: float) -> float:
+        """The linear model's error for the detector: the squared error over the labels'
+        moving variance (over about ``metrics_window`` rows), at most 1, so that it is as free
+        of the labels' units as the 0/1 error and the same threshold and delta serve."""
+        st = self._label_stats
+        st[0] += 1
+        a = max(1.0 / st[0], 1.0 / self.cfg.metrics_window)
+        d = label - st[1]
+        st[1] += a * d
+        st[2] = (1.0 - a) * (st[2] + a * d * d)
+        e = p - label
+        e = e * e  # inf, not OverflowError as ** would raise
+        return min(e / st[2], 1.0) if st[2] > 0.0 else (0.0 if e == 0.0 else 1.0)
 
     def _on_change(self, seen: int, onset: int) -> None:
         self.changes += 1
@@ -528,14 +600,35 @@ class LearningPolicy:
         """Rows the next update trains on (and judges on): the newest ``train_window`` of the
         ring, or fewer after a change."""
         held = self.buffer.count
-        rows = min(held, self._young)
-        if self.cfg.train_window:
-            rows = min(rows, self.cfg.train_window)
+        rows = min(held, self._young, self.window)
         return max(rows, min(self.cfg.min_samples, held))
 
+    @property
+    def window(self) -> int:
+        """The training window: ``train_window``, or for 0 (auto) ``AUTO_WINDOW_PER_FEATURE``
+        rows a feature, at least ``AUTO_WINDOW_MIN`` (a linear model's excess loss goes as
+        features / rows: the same rows a feature, the same excess loss)."""
+        w = self.cfg.train_window or max(AUTO_WINDOW_MIN,
+                                         AUTO_WINDOW_PER_FEATURE * self.num_features)
+        return min(w, self.buffer.capacity)
+
     def due(self, now: float) -> bool:
-        """Whether an update is due now (see ``Cadence``)."""
+        """Whether an update is due now (see ``Cadence``): by the clock or by the rows."""
         return self._cadence.due(now, self.training_rows(), self.buffer.count)
+
+    def due_by_rows(self) -> bool:
+        """Whether the rows that arrived make an update due (fast start, ``update_every``, a
+        change), leaving the clock out: for a driver whose own timer is the clock, as the
+        trainer node's ``train_period`` timer is."""
+        c = self._cadence
+        if not (c.change or c.update_every or c.young_at_last < c.fast_start) or not c.new:
+            return False  # no cadence by rows is running: a message's usual case, cheaply
+        return c.due(None, self.training_rows(), self.buffer.count)
+
+    @property
+    def can_update(self) -> bool:
+        """At least ``min_samples`` rows are held: what a timer tick needs to update."""
+        return self.buffer.count >= self.cfg.min_samples
 
     def update(self, now: float, deadline: Optional[float] = None) -> PolicyUpdate:
         """Train a candidate and deploy it if the gate passes; ``deadline`` (time.monotonic)
@@ -548,10 +641,15 @@ class LearningPolicy:
             return PolicyUpdate(False, 'no samples held: nothing to train on', math.nan, 0, 0, 0)
         X, y = self.buffer.newest(rows)
         held_out = min(self._cadence.new, rows // 4)
+        if held_out < GATE_MIN_ROWS:  # too few to judge on: the training loss gate alone
+            held_out = 0
         fit = rows - held_out
         w0, b0 = self._model if self._start is None else self._start
         tol = cfg.tolerance
-        if cfg.relative_tolerance and math.isfinite(self._tol_scale):
+        # Stop at convergence relative to the loss while rows arrive: the window is about to
+        # change, its exact optimum is worth little. Without new rows the descent goes on to
+        # ``tolerance`` (what a robot at rest has time for).
+        if cfg.relative_tolerance and math.isfinite(self._tol_scale) and self._cadence.new:
             tol = max(tol, cfg.relative_tolerance * self._tol_scale)
         if deadline is None:
             deadline = time.monotonic() + cfg.max_update_seconds
@@ -597,7 +695,8 @@ class LearningPolicy:
         w, b = start if start is not None else (np.zeros(self.num_features), 0.0)
         self._start = (np.asarray(w, dtype=np.float64).copy(), float(b))
         self._young = 0
-        self._detector.clear()
+        if self._detector is not None:
+            self._detector.clear()
         self._cadence.restart()
         self._cadence.new = 0
         self._cadence.last_update = None
