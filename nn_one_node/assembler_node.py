@@ -38,6 +38,7 @@ from .params import ParamSpec, declare, off_or_at_least, validate
 from .runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
+ON_TIME_NS = 2_000_000  # a row published later than this after its slot is counted late
 LABELED_DEPTH = 100
 D = assembly.DEFAULTS
 # Parameters the core reads at every message or tick: a change applies from the next one.
@@ -81,8 +82,8 @@ def assembler_params() -> List[ParamSpec]:
                   'the row nearest t - label_delay.', float_range=(0.0, 86400.0),
                   constraints='label_delay + max_join_gap <= history', check=c['label_delay']),
         ParamSpec('max_join_gap', D['max_join_gap'], 'Seconds: a label with no row this near to '
-                  'its moment is counted unmatched (half the row period joins every label '
-                  'while no input is stale).', float_range=(0.0, 86400.0),
+                  'its moment is counted unmatched (half the row period or more joins every '
+                  'label while no input is stale).', float_range=(0.0, 86400.0),
                   check=c['max_join_gap']),
         ParamSpec('history', D['history'], 'Seconds of rows kept for late labels (a ring of '
                   'history x rate rows). Read at start.', read_only=True,
@@ -138,6 +139,9 @@ class AssemblerNode(Node):
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
                           on_clock_change=True), post_callback=self._on_jump)
         self._timer = self.create_timer(1.0 / self._values['rate'], self._on_tick)
+        self._period_ns = int(round(1e9 / self._values['rate']))
+        self.ticks_late = 0
+        self.tick_late_max_ns = 0
         period = self._values['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self._last_row_stale: List[str] = []
@@ -192,6 +196,15 @@ class AssemblerNode(Node):
         self._samples_pub.publish(msg)
 
     def _on_tick(self) -> None:
+        # How late this tick runs after its slot: the timer's next call is one period after the
+        # slot it was called for (rcl_timer_call sets it before the callback).
+        until = self._timer.time_until_next_call()
+        if until is not None:
+            late = self._period_ns - until
+            if late > ON_TIME_NS:
+                self.ticks_late += 1
+            if late > self.tick_late_max_ns:
+                self.tick_late_max_ns = late
         now = self._clock.now().nanoseconds * 1e-9
         row = self._asm.tick(now)
         if row is not None:
@@ -232,14 +245,16 @@ class AssemblerNode(Node):
         self._check_publisher_types()
         c = asm.counters()
         kv = [('features', c['features']), ('rows published', c['rows published']),
-              ('ticks', c['ticks']), ('rows stale', c['rows stale'])]
+              ('ticks', c['ticks']), ('rows stale', c['rows stale']),
+              (f'ticks late (> {ON_TIME_NS / 1e6:g} ms)', self.ticks_late),
+              ('tick lateness max (ms)', f'{self.tick_late_max_ns / 1e6:.3f}')]
         kv += [(f'stale: {k}', v) for k, v in sorted(c['stale'].items())]
         kv += [('labels received', c['labels received']),
                ('labels joined', c['labels joined']),
                ('labels unmatched', c['labels unmatched']),
                ('labels waiting', c['labels waiting'])]
         kv += [(f'unmatched: {k}', v) for k, v in sorted(c['unmatched'].items())]
-        kv += [('messages refused', c['refused total']), ('last refusal', c['last refusal'])]
+        kv += [('readings refused', c['refused total']), ('last refusal', c['last refusal'])]
         kv += [(f'refused: {k}', v) for k, v in sorted(c['refused'].items())]
         kv += [('time jumps', c['time jumps']), ('rows held', c['rows held'])]
         silent = []

@@ -23,8 +23,9 @@ the sensor's range (nothing near), -inf an object closer than its minimum, NaN a
 reading. +inf is read as the message's ``range_max`` (``max_range`` for Range) and -inf as its
 ``range_min``, so ``min(ranges)`` of a scan that sees nothing is ``range_max``: far, a finite
 number a model can use. NaN is ignored by ``min``/``max``/``mean``; an element or a slice that
-is NaN is a bad reading (the input keeps its older value). Elsewhere a NaN or infinite value is
-a bad reading too.
+is NaN is a bad reading (the input keeps its older value). Elsewhere a NaN or infinite field,
+element or slice is a bad reading too; over an array that holds no ranges, infinities take part
+in ``min``/``max``/``mean`` and only a result that is not finite is a bad reading.
 
 Types are resolved once at start (``default_resolver``: ``importlib`` of ``pkg.msg``) and every
 entry is checked against its type's fields (``get_fields_and_field_types()``): an unknown
@@ -725,8 +726,17 @@ _REDUCE = {'min': np.min, 'max': np.max, 'mean': np.mean}
 def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
     _, field_name, sl, _ = leaf
     func = _REDUCE[spec.func]
-    is_min, is_mean = spec.func == 'min', spec.func == 'mean'
+    kwargs = {'dtype': np.float64} if spec.func == 'mean' else {}
     isfinite = math.isfinite
+    all_finite = np.isfinite
+
+    if kwargs:
+        def reduce(values) -> float:
+            with np.errstate(invalid='ignore', over='ignore'):  # inf - inf, overflow: judged
+                return float(func(values, **kwargs))
+    else:
+        def reduce(values) -> float:  # min and max raise no floating-point warnings
+            return float(func(values))
 
     def extract(msg):
         values = as_array(value_get(msg))
@@ -736,16 +746,14 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             raise MessageFault('empty', f'{label}: {field_name} has no values')
         if values.dtype == np.bool_:
             values = values.astype(np.float64)
-        if is_mean:
-            with np.errstate(invalid='ignore', over='ignore'):  # inf - inf: judged below
-                r = float(func(values, dtype=np.float64))
+        if ranges:
+            if all_finite(values).all():  # the usual scan: one pass to check, one to reduce
+                return reduce(values)
         else:
-            r = float(func(values))
-        if isfinite(r):
-            return r
-        if ranges and r == math.inf and is_min:   # nothing near anywhere: no NaN, all +inf
-            return _range_bound(r, parent_get(msg), ranges[0], ranges[1], label)
-        # The rare path: NaN present (ignored), or infinities (ranges: the sensor's bounds).
+            r = reduce(values)  # infinities take part; a non-finite result is judged below
+            if isfinite(r):
+                return r
+        # The rare path: NaN present (ignored), or a range's infinities (the sensor's bounds).
         values = values[~np.isnan(values)].astype(np.float64)
         if values.shape[0] == 0:
             raise MessageFault('non-finite', f'{label}: every value is NaN')
@@ -753,8 +761,11 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             parent = parent_get(msg)
             values[values == np.inf] = float(getattr(parent, ranges[1]))
             values[values == -np.inf] = float(getattr(parent, ranges[0]))
-        with np.errstate(invalid='ignore', over='ignore'):
-            r = float(func(values))
+            if not all_finite(values).all():
+                raise MessageFault('non-finite', f'{label}: infinite readings, and the range '
+                                   f'bound they stand for ({ranges[0]}, {ranges[1]}) is not '
+                                   'finite')
+        r = reduce(values)
         if not isfinite(r):
             raise MessageFault('non-finite', f'{label} is {r}')
         return r

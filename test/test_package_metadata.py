@@ -19,7 +19,10 @@ ROSDEP_KEYS = {
     'yaml': 'python3-yaml', 'matplotlib': 'python3-matplotlib', 'launch': 'launch',
     'launch_ros': 'launch_ros', 'launch_testing': 'launch_testing',
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
-    'hypothesis': 'python3-hypothesis', 'rosbags': 'python3-rosbags-pip', 'PIL': 'python3-pil',
+    'hypothesis': 'python3-hypothesis',
+    'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
+    # rosdistro's rosdep/python.yaml has rosbags as a pip key only (no python3-rosbags)
+    'rosbags': 'python3-rosbags-pip', 'PIL': 'python3-pil',
 }
 
 
