@@ -303,11 +303,12 @@ class TrainerLearner:
     """The trainer's learning, offline: ``policy.LearningPolicy`` (the code the trainer node
     runs) with the params file's ``trainer`` section, on bag time.
 
-    ``add(rows, now_ns)``: the rows are scored by the model in force, then kept (prequential);
-    an update follows when the policy's cadence says it is due (rows arrived, fast start, a
-    detected change). ``advance(now_ns)``: the trainer's ``train_period`` timer, at multiples
-    of the period of bag time (an update when ``due``). ``weights``, ``bias``, ``activation``
-    are the model in force; ``history`` holds the report's series, one point per update.
+    Driven as the node drives it: ``add(rows, now_ns)`` scores the rows with the model in force,
+    then keeps them (prequential), and updates when ``due_by_rows`` (fast start,
+    ``update_every``, a detected change); ``advance(now_ns)`` is the node's ``train_period``
+    timer, at multiples of the period of bag time (an update when ``can_update``).
+    ``weights``, ``bias``, ``activation`` are the model in force; ``history`` holds the
+    report's series, one point per update.
     """
 
     policy = "policy.LearningPolicy (the trainer node's)"
@@ -369,7 +370,7 @@ class TrainerLearner:
         pol.add(X, y, now)
         if pol.changes != changes:
             self.changes.append(now_ns)
-        if pol.due(now):
+        if pol.due_by_rows():  # as the node's _learn: the rows may make an update due
             self._update(now_ns)
 
     def advance(self, now_ns: int) -> None:
@@ -377,7 +378,7 @@ class TrainerLearner:
             self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
         while self._next_ns <= now_ns:
             t = self._next_ns
-            if self.pol.due(t * 1e-9):
+            if self.pol.can_update:  # as the node's train_period timer
                 self._update(t)
             self._next_ns = t + self.period_ns
 
