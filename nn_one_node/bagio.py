@@ -184,15 +184,6 @@ class Recording:
             raise self._fail(err, 'is corrupt' + where) from None
 
 
-def header_stamp_ns(msg: Any) -> Optional[int]:
-    """A message's ``header.stamp`` in ns, or None where it has no header."""
-    header = getattr(msg, 'header', None)
-    stamp = getattr(header, 'stamp', None)
-    if stamp is None:
-        return None
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 class BagWriter:
     """Writes a rosbag2 bag with rosbags (storage 'mcap' or 'sqlite3'), typed from Jazzy's store.
 
