@@ -21,7 +21,8 @@ ROSDEP_KEYS = {
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis', 'lifecycle_msgs': 'lifecycle_msgs',
     'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
-    'rosbags': 'python3-rosbags-pip',
+    # rosdistro's rosdep/python.yaml has rosbags as a pip key only (no python3-rosbags)
+    'rosbags': 'python3-rosbags-pip', 'PIL': 'python3-pil',
 }
 # import name -> pip name: the learning benchmark's comparisons (River, scikit-learn), pinned in
 # requirements.txt for the development environment, never needed on a robot (issue 16)
