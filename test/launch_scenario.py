@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,24 +63,29 @@ def topic(namespace: str, name: str) -> str:
 # ------------------------------------------------------------------------ the shared scenario
 def wait_for_deployment(ros, loss: List[Any], namespace: str = '',
                         timeout: float = 60.0) -> Dict[str, Any]:
-    """Wait until the trainer has published a loss and the predictor holds the trainer's model.
+    """Wait until the trainer has published a loss and the predictor holds a model the trainer
+    made (its ``weights`` and ``bias`` at one of the polls).
 
-    Returns the predictor's ``weights`` and ``bias``. Polls the parameters only after each new
-    loss message (an update), so the wait is driven by the trainer's events.
+    Returns the predictor's ``weights`` and ``bias``. Polls from the first loss message (an
+    update) on, about every 0.2 s. A trainer whose every update moves the model a little has its
+    newest model in flight at most polls, so the predictor is compared with every model the
+    trainer has shown, not only with its newest one.
     """
     predictor, trainer = topic(namespace, 'predictor'), topic(namespace, 'trainer')
-    seen = [0]
+    next_poll = [0.0]
+    made = []
 
     def deployed():
-        if len(loss) <= seen[0]:
+        if not loss or time.monotonic() < next_poll[0]:
             return None
-        seen[0] = len(loss)
+        next_poll[0] = time.monotonic() + 0.2
         mine = ros.get_parameters(trainer, ['weights', 'bias'])
+        made.append((list(mine['weights']), mine['bias']))
         theirs = ros.get_parameters(predictor, ['weights', 'bias'])
         if not np.any(theirs['weights']):
             return None
-        if list(theirs['weights']) != list(mine['weights']) or theirs['bias'] != mine['bias']:
-            return None  # deployment of the newest update still in flight: next update
+        if (list(theirs['weights']), theirs['bias']) not in made:
+            return None  # not yet a model the trainer has shown: still in flight
         return theirs
     return ros.spin_until(deployed, timeout, f'a deployment from {trainer} to {predictor}')
 
