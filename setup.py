@@ -24,6 +24,7 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
+            'assembler = nn_one_node.assembler_node:main',
             'predictor = nn_one_node.predictor_node:main',
             'sim_sensor = nn_one_node.sim_sensor_node:main',
             'trainer = nn_one_node.trainer_node:main',

@@ -61,6 +61,18 @@ def fuzz_rows(f: Dict[str, Any]) -> List[str]:
             f'({num(p["samples_predicted"])} samples); {num(p["refused"])} refused and counted '
             f'({kinds(p["refused_by_kind"])}); received = predicted + refused; '
             f'{num(p["non_finite_published"])} non-finite predictions published'))
+    for key, what in (('assembler_fuzz_scan', 'LaserScan (NaN, +-inf, float32 extremes, empty '
+                       'arrays, odd range bounds)'),
+                      ('assembler_fuzz_joint_states', 'JointState (names in any order, '
+                       'missing or repeated, short effort arrays)')):
+        a = f.get(key)
+        if a:
+            out.append(row(
+                f'Assembler, hostile {what} (`test_assembler_fuzz_process.py`)',
+                f'{num(a["messages"])} messages, one at a time',
+                f'every row equal to an oracle written from the README; '
+                f'{num(a["bad readings counted"])} bad readings, each counted '
+                f'({kinds(a["by kind"])}); no non-finite value published'))
     t = f.get('fuzz_trainer')
     if t:
         m = t['messages']

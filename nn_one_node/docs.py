@@ -43,7 +43,8 @@ def table(specs: List[ParamSpec]) -> str:
             '| --- | --- | --- | --- | --- | --- |']
     for spec in specs:
         kind = type(spec.default).__name__
-        kind = {'list': 'double[]', 'float': 'double', 'str': 'string'}.get(kind, kind)
+        kind = spec.type_name or {'list': 'double[]', 'float': 'double',
+                                  'str': 'string'}.get(kind, kind)
         cells = [f'`{spec.name}`', kind, _default(spec), _range(spec),
                  'yes' if spec.read_only else 'no', spec.description]
         rows.append('| ' + ' | '.join(c.replace('|', '\\|') for c in cells) + ' |')
@@ -51,10 +52,11 @@ def table(specs: List[ParamSpec]) -> str:
 
 
 def node_tables() -> Dict[str, str]:
-    from . import predictor_node, trainer_node
+    from . import assembler_node, predictor_node, trainer_node
     tables = {
         'predictor': table([NUM_FEATURES] + predictor_node.predictor_params(1)),
         'trainer': table([NUM_FEATURES] + trainer_node.trainer_params(1)),
+        'assembler': table(assembler_node.assembler_params()),
     }
     try:
         from . import sim_sensor_node

@@ -29,6 +29,8 @@ class ParamSpec:
     float_range: Optional[Tuple[float, float]] = None
     constraints: str = ''
     check: Optional[Check] = None
+    # The parameter's type where the default does not show it (an empty list): 'string[]'.
+    type_name: str = ''
 
     def descriptor(self) -> ParameterDescriptor:
         d = ParameterDescriptor(description=self.description, read_only=self.read_only,
@@ -116,8 +118,8 @@ def declare(node, specs: Iterable[ParamSpec], known: Optional[Mapping[str, Any]]
     """
     specs = list(specs)
     for spec in specs:
-        node.declare_parameter(spec.name, spec.default, spec.descriptor())
-    values = {s.name: node.get_parameter(s.name).value for s in specs}
+        node.declare_parameter(spec.name, _declared_value(spec), spec.descriptor())
+    values = {s.name: _value_or_default(node, s) for s in specs}
     reasons = check_all(specs, {**(known or {}), **values}, [s.name for s in specs])
     if reasons and check:
         raise ValueError('invalid parameters at start: ' + '; '.join(reasons))
@@ -128,11 +130,29 @@ def checked_values(node, specs: Iterable[ParamSpec]) -> Dict[str, Any]:
     """The node's current values of ``specs``, every check passed; else ValueError with the
     reasons."""
     specs = list(specs)
-    values = {s.name: node.get_parameter(s.name).value for s in specs}
+    values = {s.name: _value_or_default(node, s) for s in specs}
     reasons = check_all(specs, values, [s.name for s in specs])
     if reasons:
         raise ValueError('invalid parameters: ' + '; '.join(reasons))
     return values
+
+
+def _declared_value(spec: ParamSpec) -> Any:
+    # rclpy cannot tell the type of an empty list (it declares a byte array): a string array
+    # whose default is empty is declared by its type, statically typed, and left unset.
+    if spec.type_name == 'string[]' and not spec.default:
+        from rclpy.parameter import Parameter
+        return Parameter.Type.STRING_ARRAY
+    return spec.default
+
+
+def _value_or_default(node, spec: ParamSpec) -> Any:
+    from rclpy.exceptions import ParameterUninitializedException
+    try:
+        value = node.get_parameter(spec.name).value
+    except ParameterUninitializedException:  # declared by its type (_declared_value), not set
+        return spec.default
+    return spec.default if value is None else value
 
 
 def check_all(specs: Iterable[ParamSpec], values: Mapping[str, Any],

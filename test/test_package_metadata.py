@@ -20,6 +20,8 @@ ROSDEP_KEYS = {
     'launch_ros': 'launch_ros', 'launch_testing': 'launch_testing',
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis', 'lifecycle_msgs': 'lifecycle_msgs',
+    'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
+    'rosbags': 'python3-rosbags',
 }
 
 
