@@ -4,13 +4,20 @@
   one row, or a batch with the layout [{'samples', M, M*(N+1)}, {'features+label', N+1, N+1}].
   Reliable, depth 1000. Bad rows (NaN/inf, a value beyond +-MAX_MAGNITUDE, a label outside
   [0, 1] for the sigmoid model) are refused and counted; the rest of the message is kept.
-* keeps the newest ``buffer_size`` samples in a preallocated ring (memory stays flat).
-* every ``train_period`` seconds of ROS time, with at least ``min_samples`` held, runs up to
-  ``iterations_per_update`` full-batch gradient-descent steps (training.train_update), and, when
-  the deployment gate passes, makes the result the model in force: its own ``weights``/``bias``
-  parameters, the weights file, and the predictor's parameters (set atomically, asynchronously,
-  retried until the predictor confirms: ``deployment.Deployment``).
-* publishes ``~/loss`` (std_msgs/Float64) after each update and a status on ``/diagnostics``.
+* hands the rows to the learning policy (``policy.LearningPolicy``: no ROS in it), which scores
+  each row with the model in force before keeping it (prequential metrics), watches that error
+  for a change (Page-Hinkley), keeps the newest ``buffer_size`` rows in a preallocated ring and
+  trains on the newest ``train_window`` of them (fewer after a detected change).
+* every ``train_period`` seconds of ROS time, with at least ``min_samples`` held, and between
+  ticks when the policy says the rows make it due (fast start, ``update_every``, a change), runs
+  up to ``iterations_per_update`` full-batch gradient-descent steps (training.train_update) and,
+  when the policy's gate passes, makes the result the model in force: its own ``weights``/
+  ``bias`` parameters, the weights file, and the predictor's parameters (set atomically,
+  asynchronously, retried until the predictor confirms: ``deployment.Deployment``).
+* publishes ``~/loss`` (std_msgs/Float64) after each update; the prequential metrics
+  ``~/metrics/accuracy``, ``~/metrics/mse``, ``~/metrics/log_loss`` (std_msgs/Float64, every
+  ``metrics_period``); ``~/changes`` (std_msgs/UInt32, transient local: the count of changes
+  detected, at start and at each change); and a status on ``/diagnostics``.
 * services ``~/train_now``, ``~/reset``, ``~/save`` (std_srvs/Trigger), ``~/enable_training``
   (std_srvs/SetBool). ``~/reset`` clears the buffer and makes the next update start from the
   initial weights; the model in force (served, shown by the parameters, saved) stays until an
@@ -33,9 +40,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from std_msgs.msg import Float64, Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray, UInt32
 from std_srvs.srv import SetBool, Trigger
 
 from .conversions import MessageError, matrix_from_msg
@@ -44,8 +51,8 @@ from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
 from .params import (ParamSpec, declare_sized, finite_number, non_negative_number,
                      off_or_at_least, one_of, positive_number, validate, weights_vector)
 from .predictor_link import RosPredictorLink
+from .policy import LearningPolicy, PolicyConfig
 from .runtime import RefusalLog, executor_param, lower_priority, run
-from .training import SampleBuffer, Workspace, train_update
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
                            remove_stale_temporaries, save_weights_file)
 
@@ -114,6 +121,7 @@ def _relative_node_name(value: Any, _values: Dict[str, Any]) -> Optional[str]:
 
 def trainer_params(num_features: int) -> List[ParamSpec]:
     """The trainer's parameter table (the weights default depends on num_features)."""
+    D = PolicyConfig()  # the learning policy's defaults: one source
     return [
         ParamSpec('learning_rate', 2.0, 'Gradient-descent step size alpha; used from the next '
                   'update. 2.0 suits the sigmoid model on normalized features; lower it for '
@@ -129,7 +137,8 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   constraints='length num_features, finite', check=weights_vector),
         ParamSpec('bias', 0.0, 'The live model bias.', constraints='finite',
                   check=finite_number),
-        ParamSpec('buffer_size', 10000, 'Newest labeled samples kept for training.',
+        ParamSpec('buffer_size', 10000, 'Newest labeled samples kept (an update trains on the '
+                  'newest train_window of them).',
                   constraints='>= min_samples', int_range=(1, 100_000_000),
                   check=_buffer_fits),
         ParamSpec('min_samples', 10, 'Samples needed before the first update.',
@@ -146,8 +155,42 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
         ParamSpec('tolerance', 1.0e-9, 'An update stops early once the loss changes by less '
                   'than this between two steps.', float_range=(0.0, 1.0e6),
                   check=non_negative_number),
-        ParamSpec('normalize', True, 'Train on standardized features (mean/std of the buffer) '
-                  'and deploy the equivalent raw-feature weights.'),
+        ParamSpec('normalize', True, 'Train on standardized features (mean/std of the rows '
+                  'trained on) and deploy the equivalent raw-feature weights.'),
+        ParamSpec('train_window', D.train_window, 'Newest samples an update trains on: older '
+                  'ones are forgotten (they stay in the buffer). 0: automatic, 100 a feature '
+                  'and at least 1000; capped by buffer_size. After a detected change, only the '
+                  'samples since it, until there are as many.', int_range=(0, 100_000_000)),
+        ParamSpec('relative_tolerance', D.relative_tolerance, 'An update also stops once a '
+                  "step changes the loss by less than this fraction of the last update's loss "
+                  '(stop at convergence: a converged model costs a few steps); 0: off.',
+                  float_range=(0.0, 1.0), check=non_negative_number),
+        ParamSpec('l2', D.l2, 'L2 regularisation (weight decay) of the standardized weights, '
+                  'not the bias: each step also shrinks them by learning_rate * l2 (the '
+                  'objective is the loss + l2 |w_s|^2 for mse, + l2 |w_s|^2 / 2 for bce).',
+                  float_range=(0.0, 1.0e6), check=non_negative_number),
+        ParamSpec('update_every', D.update_every, 'Also update once this many samples have '
+                  'arrived since the last update, between train_period ticks; 0: off.',
+                  int_range=(0, 100_000_000)),
+        ParamSpec('fast_start', D.fast_start, 'Fast start: while the training set is younger '
+                  'than this many samples (after the start, ~/reset or a detected change), '
+                  'also update each time it has doubled (at min_samples, 2x, 4x ...), between '
+                  'train_period ticks; 0: off.', int_range=(0, 100_000_000)),
+        ParamSpec('change_threshold', D.change_threshold, 'Change detection (Page-Hinkley on '
+                  'the prequential error: 0/1 for sigmoid; for linear the squared error over '
+                  "the labels' variance, at most 1): the evidence needed to flag a change; "
+                  'larger is slower and rarer. 0: off.',
+                  float_range=(0.0, 1.0e6), check=non_negative_number),
+        ParamSpec('change_delta', D.change_delta, 'Change detection: a rise of the mean error '
+                  'smaller than this is not a change (it also sets how rarely noise is '
+                  'flagged).', float_range=(0.0, 1.0e6), check=non_negative_number),
+        ParamSpec('gate_z', D.gate_z, 'Deployment gate: a candidate is refused if its loss '
+                  'on the samples held out of its training (those since the last update) is '
+                  'worse than the model it started from by more than gate_z standard errors '
+                  '(0: worse at all).', float_range=(0.0, 100.0), check=non_negative_number),
+        ParamSpec('metrics_window', D.metrics_window, 'Newest samples the prequential '
+                  'metrics are taken over (a change restarts them).',
+                  int_range=(1, 1_000_000)),
         ParamSpec('predictor_node', 'predictor', 'Node to deploy to (its set_parameters_'
                   "atomically service), in the trainer's namespace unless absolute; empty: "
                   'deploy nowhere. Read at start.', read_only=True, check=_relative_node_name),
@@ -166,6 +209,9 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   'time); 0 disables them. Read at start.', read_only=True,
                   float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
                   check=off_or_at_least(0.01)),
+        ParamSpec('metrics_period', 1.0, 'Seconds between ~/metrics/* messages (ROS time); '
+                  '0 disables them. Read at start.', read_only=True, float_range=(0.0, 3600.0),
+                  constraints='0 or >= 0.01', check=off_or_at_least(0.01)),
         ParamSpec('niceness', 19, 'Scheduling niceness the trainer runs at (0-19; higher '
                   'yields the CPU sooner): training is background work, and at 19 it disturbs '
                   'the predictor least on a shared computer. Raised at start for all its '
@@ -184,8 +230,6 @@ class TrainerNode(Node):
         v = self._values
         self.niceness = lower_priority(v['niceness'])
         n = self.num_features = v['num_features']
-        self.buffer = SampleBuffer(v['buffer_size'], n)
-        self._workspace = Workspace()
         self.training_enabled = True
         # counters
         self.rows_refused = RefusalLog(self.get_logger(), 'labeled sample row(s)',
@@ -203,10 +247,10 @@ class TrainerNode(Node):
         weights = np.asarray(v['weights'], dtype=np.float64)
         if not np.any(weights) and v['seed'] >= 0:
             weights = NeuronModel.random_weights(n, v['seed'])
-        self._model = (weights, float(v['bias']))
-        # The start of the next update when it is not the model in force: set by ~/reset, which
-        # leaves the model in force (served, shown, saved) alone until an update deploys.
-        self._restart: Optional[tuple] = None
+        # The learning: what is kept and trained on, when, the gate, the metrics. The model in
+        # force is the policy's; ~/reset sets where the next update starts (policy.reset).
+        self.policy = LearningPolicy(n, PolicyConfig.from_params(v), weights, float(v['bias']))
+        self.buffer = self.policy.buffer
 
         # deployment to the predictor (deployment.Deployment: versions, retries, read-back)
         self._saved_version = 0  # the version in the weights file (0: none written or needed)
@@ -227,6 +271,11 @@ class TrainerNode(Node):
         self._publish_own_params()
 
         self._loss_pub = self.create_publisher(Float64, '~/loss', 10)
+        self._metric_pubs = {name: self.create_publisher(Float64, f'~/metrics/{name}', 10)
+                             for name in ('accuracy', 'mse', 'log_loss')}
+        self._changes_pub = self.create_publisher(
+            UInt32, '~/changes', QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self._changes_pub.publish(UInt32(data=0))
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._sub = self.create_subscription(
             Float64MultiArray, 'labeled_samples', self._on_samples, QoSProfile(depth=1000),
@@ -238,6 +287,8 @@ class TrainerNode(Node):
         self._timer = self.create_timer(v['train_period'], self._on_timer)
         period = v['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
+        period = v['metrics_period']
+        self._metrics_timer = self.create_timer(period, self.publish_metrics) if period else None
         self.get_logger().info(
             f'training on {self.resolve_topic_name("labeled_samples")} ({n} features + label), '
             f'every {v["train_period"]} s, deploying to '
@@ -248,11 +299,21 @@ class TrainerNode(Node):
     # ----------------------------------------------------------------------------- the model
     @property
     def weights(self) -> np.ndarray:
-        return self._model[0].copy()
+        return self.policy.weights
 
     @property
     def bias(self) -> float:
-        return self._model[1]
+        return self.policy.bias
+
+    @property
+    def _model(self) -> tuple:
+        """The model in force (the policy's), as (weights, bias)."""
+        return self.policy.weights, self.policy.bias
+
+    @_model.setter
+    def _model(self, model: tuple) -> None:
+        """Set from outside (by hand, from the file): in force now, and the next start."""
+        self.policy.set_model(*model)
 
     def _publish_own_params(self) -> None:
         """Make the trainer's own weights/bias parameters show the model in force."""
@@ -322,7 +383,9 @@ class TrainerNode(Node):
     def _on_set_parameters(self, params) -> SetParametersResult:
         result, merged = validate(self._specs, self._values, params)
         if result.successful:
-            reason = self._labels_refused_by(merged)
+            reason = self._labels_refused_by(merged) or PolicyConfig(**{
+                k: merged[k] for k in PolicyConfig.__dataclass_fields__ if k in merged
+            }).problem()
             if reason:
                 result = SetParametersResult(successful=False, reason=reason)
         if not result.successful:
@@ -334,13 +397,11 @@ class TrainerNode(Node):
         if new_weights:  # the new model in force, and the start of the next update
             self._model = (np.asarray(merged['weights'], dtype=np.float64),
                            float(merged['bias']))
-            self._restart = None
         # Another activation changes what the model in force computes: deploy and save it too.
         changed = new_weights or (by_hand and merged['activation'] != self._values['activation'])
         if changed:
             self.deployment.new_model(*self._model, merged['activation'])
-        if 'buffer_size' in names and merged['buffer_size'] != self.buffer.capacity:
-            self.buffer.resize(merged['buffer_size'])
+        self.policy.configure(PolicyConfig.from_params(merged))  # buffer_size resizes it
         new_period = merged['train_period'] != self._values['train_period']
         self._values = merged
         self.deployment.deploy_timeout = merged['deploy_timeout']
@@ -397,10 +458,33 @@ class TrainerNode(Node):
                     bad)
             good = good & in_range
         if good.all():
-            self.buffer.add(rows[:, :n], rows[:, n])
+            self._learn(rows[:, :n], rows[:, n])
         elif good.any():
             kept = rows[good]
-            self.buffer.add(kept[:, :n], kept[:, n])
+            self._learn(kept[:, :n], kept[:, n])
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _learn(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Give checked rows to the policy (scored, then kept); update if the rows make it due."""
+        changes = self.policy.changes
+        self.policy.add(X, y, self._now())
+        if self.policy.changes != changes:
+            self._on_change()
+        if self.training_enabled and self.policy.due_by_rows():
+            with self._a_stop_is_not_a_failure():
+                self.update()
+                self._sync()
+
+    def _on_change(self) -> None:
+        m = self.policy.metrics()
+        self.get_logger().info(
+            f'change detected at sample {m["last_change_at"]}: the prequential error rose '
+            f'(began about sample {m["last_change_onset"]}); training on the '
+            f'{m["training_rows"]} sample(s) since ({m["changes"]} change(s) so far)',
+            throttle_duration_sec=WARN_THROTTLE_SEC)
+        self._changes_pub.publish(UInt32(data=min(m['changes'], 2**32 - 1)))
 
     # ------------------------------------------------------------------------------- updates
     @contextlib.contextmanager
@@ -420,7 +504,7 @@ class TrainerNode(Node):
 
     def _on_timer(self) -> None:
         with self._a_stop_is_not_a_failure():
-            if self.training_enabled and self.buffer.count >= self._values['min_samples']:
+            if self.training_enabled and self.policy.can_update:
                 self.update()
             self._sync()
 
@@ -431,19 +515,14 @@ class TrainerNode(Node):
         self._deploy_if_needed()
 
     def update(self) -> str:
-        """One update on the buffer; returns the reason (deployed, refused, or nothing to do)."""
+        """One update (the policy's: train, then its gate); returns the reason (deployed,
+        refused, or nothing to do)."""
         if self.buffer.count == 0:
             return 'no samples held: nothing to train on'
         v = self._values
-        X, y = self.buffer.arrays()
-        w, b = self._model if self._restart is None else self._restart
         try:
-            result = train_update(
-                X, y, w, b, learning_rate=v['learning_rate'],
-                iterations=v['iterations_per_update'], tolerance=v['tolerance'],
-                activation=v['activation'], loss=v['loss'], normalize=v['normalize'],
-                workspace=self._workspace,
-                deadline=time.monotonic() + v['max_update_seconds'])
+            result = self.policy.update(self._now(),
+                                        deadline=time.monotonic() + v['max_update_seconds'])
         except ValueError as err:  # a buffer the chosen loss cannot use (e.g. bce labels)
             self.updates_refused += 1
             self.last_update_reason = f'update failed: {err}'
@@ -456,10 +535,8 @@ class TrainerNode(Node):
             return STOPPED_DURING_UPDATE
         self.updates += 1
         self.last_update_reason = result.reason
+        self.last_loss = result.loss
         if result.deployed:
-            self.last_loss = result.loss_after
-            self._model = (np.asarray(result.weights, dtype=np.float64), float(result.bias))
-            self._restart = None
             self.deployment.new_model(*self._model, v['activation'])
             self.deployments += 1
             self._gated_at = time.monotonic()
@@ -468,7 +545,6 @@ class TrainerNode(Node):
                 self._save()
             self.get_logger().debug(result.reason)
         else:
-            self.last_loss = result.loss_before
             self.updates_refused += 1
             self.get_logger().warning(f'update not deployed, the previous model stays: '
                                       f'{result.reason}', throttle_duration_sec=WARN_THROTTLE_SEC)
@@ -520,9 +596,7 @@ class TrainerNode(Node):
         weights = NeuronModel.random_weights(n, seed) if seed >= 0 else np.zeros(n)
         # Not the model in force: the predictor keeps serving it, so the weights parameters and
         # the weights file (which a restart would deploy) keep showing it too.
-        self._restart = (weights, 0.0)
-        dropped = self.buffer.count
-        self.buffer.clear()
+        dropped = self.policy.reset(start=(weights, 0.0))
         self.last_loss = math.nan
         response.success = True
         init = f'the random weights of seed {seed}' if seed >= 0 else 'zeros'
@@ -569,7 +643,31 @@ class TrainerNode(Node):
             'weights file writes': self.file_writes,
             'last update': self.last_update_reason,
             **self.deployment.counters(),
+            **self.policy_counters(),
         }
+
+    def policy_counters(self) -> Dict[str, Any]:
+        m = self.policy.metrics()
+        return {
+            'prequential accuracy': m['accuracy'],
+            'prequential mse': m['mse'],
+            'prequential log loss': m['log_loss'],
+            'prequential window': m['window'],
+            'changes detected': m['changes'],
+            'last change at sample': ('never' if m['last_change_at'] is None
+                                      else m['last_change_at']),
+            'training samples': m['training_rows'],
+        }
+
+    def publish_metrics(self) -> None:
+        """The windowed prequential metrics, one std_msgs/Float64 topic each (rqt_plot:
+        /trainer/metrics/accuracy/data); nothing before a row has been scored."""
+        m = self.policy.metrics()
+        if not m['window']:
+            return
+        for name, pub in self._metric_pubs.items():
+            if math.isfinite(m[name]):
+                pub.publish(Float64(data=float(m[name])))
 
     def publish_diagnostics(self) -> None:
         self._deploy_if_needed()

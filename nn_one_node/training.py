@@ -36,6 +36,7 @@ no usable information at that precision and is treated as constant (``sigma := 1
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -127,6 +128,18 @@ class SampleBuffer:
         """
         X = np.asarray(X_rows, dtype=np.float64)
         y = np.asarray(y_rows, dtype=np.float64)
+        if (1 <= X.ndim <= 2 and X.size == self._num_features and X.shape[-1] == X.size
+                and y.size == 1 and y.ndim <= 1):
+            # One row (a sample a message): a sum that is finite has no NaN or inf in it.
+            label = float(y.reshape(-1)[0])
+            if math.isfinite(float(X.sum())) and math.isfinite(label):
+                row = self._next
+                self._X[row] = X.reshape(-1)
+                self._y[row] = label
+                self._next = (row + 1) % self._capacity
+                self._count = min(self._count + 1, self._capacity)
+                self._total_added += 1
+                return 1
         if X.ndim == 1:
             X = X.reshape(1, -1)
         y = y.reshape(-1) if y.ndim <= 1 else y
@@ -158,6 +171,17 @@ class SampleBuffer:
         self._total_added += k
         return k
 
+    def add_finite_row(self, x: np.ndarray, label: float) -> None:
+        """Append one sample that the caller has checked: ``x`` a float64 (N,) array of finite
+        values, ``label`` a finite float. The fast path of a sample a message (no checks)."""
+        row = self._next
+        self._X[row] = x
+        self._y[row] = label
+        self._next = row + 1 if row + 1 < self._capacity else 0
+        if self._count < self._capacity:
+            self._count += 1
+        self._total_added += 1
+
     def arrays(self) -> Tuple[np.ndarray, np.ndarray]:
         """Read-only views ``(X (count, N), y (count,))`` of the held samples, without copying.
 
@@ -178,6 +202,22 @@ class SampleBuffer:
             return self._X[:self._count].copy(), self._y[:self._count].copy()
         order = np.r_[self._next:self._capacity, 0:self._next]
         return self._X[order], self._y[order]
+
+    def newest(self, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The newest ``k`` samples (at most ``count``), oldest first, C-contiguous.
+
+        Read-only views of the storage when they lie in one piece (no copy: a later ``add`` may
+        change what they show), else copies of the two pieces joined.
+        """
+        k = min(max(int(k), 0), self._count)
+        start = self._next - k
+        if start >= 0:
+            X, y = self._X[start:self._next], self._y[start:self._next]
+            X.flags.writeable = False
+            y.flags.writeable = False
+            return X, y
+        return (np.concatenate((self._X[start:], self._X[:self._next])),
+                np.concatenate((self._y[start:], self._y[:self._next])))
 
     def clear(self) -> None:
         """Forget every held sample (storage is kept; ``total_added`` is not reset)."""
@@ -222,6 +262,7 @@ class Workspace:
             self.mask = np.empty(self._m, dtype=bool)
         if num_features > self._n:
             self._n = int(num_features)
+            self.ones = np.ones(_STATS_CHUNK_ROWS)
             self.chunk = np.empty((_STATS_CHUNK_ROWS, self._n))
             self.w_raw = np.empty(self._n)
             self.grad = np.empty(self._n)
@@ -260,18 +301,22 @@ class Standardizer:
         if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(f'X must be a non-empty (M, N) array, got shape {X.shape}')
         m, n = X.shape
-        mu = np.mean(X, axis=0)
-        if not np.all(np.isfinite(mu)):
-            raise ValueError('X contains NaN or infinite values (or values too large to sum)')
         ws = workspace if workspace is not None else Workspace(0, n)
         ws.ensure(0, n)
+        # Up to one block of rows (the trainer's training window), the column sums are a BLAS
+        # product with a vector of ones: as exact as numpy's row-by-row sum over axis 0 (both
+        # add the rows in order) and several times faster on few columns.
+        small = m <= _STATS_CHUNK_ROWS and X.flags.c_contiguous
+        mu = np.dot(ws.ones[:m], X) / m if small else np.mean(X, axis=0)
+        if not np.all(np.isfinite(mu)):
+            raise ValueError('X contains NaN or infinite values (or values too large to sum)')
         ss = np.zeros(n)
         for start in range(0, m, _STATS_CHUNK_ROWS):
             block = X[start:start + _STATS_CHUNK_ROWS]
             d = ws.chunk[:block.shape[0], :n]
             np.subtract(block, mu, out=d)
             np.multiply(d, d, out=d)
-            ss += np.sum(d, axis=0)
+            ss += np.dot(ws.ones[:m], d) if small else np.sum(d, axis=0)
         sigma = np.sqrt(ss / m)
         if not np.all(np.isfinite(sigma)):
             raise ValueError('X has values too large for their variance to be computed')
@@ -473,7 +518,7 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                  learning_rate: float, iterations: int, tolerance: float = 1e-9,
                  activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
                  workspace: Optional[Workspace] = None,
-                 deadline: Optional[float] = None) -> UpdateResult:
+                 deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
     """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
 
     1. Warm start from the deployed raw model ``(weights, bias)``; with ``normalize`` the model is
@@ -481,6 +526,12 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     2. Up to ``iterations`` full-batch gradient-descent steps of the course's formulas, as
        ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``,
        or once ``time.monotonic()`` passes ``deadline`` (at least one step is made).
+       With ``l2 > 0`` each step also shrinks the standardized weights (not the bias):
+       ``w_s -= alpha l2 w_s`` (ridge / weight decay, as scikit-learn's ``alpha``), and the
+       losses the gate compares (and ``loss_before``/``loss_after``) are the objective the
+       steps descend: the loss plus ``l2 |w_s|^2`` for MSE (whose course gradient is half the
+       loss's) and plus ``l2 |w_s|^2 / 2`` for 'bce'. ``l2 = 0`` (the default) is the plain
+       course update, bit for bit.
     3. Back to raw weights, and the deployment gate: the candidate is refused if its loss, weights
        or bias are not finite (also when a step diverges midway), or if its loss on the buffer is
        greater than the deployed model's. A deployed model whose loss is not finite is replaced
@@ -495,6 +546,9 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     lr = check_learning_rate(learning_rate)
     max_steps = _check_count(iterations, 'iterations', 1)
     tol = check_tolerance(tolerance)
+    l2 = float(l2)
+    if not (np.isfinite(l2) and l2 >= 0.0):
+        raise ValueError(f'l2 must be a finite number >= 0, got {l2!r}')
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] == 0:
@@ -520,19 +574,24 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
 
     # Overflow and NaN are outcomes the gate handles below, not warnings for the log.
     with np.errstate(all='ignore'):
-        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline)
+        return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline,
+                       l2)
 
 
 def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
             tol: float, activation: str, loss: str, scaler: Standardizer,
-            ws: Workspace, deadline: Optional[float] = None) -> UpdateResult:
+            ws: Workspace, deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
     """``train_update`` after argument checks: the descent and the gate."""
     m, n = X.shape
     kernel = _Kernel(X, y, activation, loss, ws)
-    loss_before = kernel.loss(w0, b0)
-
     mu, sigma, constant = scaler.mean, scaler.std, scaler.constant
+    # The L2 term of the objective, in standardized space (see train_update).
+    penalty = (l2 if loss == 'mse' else 0.5 * l2) if l2 else 0.0
     w_s, b_s = scaler.from_raw(w0, b0)  # fresh array: updated in place below
+    loss_before = kernel.loss(w0, b0)
+    if penalty:
+        loss_before += penalty * float(np.dot(w_s, w_s))
+
     w_raw, grad, tmp, finite_n = ws.w_raw[:n], ws.grad[:n], ws.tmp_n[:n], ws.mask_n[:n]
     step_scale = lr / (m * sigma)  # dL/dw_s = (delta . X - sum(delta) mu) / sigma / M
     steps = 0
@@ -548,6 +607,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
                 s = delta.sum()
         else:
             current, s = kernel.mse_step(w_raw, b_raw, grad)  # grad = delta . X
+        if penalty:
+            current += penalty * float(np.dot(w_s, w_s))
         if not np.isfinite(current):
             failure = f'the loss became non-finite at step {steps + 1}'
             break
@@ -558,6 +619,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         # move its weight (at |mu| >= ~1e16 by more than any step can repair).
         np.putmask(grad, constant, 0.0)
         np.multiply(grad, step_scale, out=grad)
+        if l2:
+            grad += (lr * l2) * w_s
         np.subtract(w_s, grad, out=w_s)
         b_s = float(b_s - lr * (s / m))
         steps += 1
@@ -574,6 +637,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     w_new = w_raw.copy()
     finite_model = bool(np.all(np.isfinite(w_new)) and np.isfinite(b_new))
     loss_after = kernel.loss(w_new, b_new) if finite_model and not failure else float('nan')
+    if penalty:
+        loss_after += penalty * float(np.dot(w_s, w_s))
     hint = f' (learning_rate {lr:g} too large?)'
     if failure or not finite_model:
         reason = f'refused: {failure or "the new weights are not finite"}{hint}'

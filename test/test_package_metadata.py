@@ -25,6 +25,11 @@ ROSDEP_KEYS = {
 }
 
 
+# import name -> pip name: the learning benchmark's comparisons (River, scikit-learn), pinned in
+# requirements.txt for the development environment, never needed on a robot (issue 16)
+BENCH_ONLY = {'river': 'river', 'sklearn': 'scikit-learn'}
+
+
 def setup_kwargs():
     tree = ast.parse((ROOT / 'setup.py').read_text())
     for node in ast.walk(tree):
@@ -76,8 +81,34 @@ def test_every_imported_dependency_is_in_package_xml():
     test_deps = run_deps | depends('test_depend')
     # the tests import bench scripts (test_bench_endpoints), so what those import counts too
     tests = imported_modules([*(ROOT / 'test').glob('*.py'), *(ROOT / 'bench').glob('*.py')])
-    missing = {m: ROSDEP_KEYS.get(m, '?') for m in tests if ROSDEP_KEYS.get(m) not in test_deps}
+    missing = {m: ROSDEP_KEYS.get(m, '?') for m in tests - set(BENCH_ONLY)
+               if ROSDEP_KEYS.get(m) not in test_deps}
     assert not missing, f'test dependencies imported but not in package.xml: {missing}'
+
+
+def test_bench_only_dependencies_stay_in_the_bench_and_are_pinned():
+    # nothing a robot runs nor any test imports them; bench/learning_bench.py imports them
+    # inside its learners, so even importing that script needs neither
+    used = imported_modules([*(ROOT / 'nn_one_node').glob('*.py'),
+                             *(ROOT / 'launch').glob('*.py'), *(ROOT / 'test').glob('*.py')])
+    assert not used & set(BENCH_ONLY)
+    pinned = (ROOT / 'requirements.txt').read_text()
+    for name, pip in BENCH_ONLY.items():
+        assert re.search(rf'^{pip}==', pinned, re.M), pip
+    for path in (ROOT / 'bench').glob('*.py'):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert not imported_names(top) & set(BENCH_ONLY), path
+
+
+def imported_names(nodes):
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name.split('.')[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split('.')[0])
+    return found
 
 
 def test_console_scripts_and_data_files_are_installed_where_ros_looks():

@@ -192,7 +192,7 @@ def test_online_learning_reaches_the_offline_fit_and_deploys_it_to_the_predictor
     start_predictor(ros)
     predictor = PredictorEnds(ros)
     ends = Ends(ros)
-    ends.start_trainer()
+    ends.start_trainer(train_window=2000)  # all of them (the automatic window is 1000)
     ends.feed(X, y, batches=20)
     ends.diag(lambda d: count(d, 'samples held') == 2000, 'all 2000 samples held')
     scores = []
@@ -242,8 +242,13 @@ def test_a_linear_run_recovers_a_known_linear_relation_and_deploys_the_activatio
     ends = Ends(ros)
     ends.start_trainer(activation='linear', learning_rate=LINEAR_LR)
     ends.feed(X, y, batches=5)
-    ends.diag(lambda d: count(d, 'samples held') == 1000 and count(d, 'updates deployed') >= 2,
-              'the samples held and updates deployed')
+    # fast start deploys updates while the batches arrive; then the updates on all 1000 go on
+    # (without new samples, to tolerance) until the least-squares fit of them is reached
+    ends.diag(lambda d: count(d, 'samples held') == 1000, 'the samples held')
+    lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(len(y))]), y, rcond=None)[0]
+    ros.spin_until(lambda: np.allclose(np.asarray(model_of(ros, '/trainer')[0]) * SCALE,
+                                       lstsq[:N] * SCALE, rtol=0, atol=1e-5),
+                   TIMEOUT, 'the least-squares fit of the samples held')
     ends.pause()
     weights, bias = wait_in_sync(ros)
     assert ros.get_parameters('/predictor', ['activation'])['activation'] == 'linear'
@@ -251,7 +256,6 @@ def test_a_linear_run_recovers_a_known_linear_relation_and_deploys_the_activatio
     np.testing.assert_allclose(np.asarray(weights) * SCALE, W_STD, rtol=0, atol=3e-3)
     assert bias == pytest.approx(B_TRUE, abs=0.05)
     # ... and the least-squares fit of those samples, up to where the tolerance stopped it
-    lstsq = np.linalg.lstsq(np.column_stack([X, np.ones(len(y))]), y, rcond=None)[0]
     np.testing.assert_allclose(np.asarray(weights) * SCALE, lstsq[:N] * SCALE, atol=1e-5)
     np.testing.assert_allclose(predictor.predict(X_test), X_test @ W_TRUE + B_TRUE, atol=0.01)
     d = ends.diag(lambda d: True, 'a status')
@@ -729,7 +733,8 @@ def test_the_services_do_what_they_say(ros):
 
     reply = ends.call('train_now')  # one update now, paused or not
     assert reply.success and reply.message.startswith('deployed'), reply.message
-    assert 'on 60 samples' in reply.message
+    # fitted to the 45 oldest, judged on the newest 15 (a quarter, held out of its training)
+    assert 'on 45 samples' in reply.message and 'on 15 rows' in reply.message, reply.message
     assert model_of(ros, '/trainer') != ([0.0] * N, 0.0)
     ends.diag(lambda d: count(d, 'updates') == 1, 'the update counted')
 
@@ -797,13 +802,15 @@ def test_reset_keeps_the_model_in_force_until_an_update_deploys_one(ros, tmp_pat
     assert d['predictor in sync'] == 'True'
     assert model_of(ros, '/predictor') == deployed
 
-    # the next update starts from the reset weights (seed 7), not from the deployed model
+    # the next update starts from the reset weights (seed 7), not from the deployed model;
+    # fitted to the oldest 38 of the 50 new samples (the newest quarter is held out to judge it)
     X2, y2, _ = sigmoid_data(rng, 50)
     ends.feed(X2, y2)
     ends.diag(lambda d: count(d, 'samples held') == 50, '50 new samples held')
     reply = ends.call('train_now')
     assert reply.success and reply.message.startswith('deployed'), reply.message
-    expected = train_update(X2, y2, NeuronModel.random_weights(N, 7), 0.0,
+    assert 'on 38 samples' in reply.message and 'on 12 rows' in reply.message, reply.message
+    expected = train_update(X2[:38], y2[:38], NeuronModel.random_weights(N, 7), 0.0,
                             learning_rate=SIGMOID_LR, iterations=50, tolerance=0.0)
     weights, bias = model_of(ros, '/trainer')
     np.testing.assert_allclose(weights, expected.weights, rtol=1e-9, atol=0)
@@ -880,7 +887,8 @@ def test_updates_follow_ros_time_with_use_sim_time(ros):
     X, y, _ = sigmoid_data(rng, 100)
     ends = Ends(ros)
     clock = ros.publisher(Clock, '/clock')
-    ends.start_trainer(use_sim_time=True, predictor_node='')
+    # fast start off: its updates follow the samples, not the clock (they run without /clock)
+    ends.start_trainer(use_sim_time=True, predictor_node='', fast_start=0)
     ends.feed(X, y)
     ends.call('train_now')  # the samples are held (the services do not wait for the clock)
     ros.spin_for(0.75)  # three train periods of wall time, no /clock: no update, no status
