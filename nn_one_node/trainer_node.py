@@ -240,7 +240,7 @@ class TrainerNode(SteppedNode):
         self._timer = self._metrics_timer = self._diag_timer = None
         self._sub = self._diag_pub = self._loss_pub = self._changes_pub = None
         self._metric_pubs: Dict[str, Any] = {}
-        self._services: List[Any] = []
+        self._trainer_services: List[Any] = []
         self.deployment = None
         self.policy = self.buffer = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -298,7 +298,7 @@ class TrainerNode(SteppedNode):
             Float64MultiArray, 'labeled_samples',
             self.serving(self._on_samples, 'labeled_samples'), QoSProfile(depth=1000),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._services = [
+        self._trainer_services = [
             self.create_service(Trigger, '~/train_now', self._srv_train_now),
             self.create_service(Trigger, '~/reset', self._srv_reset),
             self.create_service(Trigger, '~/save', self._srv_save),
@@ -338,13 +338,13 @@ class TrainerNode(SteppedNode):
                     *self._metric_pubs.values()):
             if pub is not None:
                 self.destroy_publisher(pub)
-        for service in self._services:
+        for service in self._trainer_services:
             self.destroy_service(service)
         if self.deployment is not None and self.deployment.link is not None:
             self.deployment.link.destroy()
         self._diag_timer = self._sub = None
         self._loss_pub = self._changes_pub = self._diag_pub = None
-        self._metric_pubs, self._services = {}, []
+        self._metric_pubs, self._trainer_services = {}, []
         self.deployment = None
         self.policy = self.buffer = None  # the sample buffer released
         self._values = None
