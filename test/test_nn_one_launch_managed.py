@@ -1,7 +1,7 @@
 """launch_testing test of launch/nn_one_launch.py managed:=true: launch_ros starts the predictor
 and the trainer as LifecycleNodes and the launch file's own events (autostart) configure and
-activate them in order; a test node checks their states over lifecycle_msgs GetState, then the online-learning scenario runs
-through it; after shutdown every process must have exited 0.
+activate them in order; a test node checks their states over lifecycle_msgs GetState, then the
+online-learning scenario runs through them; after shutdown every process must have exited 0.
 
 Runs where launch_testing and launch_ros are installed; skipped, saying so, where they are not.
 The same checks run everywhere in test_launch_scenario_process.py (the launch file's events run
