@@ -531,12 +531,16 @@ class TrainerNode(SteppedNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _learn(self, X: np.ndarray, y: np.ndarray) -> None:
-        """Give checked rows to the policy (scored, then kept); update if the rows make it due."""
+        """Give checked rows to the policy (scored, then kept); update if the rows make it due.
+
+        Not while ROS time stands at zero (use_sim_time before /clock ticks): with simulated
+        time, training follows the clock, by the samples too."""
         changes = self.policy.changes
-        self.policy.add(X, y, self._now())
+        now = self._now()
+        self.policy.add(X, y, now)
         if self.policy.changes != changes:
             self._on_change()
-        if self.training_enabled and self.policy.due_by_rows():
+        if self.training_enabled and now > 0.0 and self.policy.due_by_rows():
             with self._a_stop_is_not_a_failure():
                 self.update()
                 self._sync()

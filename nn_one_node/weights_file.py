@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import signal
 import re
 import stat
 import tempfile
@@ -152,8 +153,18 @@ def save_weights_file(path: PathLike, weights: Sequence[float], bias: float,
         mode = stat.S_IMODE(os.stat(path).st_mode)  # keep the permissions of the file replaced
     except FileNotFoundError:
         mode = 0o644  # not mkstemp's 0600: a predictor run by another user must read it
-    fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=directory)
+    # A stop signal (Ctrl-C raises KeyboardInterrupt) landing inside mkstemp, after it created
+    # the file and before the try below, would leave the temporary: the stop signals wait until
+    # the name is known (the handler then runs inside the try, which removes it).
+    blocked = (signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+               if _CAN_BLOCK else None)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp',
+                                   dir=directory)
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            blocked = None
         with os.fdopen(fd, 'wb') as f:
             os.fchmod(f.fileno(), mode)
             f.write(data)
@@ -161,12 +172,20 @@ def save_weights_file(path: PathLike, weights: Sequence[float], bias: float,
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         raise
     _fsync_directory(directory)
+
+
+# The signals that stop a node; blocked only in the main thread (where Python runs handlers).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_CAN_BLOCK = hasattr(signal, 'pthread_sigmask')
 
 
 def _fsync_directory(directory: str) -> None:

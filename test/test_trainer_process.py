@@ -887,8 +887,7 @@ def test_updates_follow_ros_time_with_use_sim_time(ros):
     X, y, _ = sigmoid_data(rng, 100)
     ends = Ends(ros)
     clock = ros.publisher(Clock, '/clock')
-    # fast start off: its updates follow the samples, not the clock (they run without /clock)
-    ends.start_trainer(use_sim_time=True, predictor_node='', fast_start=0)
+    ends.start_trainer(use_sim_time=True, predictor_node='')
     ends.feed(X, y)
     ends.call('train_now')  # the samples are held (the services do not wait for the clock)
     ros.spin_for(0.75)  # three train periods of wall time, no /clock: no update, no status
