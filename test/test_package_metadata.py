@@ -21,7 +21,7 @@ ROSDEP_KEYS = {
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis', 'lifecycle_msgs': 'lifecycle_msgs',
     'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
-    'rosbags': 'python3-rosbags',
+    'rosbags': 'python3-rosbags-pip',
 }
 
 
