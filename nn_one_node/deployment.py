@@ -266,6 +266,14 @@ class Deployment:
         call.add_done_callback(lambda: self._on_state(call))
         return False
 
+    def hold(self) -> None:
+        """Stop until the next ``poll()``: a state question in flight is dropped, so that its
+        answer deploys nothing (the trainer deactivated meanwhile)."""
+        if self._state_call is not None:
+            self._state_call[0].cancel()
+            self._state_call = None
+        self._state_ok = False
+
     def _on_state(self, call: Call) -> None:
         if self._state_call is None or self._state_call[0] is not call:
             return

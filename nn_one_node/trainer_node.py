@@ -322,6 +322,8 @@ class TrainerNode(SteppedNode):
             self._deploy_if_needed()  # at once: the model may have waited for activation
 
     def deactivate_step(self) -> None:
+        if self.deployment is not None:
+            self.deployment.hold()  # an answer in flight must not deploy while inactive
         for timer in (self._timer, self._metrics_timer):
             if timer is not None:
                 self.destroy_timer(timer)

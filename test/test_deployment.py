@@ -584,3 +584,17 @@ def test_a_plain_predictor_is_not_asked_for_its_state():
     d.poll()
     assert [c.kind for c in link.calls] == ['deploy']
     assert 'predictor lifecycle state' not in d.counters()
+
+
+def test_hold_drops_a_state_question_in_flight():
+    link = ManagedLink()
+    d = Deployment(link, FakeLog(), clock=lambda: 0.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    d.hold()  # the trainer deactivated
+    assert link.of('state')[0].cancelled
+    link.of('state')[0].finish('active')
+    assert link.of('deploy') == []
+    d.poll()
+    link.of('state')[1].finish('active')
+    assert len(link.of('deploy')) == 1
