@@ -9,8 +9,9 @@ node's answer is checked before the next one:
   prediction; any other is refused, counted in /diagnostics under a kind the oracle allows, and
   not answered; after every bad message a valid one is answered correctly; no prediction is ever
   non-finite; received = predicted + refused, and = what the test sent;
-* the trainer: it holds exactly the rows the contract keeps (a mirror SampleBuffer in the test),
-  ``~/train_now`` then gives the model core's update on that mirror (same reason, same weights),
+* the trainer: it holds exactly the rows the contract keeps (a mirror LearningPolicy in the test,
+  fed the rows it must keep), ``~/train_now`` then gives the policy's update on that mirror (same
+  reason, same weights),
   and neither the trainer nor the predictor it deploys to ever holds non-finite weights.
 
 Inputs come from a fixed catalogue (every length from 0 to far past N, NaN, +-inf, denormals,
@@ -36,7 +37,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.model import NeuronModel
 from nn_one_node.trainer_node import MAX_MAGNITUDE
-from nn_one_node.training import SampleBuffer, train_update
+from nn_one_node.policy import LearningPolicy, PolicyConfig
 
 TIMEOUT = 30.0
 N = 3
@@ -356,8 +357,9 @@ class TrainerUnderFuzz:
         ros.wait_for_subscribers(self.pub, 1, TIMEOUT)
         reply = self.call(SetBool, 'enable_training', SetBool.Request(data=False))
         assert reply.success  # updates only through ~/train_now, one per message
-        self.mirror = SampleBuffer(self.BUFFER, N)
-        self.model = (np.zeros(N), 0.0)
+        # the trainer's learning policy with its parameters, fed the rows it must keep
+        self.mirror = LearningPolicy(N, PolicyConfig.from_params(
+            {'buffer_size': self.BUFFER, 'train_period': 3600.0, **self.PARAMS}))
         self.received = 0  # rows of well-formed messages
         self.rows_refused = Counter()
         self.messages_refused = 0
@@ -395,10 +397,11 @@ class TrainerUnderFuzz:
         else:
             self.received += e.rows.shape[0]
             self.rows_refused.update(kinds)
-            self.mirror.add(kept[:, :N], kept[:, N])
+            if kept.shape[0]:
+                self.mirror.add(kept[:, :N], kept[:, N], 0.0)
         expected = {'samples received': self.received, 'messages refused': self.messages_refused,
                     'samples refused': sum(self.rows_refused.values()),
-                    'samples held': self.mirror.count}
+                    'samples held': self.mirror.buffer.count}
 
         def counted(d):
             return all(int(d[k]) == v for k, v in expected.items())
@@ -410,18 +413,14 @@ class TrainerUnderFuzz:
         assert refused_by_kind(d) == dict(self.rows_refused), (what, d)
 
     def train_now(self, label: str) -> None:
-        """~/train_now against the model core on the mirror; weights finite on both nodes."""
+        """~/train_now against the policy on the mirror; weights finite on both nodes."""
         reply = self.call(Trigger, 'train_now')
-        if self.mirror.count == 0:
+        if self.mirror.buffer.count == 0:
             assert not reply.success and 'no samples' in reply.message, reply.message
             self.updates['nothing to train on'] += 1
             return
-        X, y = self.mirror.arrays()
-        w, b = self.model
         try:
-            offline = train_update(X, y, w, b, **{
-                k: v for k, v in self.PARAMS.items() if k != 'iterations_per_update'},
-                iterations=self.PARAMS['iterations_per_update'])
+            offline = self.mirror.update(0.0)
         except ValueError as err:
             raise AssertionError(f'after {label}: the samples the trainer accepted cannot be '
                                  f'trained on ({err}); it answered {reply.message!r}') from None
@@ -431,9 +430,9 @@ class TrainerUnderFuzz:
         got = self.ros.get_parameters('/trainer', ['weights', 'bias'], TIMEOUT)
         weights, bias = np.asarray(got['weights'], dtype=np.float64), float(got['bias'])
         assert all_finite(weights) and math.isfinite(bias), (label, got)
-        np.testing.assert_allclose(weights, offline.weights, rtol=1e-12, atol=0, err_msg=label)
-        assert bias == pytest.approx(offline.bias, rel=1e-12, abs=1e-300), label
-        self.model = (weights, bias)
+        np.testing.assert_allclose(weights, self.mirror.weights, rtol=1e-12, atol=0,
+                                   err_msg=label)
+        assert bias == pytest.approx(self.mirror.bias, rel=1e-12, abs=1e-300), label
         got = self.ros.get_parameters('/predictor', ['weights', 'bias'], TIMEOUT)
         assert all_finite(got['weights']) and math.isfinite(got['bias']), (label, got)
 
@@ -492,7 +491,7 @@ def test_the_trainer_survives_hostile_samples_and_trains_on_exactly_the_rows_it_
     fuzz()
 
     # the predictor ends with exactly the trainer's model, and every process is up
-    model = t.model
+    model = (t.mirror.weights, t.mirror.bias)
     t.ros.spin_until(lambda: np.array_equal(t.ros.get_parameters(
         '/predictor', ['weights'], TIMEOUT)['weights'], model[0]), TIMEOUT,
         'the predictor to hold the model of the trainer')

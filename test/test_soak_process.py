@@ -76,6 +76,9 @@ def test_a_burst_of_100000_samples_keeps_the_newest_and_the_services_answer(ros)
         'num_features': n, 'buffer_size': cap, 'train_period': 0.05, 'min_samples': 1,
         'iterations_per_update': 100, 'tolerance': 0.0, 'predictor_node': '',
         'diagnostics_period': 0.1, 'weights_file': str(ros.tmp_path / 'w.yaml'),
+        # the whole ring trained on, as the check below computes it (the policy's window and
+        # change detection, tested elsewhere, would train on fewer)
+        'train_window': cap, 'change_threshold': 0.0, 'relative_tolerance': 0.0,
         # niceness 0: at the default 19, any other load on the machine delays its services by
         # whole time slices (two CPU hogs next to this test: p90 1.2 s), which is the default's
         # purpose; this test is about the trainer's own work not blocking them.
