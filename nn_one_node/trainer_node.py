@@ -352,10 +352,12 @@ class TrainerNode(SteppedNode):
         self._values = None
 
     def on_exit(self) -> None:
-        """Every exit (Ctrl-C, SIGTERM, the shutdown transition): the weights file holds the
-        model in force (written at each deployment; written now if a write was missed)."""
-        if (self.configured and self._values is not None and self._weights_file
-                and self._saved_version < self.deployment.version):
+        """Every exit. The weights file holds the model in force: it is written at each
+        deployment, so Ctrl-C and SIGTERM leave it as it is (a signal may be inside a write,
+        which then removes its temporary). After the shutdown transition (no signal in play), a
+        write that had failed or was cut short is made now."""
+        if (self.finished and self.configured and self._values is not None
+                and self._weights_file and self._saved_version < self.deployment.version):
             self._save()
 
     # ----------------------------------------------------------------------------- the model
