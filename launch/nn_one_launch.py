@@ -1,8 +1,12 @@
-"""Start the predictor and the trainer wired together (and, for demos and tests, the simulated
-sensor), configured from one params file.
+"""Start the predictor and the trainer wired together (and the assembler that feeds them from a
+robot's typed topics, and, for demos and tests, a simulated sensor or robot), configured from one
+params file.
 
     ros2 launch nn_one_node nn_one_launch.py                         # predictor + trainer
     ros2 launch nn_one_node nn_one_launch.py start_sim_sensor:=true  # + simulated sensor
+    ros2 launch nn_one_node nn_one_launch.py start_assembler:=true params_file:=my_robot.yaml
+    ros2 launch nn_one_node nn_one_launch.py start_assembler:=true start_sim_robot:=true \
+        params_file:=$(ros2 pkg prefix --share nn_one_node)/config/robot.yaml
     ros2 launch nn_one_node nn_one_launch.py start_trainer:=false weights_file:=/path/model.yaml
     ros2 launch nn_one_node nn_one_launch.py namespace:=robot1 features_topic:=/robot1/lidar_feats
     ros2 launch nn_one_node nn_one_launch.py --show-args              # every argument, described
@@ -25,6 +29,7 @@ lifecycle events, each once the one before it is active.
 import os
 
 import lifecycle_msgs.msg
+import yaml
 from launch import LaunchContext, LaunchDescription
 from launch.actions import (DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction,
                             RegisterEventHandler)
@@ -41,7 +46,8 @@ PACKAGE = 'nn_one_node'
 ARGUMENTS = [
     # (name, default, description); params_file's default is a substitution, set below.
     ('params_file', None,
-     'Params YAML for the predictor, trainer and sim_sensor (node keys /**/predictor, ...).'),
+     'Params YAML for the predictor, trainer, assembler, sim_sensor and sim_robot (node keys '
+     '/**/predictor, ...; config/robot.yaml for the robot path).'),
     ('namespace', '',
      'Namespace of all nodes (e.g. robot1); the trainer deploys to the predictor in it.'),
     ('use_sim_time', 'false',
@@ -53,18 +59,27 @@ ARGUMENTS = [
      'Start the trainer; false: inference only (the predictor serving a saved weights_file).'),
     ('start_sim_sensor', 'false',
      'Start the simulated wheel-slip sensor (publishes features and labeled_samples).'),
+    ('start_assembler', 'false',
+     "Start the assembler: a robot's typed topics in, features and labeled_samples out, as the "
+     "params_file's /**/assembler section says (e.g. config/robot.yaml)."),
+    ('start_sim_robot', 'false',
+     'Start the simulated robot: the wheel-slip scenario as typed sensor topics (scan, odom, '
+     'joint_states, imu, temperature) and late slip labels, for the assembler.'),
     ('weights_file', '',
      'Learned model (params YAML): the trainer saves to and resumes from it, and the predictor '
      'starts from it when it exists. Empty: no persistence.'),
     ('features_topic', 'features',
-     'Topic the predictor reads feature vectors from (and the sim_sensor publishes them on).'),
+     'Topic the predictor reads feature vectors from (and the sim_sensor or the assembler '
+     'publishes them on).'),
     ('prediction_topic', 'prediction', 'Topic the predictor publishes predictions on.'),
     ('labeled_samples_topic', 'labeled_samples',
-     'Topic the trainer reads labeled samples from (and the sim_sensor publishes them on).'),
+     'Topic the trainer reads labeled samples from (and the sim_sensor or the assembler '
+     'publishes them on).'),
     ('log_level', 'info', 'Log level of every node: debug, info, warn, error or fatal.'),
 ]
 
 BOOLEANS = ['true', 'false', 'True', 'False', '1', '0']
+FLAGS = ('use_sim_time', 'start_trainer', 'start_sim_sensor', 'start_assembler', 'start_sim_robot')
 LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']
 
 
@@ -73,6 +88,21 @@ def _flag(context: LaunchContext, name: str) -> bool:
     if value not in BOOLEANS:
         raise ValueError(f'launch argument {name} must be true or false, got {value!r}')
     return value in ('true', 'True', '1')
+
+
+def has_node_section(params_file: str, node: str, key: str) -> bool:
+    """Whether ``params_file`` sets ``key`` for a node named ``node`` (a '/**/node', 'node',
+    '/node' or '/**' section), as rcl would apply it."""
+    with open(params_file) as f:
+        config = yaml.safe_load(f)
+    if not isinstance(config, dict):
+        return False
+    for name, section in config.items():
+        if str(name) == '/**' or str(name).rstrip('/').split('/')[-1] == node:
+            values = (section or {}).get('ros__parameters') if isinstance(section, dict) else None
+            if isinstance(values, dict) and key in values:
+                return True
+    return False
 
 
 def _nodes(context: LaunchContext):
@@ -141,13 +171,34 @@ def _nodes(context: LaunchContext):
             parameters=[params_file, trainer_overrides],
             remappings=[('labeled_samples', arg['labeled_samples_topic'])],
             **common))
+    start_assembler = _flag(context, 'start_assembler')
+    if start_assembler and _flag(context, 'start_sim_sensor'):
+        raise ValueError('start_assembler:=true and start_sim_sensor:=true both publish features '
+                         'and labeled_samples: start one of them')
+    if start_assembler and not has_node_section(params_file, 'assembler', 'features'):
+        raise ValueError(
+            f'start_assembler:=true, but params_file {params_file!r} gives the assembler no '
+            'features: pass a params file with an /**/assembler section, e.g. the installed '
+            'config/robot.yaml')
+    sim_time = {'use_sim_time': overrides['use_sim_time']}
     if _flag(context, 'start_sim_sensor'):
         nodes.append(node(
             executable='sim_sensor', name='sim_sensor',
-            parameters=[params_file, {'use_sim_time': overrides['use_sim_time']}],
+            parameters=[params_file, sim_time],
             remappings=[('features', arg['features_topic']),
                         ('labeled_samples', arg['labeled_samples_topic'])],
             **common))
+    if start_assembler:
+        nodes.append(node(
+            executable='assembler', name='assembler',
+            parameters=[params_file, sim_time],
+            remappings=[('features', arg['features_topic']),
+                        ('labeled_samples', arg['labeled_samples_topic'])],
+            **common))
+    if _flag(context, 'start_sim_robot'):
+        nodes.append(node(
+            executable='sim_robot', name='sim_robot',
+            parameters=[params_file, sim_time], **common))
     return nodes + node.autostart()
 
 
@@ -222,7 +273,7 @@ def generate_launch_description() -> LaunchDescription:
     declared = []
     for name, default, description in ARGUMENTS:
         kwargs = {}
-        if name in ('use_sim_time', 'start_trainer', 'start_sim_sensor'):
+        if name in FLAGS:
             kwargs['choices'] = BOOLEANS
         elif name == 'log_level':  # else a bad one starts every node, to die at once
             kwargs['choices'] = LOG_LEVELS

@@ -1,12 +1,26 @@
 """The demo: watch the predictor and the trainer learn the wheel-slip scenario live.
 
-    python -m nn_one_node.demo [--duration 30] [--out artifacts/demo.png]     (or: make demo)
+    python -m nn_one_node.demo [--duration 30] [--out artifacts/demo.png] [--arrays]
+                               [--record DIR]                                  (or: make demo)
 
-It claims a ROS_DOMAIN_ID of its own and keeps DDS on loopback, then starts the simulated sensor,
-the predictor and the trainer with the installed config/nn_one.yaml: through
-``ros2 launch nn_one_node nn_one_launch.py start_sim_sensor:=true`` where ``ros2`` and launch_ros
-exist, otherwise as the installed executables with the same params file. A monitor node in this
-process prints, about every second, the samples the trainer has received, its training loss
+It claims a ROS_DOMAIN_ID of its own and keeps DDS on loopback, then starts the nodes of one of
+two paths with their installed params file:
+
+* the robot path (default): ``sim_robot`` publishes the scenario as a robot's typed topics
+  (LaserScan, Odometry, JointState, Imu, Temperature) and the slip label late on a topic of its
+  own; the ``assembler`` turns them into ``features`` rows for the predictor and, joining each
+  label to the row of the moment it describes, ``labeled_samples`` for the trainer
+  (config/robot.yaml);
+* the array path (``--arrays``): ``sim_sensor`` publishes ready-made ``features`` and
+  ``labeled_samples`` rows (config/nn_one.yaml).
+
+Through ``ros2 launch nn_one_node nn_one_launch.py`` (``start_assembler:=true
+start_sim_robot:=true``, or ``start_sim_sensor:=true``) where ``ros2`` and launch_ros exist,
+otherwise as the installed executables with the same params file. ``--record DIR`` also writes
+what runs on the topics to a rosbag2 (mcap) in DIR, for the offline tools.
+
+A monitor node in this process prints, about every second, the samples the trainer has received,
+its training loss
 (``/trainer/loss``), the predictor's accuracy and mean absolute error on a fresh evaluation batch
 of the scenario (published on ``features``; its prediction is recognised by its size), and the
 distance of the predictor's deployed weights (read with the get_parameters service) from the
@@ -22,6 +36,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
+import importlib
 import importlib.util
 import math
 import os
@@ -32,7 +47,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, TextIO
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
@@ -44,8 +59,37 @@ EVAL_SAMPLES = 200  # per evaluation batch; the k-th batch has EVAL_SAMPLES + k 
 EVAL_SEED = 20240
 PRINT_PERIOD = 1.0
 STOP_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # for every node to log its first line
 _ISOLATION_KEYS = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY',
                    'ROS_STATIC_PEERS')
+
+
+@dataclass(frozen=True)
+class DemoPath:
+    """What one path of the demo starts, and what runs on its topics."""
+
+    name: str
+    params: str                              # the installed config/ file
+    nodes: Tuple[str, ...]                   # executables, in start order
+    launch_arguments: Tuple[str, ...]        # for nn_one_launch.py
+    topics: Tuple[Tuple[str, str, bool], ...]  # (topic, type, sensor QoS) its nodes talk on
+
+
+_OUTPUTS = (('features', 'std_msgs/msg/Float64MultiArray', False),
+            ('labeled_samples', 'std_msgs/msg/Float64MultiArray', False),
+            ('prediction', 'std_msgs/msg/Float64MultiArray', False))
+ROBOT = DemoPath(
+    'robot', 'robot.yaml', ('predictor', 'trainer', 'assembler', 'sim_robot'),
+    ('start_assembler:=true', 'start_sim_robot:=true'),
+    (('scan', 'sensor_msgs/msg/LaserScan', True),
+     ('odom', 'nav_msgs/msg/Odometry', True),
+     ('joint_states', 'sensor_msgs/msg/JointState', True),
+     ('imu', 'sensor_msgs/msg/Imu', True),
+     ('temperature', 'sensor_msgs/msg/Temperature', True),
+     ('slip', 'std_msgs/msg/Bool', False),
+     ('slip_probability', 'std_msgs/msg/Float64', False)) + _OUTPUTS)
+ARRAYS = DemoPath('arrays', 'nn_one.yaml', ('predictor', 'trainer', 'sim_sensor'),
+                  ('start_sim_sensor:=true',), _OUTPUTS)
 
 
 # ------------------------------------------------------------------------------- the children
@@ -74,6 +118,12 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def started(self) -> bool:
+        """Whether the node has logged its first line: it is built, and rclpy handles SIGINT (a
+        SIGINT before that kills the process at once, exit -2, instead of stopping it)."""
+        self._log.flush()
+        return self.log_path.stat().st_size > 0
+
     def tail(self, lines: int = 15) -> str:
         self._log.flush()
         text = self.log_path.read_text(errors='replace').splitlines()
@@ -97,9 +147,8 @@ class Installation:
     prefix: str
     share: str
 
-    @property
-    def params_file(self) -> str:
-        return os.path.join(self.share, 'config', 'nn_one.yaml')
+    def params_file(self, path: DemoPath = ARRAYS) -> str:
+        return os.path.join(self.share, 'config', path.params)
 
     def executable(self, name: str) -> Optional[str]:
         path = os.path.join(self.prefix, 'lib', PACKAGE, name)
@@ -123,21 +172,60 @@ def ros2_launch_available() -> bool:
 
 
 def start_nodes(inst: Installation, env: Dict[str, str], log_dir: Path,
-                use_launch: bool, with_trainer: bool) -> List[Child]:
+                use_launch: bool, with_trainer: bool, path: DemoPath = ARRAYS) -> List[Child]:
     if use_launch:
-        argv = ['ros2', 'launch', PACKAGE, 'nn_one_launch.py', 'start_sim_sensor:=true',
-                f'params_file:={inst.params_file}']
+        argv = ['ros2', 'launch', PACKAGE, 'nn_one_launch.py', *path.launch_arguments,
+                f'params_file:={inst.params_file(path)}']
         if not with_trainer:
             argv.append('start_trainer:=false')
         return [Child('ros2 launch', argv, env, log_dir / 'launch.log')]
     children = []
-    for name in ('predictor', 'trainer', 'sim_sensor'):
+    for name in path.nodes:
         exe = inst.executable(name)
+        if exe is None and name in ('assembler', 'sim_robot'):
+            raise SystemExit(f'{name} is not installed in {inst.prefix}: rebuild the package '
+                             '(`make demo` does), or run the array path with --arrays')
         if exe is None or (name == 'trainer' and not with_trainer):
             continue
-        argv = [exe, '--ros-args', '--params-file', inst.params_file]
+        argv = [exe, '--ros-args', '--params-file', inst.params_file(path)]
         children.append(Child(name, argv, env, log_dir / f'{name}.log'))
     return children
+
+
+# ------------------------------------------------------------------------------- the recorder
+def message_class(msgtype: str):
+    """The rclpy message class of 'pkg/msg/Type'."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+class Recorder:
+    """Writes the serialized messages of some topics to a rosbag2 (mcap storage), as received.
+
+    The messages are taken raw (the CDR bytes rosbag2 stores), so nothing is deserialized on the
+    way; the connections carry the message definitions, so any rosbag2 reader can decode them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+        self.path = path
+        self._typestore = get_typestore(Stores.ROS2_JAZZY)
+        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self.counts: Dict[str, int] = {}
+
+    def connection(self, topic: str, msgtype: str):
+        conn = self._writer.add_connection(topic, msgtype, typestore=self._typestore)
+        self.counts[topic] = 0
+        return conn
+
+    def write(self, conn, timestamp_ns: int, data: bytes) -> None:
+        self._writer.write(conn, timestamp_ns, data)
+        self.counts[conn.topic] += 1
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 # -------------------------------------------------------------------------------- the monitor
@@ -171,7 +259,8 @@ class MonitorState:
 class Monitor:
     """The demo's own rclpy node: publishes evaluation batches and reads the results."""
 
-    def __init__(self, domain_id: int) -> None:
+    def __init__(self, domain_id: int, record: Optional[Recorder] = None,
+                 topics: Sequence[Tuple[str, str, bool]] = ()) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rcl_interfaces.srv import GetParameters
@@ -203,6 +292,23 @@ class Monitor:
                                  QoSProfile(depth=100))
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 20)
         self._params = node.create_client(GetParameters, 'predictor/get_parameters')
+        self.recorder = record
+        if record is not None:
+            self._record(topics)
+
+    def _record(self, topics: Sequence[Tuple[str, str, bool]]) -> None:
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        for name, msgtype, sensor in topics:
+            topic = self.node.resolve_topic_name(name)
+            conn = self.recorder.connection(topic, msgtype)
+            qos = qos_profile_sensor_data if sensor else QoSProfile(depth=100)
+            # bound to this connection; raw=True hands over the serialized bytes
+            self.node.create_subscription(
+                message_class(msgtype), name, functools.partial(self._on_raw, conn), qos,
+                raw=True)
+
+    def _on_raw(self, conn, data: bytes) -> None:
+        self.recorder.write(conn, self.node.get_clock().now().nanoseconds, data)
 
     # ---------------------------------------------------------------------------- callbacks
     def _on_prediction(self, msg) -> None:
@@ -400,9 +506,22 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument('--no-launch', action='store_true',
                         help='start the installed executables directly even where ros2 launch '
                              'exists')
+    parser.add_argument('--arrays', action='store_true',
+                        help='the array path: sim_sensor publishes ready-made features and '
+                             'labeled_samples rows (config/nn_one.yaml), no assembler')
+    parser.add_argument('--record', type=Path, metavar='DIR',
+                        help='also record the topics of the run to a rosbag2 (mcap storage) in '
+                             'DIR, which must not exist yet')
     args = parser.parse_args(argv)
     if not (0.0 < args.duration < 86400.0):
         parser.error('--duration must be between 0 and 86400 seconds')
+    if args.record is not None:
+        if os.path.lexists(args.record):
+            parser.error(f'--record {args.record}: already exists (a bag is written to a new '
+                         'directory)')
+        if importlib.util.find_spec('rosbags') is None:
+            parser.error('--record needs the rosbags package (pip install rosbags; `make demo` '
+                         'has it)')
     return args
 
 
@@ -426,30 +545,47 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     use_launch = ros2_launch_available() and not args.no_launch
     with_trainer = inst.executable('trainer') is not None and not args.no_trainer
+    path = ARRAYS if args.arrays else ROBOT
     scenario = Scenario()
     p = functools.partial(print, file=out, flush=True)
 
     names = ', '.join(f'{s}' for s in scenario.feature_names)
     p(f'nn_one_node demo: learning wheel-slip risk online from {scenario.num_features} '
       f'sensors ({names})')
+    if path is ROBOT:
+        p('the robot path: sim_robot publishes typed topics (/scan LaserScan, /odom Odometry, '
+          '/joint_states JointState, /imu Imu, /temperature Temperature) and the slip label '
+          'late (/slip_probability); the assembler makes features rows of them for the '
+          'predictor and joins each label to its moment for the trainer')
+    else:
+        p('the array path: sim_sensor publishes features and labeled_samples rows')
     p(f'ground truth: weights {np.round(scenario.true_weights, 3).tolist()}, '
       f'bias {scenario.true_bias}')
-    how = ('ros2 launch nn_one_node nn_one_launch.py start_sim_sensor:=true' if use_launch
-           else 'the installed executables')
-    nodes = 'sim_sensor, predictor' + (', trainer' if with_trainer else '')
-    p(f'starting {nodes} with {how} and {inst.params_file}')
+    how = (f'ros2 launch nn_one_node nn_one_launch.py {" ".join(path.launch_arguments)}'
+           if use_launch else 'the installed executables')
+    nodes = ', '.join(n for n in path.nodes if with_trainer or n != 'trainer')
+    p(f'starting {nodes} with {how} and {inst.params_file(path)}')
     p(f'ROS_DOMAIN_ID {lock.domain_id}, DDS on loopback only; node logs in {log_dir}/')
     if not with_trainer:
         p('without the trainer: showing the predictor serving its initial model')
 
     children: List[Child] = []
     monitor: Optional[Monitor] = None
+    recorder: Optional[Recorder] = None
     started = time.monotonic()
     failed = ''
     previous_handler = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        children = start_nodes(inst, env, log_dir, use_launch, with_trainer)
-        monitor = Monitor(lock.domain_id)
+        children = start_nodes(inst, env, log_dir, use_launch, with_trainer, path)
+        if not use_launch:  # ros2 launch relays a Ctrl-C itself
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and not all(
+                    c.started() or not c.alive() for c in children):
+                time.sleep(0.05)  # polling log files: no event to wait on
+        if args.record is not None:
+            args.record.parent.mkdir(parents=True, exist_ok=True)
+            recorder = Recorder(args.record)
+        monitor = Monitor(lock.domain_id, recorder, path.topics)
         p(f'running for {args.duration:g} s (Ctrl-C ends it early)')
         p(HEADER)
         tick = started
@@ -482,10 +618,15 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             monitor.close()
         else:
             state = MonitorState()
+        if recorder is not None:
+            recorder.close()
         codes = [(c.name, c.stop()) for c in children]
         lock.release()
     if codes:
         p('stopped ' + ', '.join(f'{name} (exit {code})' for name, code in codes))
+    if recorder is not None:
+        counts = ', '.join(f'{t} {n}' for t, n in recorder.counts.items())
+        p(f'recorded to {args.record.resolve()} (rosbag2, mcap): {counts}')
     ref = reference()
     summary(state, scenario, ref, elapsed, out)
     if state.history:

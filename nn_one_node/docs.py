@@ -65,6 +65,8 @@ def node_tables() -> Dict[str, str]:
     specs = getattr(sim_sensor_node, 'sim_sensor_params', None)
     if specs is not None:
         tables['sim_sensor'] = table(specs())
+    from . import sim_robot_node
+    tables['sim_robot'] = table(sim_robot_node.sim_robot_params())
     return tables
 
 

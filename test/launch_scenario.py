@@ -43,8 +43,13 @@ def installed_launch_file() -> str:
 
 
 def installed_params_file() -> str:
+    return installed_config('nn_one.yaml')
+
+
+def installed_config(name: str) -> str:
+    """An installed file of config/ (robot.yaml, gazebo.yaml, ...)."""
     from ament_index_python.packages import get_package_share_directory
-    return os.path.join(get_package_share_directory(PACKAGE), 'config', 'nn_one.yaml')
+    return os.path.join(get_package_share_directory(PACKAGE), 'config', name)
 
 
 def topic(namespace: str, name: str) -> str:

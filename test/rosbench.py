@@ -255,6 +255,26 @@ class RosBench:
         self.spin_until(lambda: len(received) > before, timeout, what)
         return received[before]
 
+    def ask_until_answered(self, pub, msg, received: List[Any], matches: Callable[[Any], bool],
+                           what: str = 'a reply', timeout: float = DEFAULT_TIMEOUT,
+                           every: float = 1.0) -> Any:
+        """Publish ``msg`` (again every ``every`` seconds) until a message that ``matches`` it
+        lands in ``received``; return that message. For a first request to a best-effort
+        subscription that discovery may not have matched to ``pub`` yet (see ``handshake``)."""
+        deadline = time.monotonic() + timeout
+        start = len(received)
+        while True:
+            pub.publish(msg)
+            resend = min(deadline, time.monotonic() + every)
+            found = self.spin_until(
+                lambda: next((r for r in received[start:] if matches(r)), None)
+                or time.monotonic() >= resend, timeout + 1.0, what)
+            if found is not True:
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(f'timed out after {timeout} s waiting for {what}\n'
+                                     f'{self.logs()}')
+
     # ---------------------------------------------------------------------------- services
     def client(self, srv_type, name: str):
         """One client per service, made once and kept (see ``call``)."""

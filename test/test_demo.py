@@ -1,5 +1,6 @@
 """`python -m nn_one_node.demo` end to end: it learns, summarises, plots, stops its nodes, exits 0,
-whether it ends by itself or by Ctrl-C."""
+whether it ends by itself or by Ctrl-C, on the robot path (typed topics and the assembler) and on
+the array path (--arrays); --record writes a bag of the run."""
 
 import os
 import re
@@ -69,25 +70,74 @@ def final_accuracy(out: str) -> float:
     return float(m.group(1))
 
 
-@pytest.mark.slow
-def test_demo_learns_plots_and_exits_zero_by_itself(tmp_path):
-    png = tmp_path / 'plots' / 'demo.png'
-    proc = start_demo('--duration', 12, '--out', png)
-    out = finish(proc, timeout=120)
-    assert proc.returncode == 0, out
-    assert_nodes_stopped_cleanly(out)
-    assert re.search(r'^stopped .*predictor.*trainer.*sim_sensor', out, re.M) \
-        or 'ros2 launch' in out, out
+def check_learned(out: str):
     assert 'summary after' in out
     assert final_accuracy(out) >= 90.0, out
     m = re.search(r'relative error ([0-9.]+)', out)
     assert m and float(m.group(1)) < 0.3, out
     assert re.search(r'trainer updates \(deployed\):\s+[1-9]', out), out
+
+
+@pytest.mark.slow
+def test_demo_learns_plots_records_and_exits_zero_by_itself(tmp_path):
+    """The default, robot path: sim_robot's typed topics -> assembler -> predictor, late labels
+    -> assembler -> trainer -> predictor; --record writes what ran to a bag AnyReader reads."""
+    png = tmp_path / 'plots' / 'demo.png'
+    bag = tmp_path / 'bags' / 'demo'
+    duration = 14
+    proc = start_demo('--duration', duration, '--out', png, '--record', bag)
+    out = finish(proc, timeout=150)
+    assert proc.returncode == 0, out
+    assert 'the robot path' in out
+    assert_nodes_stopped_cleanly(out)
+    assert re.search(r'^stopped .*predictor.*trainer.*assembler.*sim_robot', out, re.M) \
+        or 'ros2 launch' in out, out
+    check_learned(out)
     assert f'plot of loss and accuracy over time: {png.resolve()}' in out
     check_png(png)
     assert (png.parent / 'demo-logs').is_dir()
     # one progress line about every second
-    assert len(re.findall(r'^\s+\d+\.\ds\s', out, re.M)) >= 8
+    assert len(re.findall(r'^\s+\d+\.\ds\s', out, re.M)) >= 10
+
+    assert f'recorded to {bag.resolve()} (rosbag2, mcap)' in out
+    assert list(bag.glob('*.mcap')) and (bag / 'metadata.yaml').exists()
+    from rosbags.highlevel import AnyReader
+    # messages per second (the monitor records from its start, a little after the nodes')
+    rates = {'/scan': 25, '/odom': 50, '/joint_states': 50, '/imu': 100, '/temperature': 25,
+             '/slip': 5, '/slip_probability': 5, '/labeled_samples': 5, '/features': 50,
+             '/prediction': 50}
+    with AnyReader([bag]) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+        assert set(counts) == set(rates), counts
+        for topic, rate in rates.items():
+            # labels start a label_delay late; the typed rates hold within DDS losses
+            assert 0.3 * rate * duration <= counts[topic] <= 1.5 * rate * (duration + 5), \
+                (topic, counts)
+        first = {}
+        for conn, _, raw in reader.messages():
+            if conn.topic not in first:
+                first[conn.topic] = reader.deserialize(raw, conn.msgtype)
+            if len(first) == len(rates):
+                break
+    assert len(first['/scan'].ranges) == 360
+    assert sorted(first['/joint_states'].name) == ['left_wheel_joint', 'right_wheel_joint']
+    assert first['/odom'].child_frame_id == 'base_link'
+    assert len(first['/labeled_samples'].data) == 6  # 5 features and the label
+    assert 0.0 < first['/slip_probability'].data < 1.0
+
+
+@pytest.mark.slow
+def test_the_array_path_still_learns(tmp_path):
+    png = tmp_path / 'plots' / 'demo.png'
+    proc = start_demo('--arrays', '--duration', 12, '--out', png)
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 0, out
+    assert 'the array path' in out
+    assert_nodes_stopped_cleanly(out)
+    assert re.search(r'^stopped .*predictor.*trainer.*sim_sensor', out, re.M) \
+        or 'ros2 launch' in out, out
+    check_learned(out)
+    check_png(png)
 
 
 @pytest.mark.slow
@@ -107,3 +157,7 @@ def test_bad_arguments_exit_2_with_the_reason(tmp_path):
     proc = start_demo('--duration', -1, '--out', tmp_path / 'x.png')
     out = finish(proc, timeout=30)
     assert proc.returncode == 2 and '--duration must be' in out
+    (tmp_path / 'taken').mkdir()
+    proc = start_demo('--record', tmp_path / 'taken', '--out', tmp_path / 'x.png')
+    out = finish(proc, timeout=30)
+    assert proc.returncode == 2 and 'already exists' in out

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import yaml
 from launch_scenario import (N, EmitEvent, RegisterEventHandler, check_online_learning,
-                             evaluate_launch_file, installed_params_file, run_lifecycle_events,
-                             start_node, wait_for_deployment)
+                             evaluate_launch_file, installed_config, installed_params_file,
+                             run_lifecycle_events, start_node, wait_for_deployment)
 from lifecycle_client import Lifecycle
 from lifecycle_msgs.msg import Transition
 from rosgraph_msgs.msg import Clock
@@ -43,8 +43,8 @@ def launch(ros, **arguments):
 def test_launch_file_arguments_and_what_each_starts():
     ev = evaluate_launch_file()
     expected = {'params_file', 'namespace', 'use_sim_time', 'num_features', 'start_trainer',
-                'start_sim_sensor', 'weights_file', 'features_topic', 'prediction_topic',
-                'labeled_samples_topic', 'log_level'}
+                'start_sim_sensor', 'start_assembler', 'start_sim_robot', 'weights_file',
+                'features_topic', 'prediction_topic', 'labeled_samples_topic', 'log_level'}
     assert expected <= set(ev.arguments)
     for arg in ev.arguments.values():
         assert arg.description and len(arg.description) > 20, arg.name
@@ -75,6 +75,40 @@ def test_launch_file_arguments_and_what_each_starts():
         evaluate_launch_file(start_trainer='false', weights_file='/nonexistent/model.yaml')
     with pytest.raises(FileNotFoundError, match='params_file'):
         evaluate_launch_file(params_file='/nonexistent/params.yaml')
+
+
+def test_the_launch_starts_the_assembler_and_sim_robot_with_their_params_file(tmp_path):
+    robot = installed_config('robot.yaml')
+    ev = evaluate_launch_file(start_assembler='true', start_sim_robot='true', params_file=robot,
+                              namespace='r1', use_sim_time='true', features_topic='/x/feats',
+                              labeled_samples_topic='/x/labeled')
+    assert [n.name for n in ev.nodes] == ['predictor', 'trainer', 'assembler', 'sim_robot']
+    for spec in ev.nodes:
+        assert spec.param_files() == [robot] and spec.namespace == 'r1'
+        assert spec.param_dict()['use_sim_time'] is True
+    assembler = ev.node('assembler')
+    assert (assembler.executable, assembler.param_dict()) == ('assembler', {'use_sim_time': True})
+    # the assembler feeds what the predictor and the trainer read, wherever they are remapped
+    assert assembler.remappings == [('features', '/x/feats'), ('labeled_samples', '/x/labeled')]
+    assert ev.node('predictor').remappings[0] == ('features', '/x/feats')
+    assert ev.node('trainer').remappings == [('labeled_samples', '/x/labeled')]
+    assert ev.node('sim_robot').remappings == []
+    assert [n.name for n in evaluate_launch_file(start_assembler='true',
+                                                 params_file=robot).nodes] == [
+        'predictor', 'trainer', 'assembler']
+    # the default params file has no assembler section: stop with the reason, not an assembler
+    # that exits 2 at once
+    with pytest.raises(ValueError, match='gives the assembler no features'):
+        evaluate_launch_file(start_assembler='true')
+    # a section under another key form rcl applies ('/**' or the bare name) is found too
+    mine = tmp_path / 'mine.yaml'
+    mine.write_text(yaml.safe_dump({'assembler': {'ros__parameters': {
+        'features': ['/odom nav_msgs/msg/Odometry twist.twist.linear.x']}}}))
+    assert evaluate_launch_file(start_assembler='true', params_file=str(mine)).node('assembler')
+    with pytest.raises(ValueError, match='start one of them'):
+        evaluate_launch_file(start_assembler='true', start_sim_sensor='true', params_file=robot)
+    with pytest.raises(ValueError, match='not one of'):
+        evaluate_launch_file(start_sim_robot='yes')
 
 
 def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):

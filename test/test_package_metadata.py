@@ -21,10 +21,9 @@ ROSDEP_KEYS = {
     'launch_testing_ros': 'launch_testing_ros', 'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis', 'lifecycle_msgs': 'lifecycle_msgs',
     'sensor_msgs': 'sensor_msgs', 'nav_msgs': 'nav_msgs', 'geometry_msgs': 'geometry_msgs',
-    'rosbags': 'python3-rosbags-pip',
+    # rosdistro's rosdep/python.yaml has rosbags as a pip key only (no python3-rosbags)
+    'rosbags': 'python3-rosbags-pip', 'PIL': 'python3-pil',
 }
-
-
 # import name -> pip name: the learning benchmark's comparisons (River, scikit-learn), pinned in
 # requirements.txt for the development environment, never needed on a robot (issue 16)
 BENCH_ONLY = {'river': 'river', 'sklearn': 'scikit-learn'}
@@ -76,7 +75,8 @@ def test_every_imported_dependency_is_in_package_xml():
     run_deps = depends('exec_depend', 'depend')
     code = imported_modules((ROOT / 'nn_one_node').glob('*.py'))
     code |= imported_modules((ROOT / 'launch').glob('*.py'))
-    missing = {m: ROSDEP_KEYS.get(m, '?') for m in code if ROSDEP_KEYS.get(m) not in run_deps}
+    missing = {m: ROSDEP_KEYS.get(m, '?') for m in code
+               if ROSDEP_KEYS.get(m) not in run_deps}
     assert not missing, f'run dependencies imported but not in package.xml: {missing}'
     test_deps = run_deps | depends('test_depend')
     # the tests import bench scripts (test_bench_endpoints), so what those import counts too
