@@ -394,6 +394,18 @@ def test_managed_launch_makes_lifecycle_nodes_and_brings_them_up_in_order():
     assert [name for name, _ in requests] == ['trainer', 'trainer', 'predictor', 'predictor']
 
 
+def test_managed_launch_with_the_assembler_brings_up_all_three_in_order():
+    T = Transition
+    ev = evaluate_launch_file(managed='true', start_assembler='true',
+                              params_file=installed_config('robot.yaml'))
+    assert [(n.name, n.lifecycle) for n in ev.nodes] == [
+        ('predictor', True), ('trainer', True), ('assembler', True)]
+    assert ev.node('assembler').arguments[:2] == ['--managed', '--ros-args']
+    requests, _ = simulated_bring_up(ev)
+    assert requests == [(name, t) for name in ('assembler', 'predictor', 'trainer')
+                        for t in (T.TRANSITION_CONFIGURE, T.TRANSITION_ACTIVATE)]
+
+
 def launch_managed(ros, **arguments):
     ev = evaluate_launch_file(managed='true', **arguments)
     return ev, {spec.name: start_node(ros, spec) for spec in ev.nodes}
@@ -411,6 +423,19 @@ def test_managed_launch_autostarts_and_the_stack_learns(ros):
     assert result['accuracy'] > 0.9
     for proc in procs.values():
         assert proc.stop(signal.SIGINT) == 0, proc.tail()
+
+
+def test_managed_launch_of_all_three_nodes_as_processes_autostarts_and_shuts_down(ros):
+    """managed:=true start_assembler:=true with the robot's params file: the launch's events
+    take assembler, predictor and trainer to active in that order; each shuts down with 0."""
+    ev, procs = launch_managed(ros, start_assembler='true',
+                               params_file=installed_config('robot.yaml'))
+    assert run_lifecycle_events(ros, ev) == ['assembler', 'predictor', 'trainer']
+    nodes = {name: Lifecycle(ros, f'/{name}') for name in ('assembler', 'predictor', 'trainer')}
+    assert all(node.state() == 'active' for node in nodes.values())
+    for name in ('trainer', 'predictor', 'assembler'):
+        assert nodes[name].shutdown()
+        assert procs[name].proc.wait(timeout=20) == 0, procs[name].tail()
 
 
 def test_managed_launch_without_autostart_waits_for_a_lifecycle_manager(ros):
