@@ -205,7 +205,7 @@ def _nodes(context: LaunchContext):
 # ------------------------------------------------------------------- managed (lifecycle) mode
 LIFECYCLE_ARGUMENTS = [
     ('managed', 'false',
-     'Start the nodes that support it (the predictor) as lifecycle nodes (--managed): '
+     'Start the predictor, trainer and assembler as lifecycle nodes (--managed): '
      'unconfigured until configured and activated.'),
     ('autostart', 'true',
      'With managed:=true, configure and activate the lifecycle nodes in order (assembler, '
@@ -213,7 +213,7 @@ LIFECYCLE_ARGUMENTS = [
 ]
 # The order in which autostart brings the nodes up, and those of them that take --managed.
 LIFECYCLE_ORDER = ['assembler', 'predictor', 'trainer']
-MANAGED_EXECUTABLES = {'predictor'}
+MANAGED_EXECUTABLES = {'assembler', 'predictor', 'trainer'}
 
 
 def _change_state(action, transition_id: int) -> EmitEvent:

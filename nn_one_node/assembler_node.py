@@ -27,7 +27,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
@@ -35,7 +34,8 @@ from std_msgs.msg import Float64MultiArray
 from . import assembly
 from .assembly import Assembler, AssemblerConfig, ConfigError
 from .conversions import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
-from .params import ParamSpec, declare, off_or_at_least, validate
+from .managed import SteppedNode
+from .params import ParamSpec, checked_values, declare, off_or_at_least, validate
 from .runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
@@ -98,27 +98,48 @@ def assembler_params() -> List[ParamSpec]:
     ]
 
 
-class AssemblerNode(Node):
-    """Builds feature rows and labeled samples from typed topics (nn_one_node.assembly)."""
+class AssemblerNode(SteppedNode):
+    """Builds feature rows and labeled samples from typed topics (nn_one_node.assembly).
 
-    def __init__(self, node_name: str = 'assembler', **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
+    Plain, or managed with ``--managed`` (nn_one_node.managed): declare_step declares the
+    parameters; configure_step checks them, builds the assembler (message classes, the row
+    history) and creates the topics; activate_step starts the row timer. While inactive, input
+    messages are ignored and counted by topic and no row or sample is published (only
+    /diagnostics): the values held are kept but age, so after activation a row is published
+    once every input is younger than ``max_age`` again. cleanup_step releases the assembler
+    (held values, the row history, waiting labels) and the topics.
+    """
+
+    default_node_name = 'assembler'
+
+    def declare_step(self) -> None:
         self._specs = assembler_params()
         declared = [s for s in self._specs if s.name != 'feature_names']
-        self._values: Dict[str, Any] = declare(self, declared)
+        declare(self, declared, check=False)
+        self._values: Optional[Dict[str, Any]] = None  # set by configure_step
+        self._asm = None
+        self._features_pub = self._samples_pub = self._diag_pub = None
+        self._subs: List[Any] = []
+        self._jump_handle = self._timer = self._diag_timer = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def configure_step(self) -> None:
+        declared = [s for s in self._specs if s.name != 'feature_names']
+        values = checked_values(self, declared)
         self._refusals = RefusalLog(self.get_logger(), 'input message', WARN_THROTTLE_SEC)
         try:
-            cfg = AssemblerConfig.from_params(self._values)
+            cfg = AssemblerConfig.from_params(values)
             self._asm = Assembler(cfg, on_refusal=self._refusals.refuse,
                                   on_clear=self._on_clear)
         except ConfigError as err:
             raise ValueError(str(err)) from None
         asm = self._asm
         names = asm.feature_names
-        self.declare_parameter('feature_names', names,
-                               self._specs[1].descriptor(), ignore_override=True)
-        self._values['feature_names'] = names
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if not self.has_parameter('feature_names'):  # read-only: the entries are too
+            self.declare_parameter('feature_names', names,
+                                   self._specs[1].descriptor(), ignore_override=True)
+        values['feature_names'] = names
+        self._values = values
 
         reliable = QoSOverridingOptions.with_default_policies()
         self._features_pub = self.create_publisher(Float64MultiArray, 'features',
@@ -132,14 +153,14 @@ class AssemblerNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._clock = self.get_clock()
         self._subs = [self.create_subscription(
-            asm.classes[topic], topic, self._callback_for(topic), qos_profile_sensor_data,
+            asm.classes[topic], topic, self.serving(self._callback_for(topic), topic),
+            qos_profile_sensor_data,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
             for topic in asm.inputs]
         # tf2's rule: a jump back in ROS time (a world reset, a looping bag) drops what is held.
         self._jump_handle = self._clock.create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
                           on_clock_change=True), post_callback=self._on_jump)
-        self._timer = self.create_timer(1.0 / self._values['rate'], self._on_tick)
         self._period_ns = int(round(1e9 / self._values['rate']))
         self.ticks_late = 0
         self.tick_late_max_ns = 0
@@ -166,8 +187,37 @@ class AssemblerNode(Node):
         gc.collect()
         gc.freeze()
 
+    def activate_step(self) -> None:
+        self._timer = self.create_timer(1.0 / self._values['rate'], self._on_tick)
+
+    def deactivate_step(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._timer = None
+
+    def cleanup_step(self) -> None:
+        # Also after a configure that stopped half-way: only what exists is destroyed.
+        self.deactivate_step()
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for pub in (self._features_pub, self._samples_pub, self._diag_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self._features_pub = self._samples_pub = self._diag_pub = None
+        self._subs, self._jump_handle, self._diag_timer = [], None, None
+        self._asm = None  # held values, the row history, waiting labels released
+        self._values = None
+
     # ------------------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if self._values is None:
+            # Unconfigured (managed): rclpy has checked types, ranges and read-only; configure
+            # judges the whole set.
+            return SetParametersResult(successful=True)
         result, merged = validate(self._specs, self._values, params)
         if not result.successful:
             self.get_logger().warning(f'parameter change refused: {result.reason}')
@@ -286,6 +336,15 @@ class AssemblerNode(Node):
         else:
             status.level = DiagnosticStatus.OK
             status.message = 'assembling'
+        if self.managed:
+            ignored = sum(self.ignored.values())
+            kv += [('lifecycle state', self.lifecycle_state()),
+                   ('messages ignored (inactive)', ignored)]
+            kv += [(f'ignored: {t}', n) for t, n in sorted(self.ignored.items())]
+            if not self.active:
+                status.level = DiagnosticStatus.OK
+                status.message = (f'inactive: {ignored} input messages ignored, nothing '
+                                  'published (values held go stale)')
         status.values = [KeyValue(key=k, value=str(v)) for k, v in kv]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self._clock.now().to_msg()

@@ -19,6 +19,11 @@ clock.
   so it is never seen "down". Once per ``check_period``, while in sync, the model the predictor
   serves is read back; if it is not the one it confirmed (restarted, or set there by hand), the
   model is deployed again.
+* **A managed predictor** (``predictor --managed``: its link offers ``state_ready`` / ``state``)
+  gets a model only while it is active: before each deployment its lifecycle state is asked for
+  (``~/get_state``, asynchronously), and an inactive or unconfigured one is asked again at the
+  next ``poll()``, so the model arrives once it is activated. (A predictor deactivated between
+  the answer and the deployment keeps the model and serves it when active again.)
 * **What to tell the user** (``problem()``, ``state()``). A deployment in flight, answered within
   ``deploy_timeout``, is the protocol working, not a predictor out of sync: ``state()`` says
   "deploying version k". ``problem()`` names only what a user must act on, until the predictor
@@ -166,6 +171,10 @@ class Deployment:
         self.mismatches = 0  # read-backs that found another model than the one confirmed
         self._fault = ''  # the last refusal, timeout or mismatch, until a confirmation
         self._down_since: Optional[float] = None  # clock() when first seen not up, lacking
+        # a managed predictor's lifecycle state (see _predictor_active); '' for a plain one
+        self.predictor_state = ''
+        self._state_call: Optional[Tuple[Call, float]] = None
+        self._state_ok = False
 
     @property
     def name(self) -> str:
@@ -226,10 +235,59 @@ class Deployment:
         if self.version <= self.confirmed_version or self.version == 0:
             self._check()
             return
+        if not self._predictor_active():
+            return
         sent, version = self._model, self.version
         call = link.deploy(sent)
         self._pending = (call, version, self._clock(), sent)
         call.add_done_callback(lambda: self._done(call, version, sent))
+
+    def _predictor_active(self) -> bool:
+        """Whether the predictor serves: a plain one always; a managed one (its link has
+        ``state_ready``, and it is up) once its ~/get_state answers 'active'. Otherwise the
+        state is asked for (one call at a time, never blocking) and the model waits."""
+        link = self.link
+        state_ready = getattr(link, 'state_ready', None)
+        if state_ready is None or not state_ready():
+            self.predictor_state = ''
+            return True
+        if self._state_ok:  # answered 'active' just now
+            self._state_ok = False
+            return True
+        if self._state_call is not None:
+            call, started = self._state_call
+            if not call.done() and self._clock() - started <= self.deploy_timeout:
+                return False
+            if not call.done():
+                call.cancel()
+            self._state_call = None
+        call = link.state()
+        self._state_call = (call, self._clock())
+        call.add_done_callback(lambda: self._on_state(call))
+        return False
+
+    def hold(self) -> None:
+        """Stop until the next ``poll()``: a state question in flight is dropped, so that its
+        answer deploys nothing (the trainer deactivated meanwhile)."""
+        if self._state_call is not None:
+            self._state_call[0].cancel()
+            self._state_call = None
+        self._state_ok = False
+
+    def _on_state(self, call: Call) -> None:
+        if self._state_call is None or self._state_call[0] is not call:
+            return
+        self._state_call = None
+        if call.failed():
+            return
+        self.predictor_state = str(call.reply())
+        if self.predictor_state == 'active':
+            self._state_ok = True
+            self.poll()  # deploy now, not at the next tick
+        else:
+            self._log.warning(
+                f'predictor {self.name} is {self.predictor_state}: version {self.version} '
+                'will be deployed when it is active', throttle_duration_sec=self._throttle)
 
     def _done(self, call: Call, version: int, sent: Model) -> None:
         if self._pending is not None and self._pending[0] is call:
@@ -330,6 +388,9 @@ class Deployment:
             return 'no model yet'
         if self.in_sync:
             return f'in sync (version {self.version})'
+        if self.predictor_state and self.predictor_state != 'active':
+            return (f'waiting for {self.name} to be active (it is {self.predictor_state}): '
+                    f'version {self.version} deploys then')
         return f'deploying version {self.version} to {self.name}'
 
     def counters(self) -> Dict[str, Any]:
@@ -341,4 +402,6 @@ class Deployment:
             'predictor refusals': self.refusals,
             'predictor timeouts': self.timeouts,
             'predictor read-back mismatches': self.mismatches,
+            **({'predictor lifecycle state': self.predictor_state}
+               if self.predictor_state else {}),
         }

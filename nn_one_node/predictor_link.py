@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from lifecycle_msgs.srv import GetState
 from rcl_interfaces.srv import GetParameters, SetParametersAtomically
 from rclpy.client import Client
 from rclpy.node import Node
@@ -58,14 +59,31 @@ def served_model(response: GetParameters.Response) -> Optional[Model]:
         return None
 
 
+def state_label(response: GetState.Response) -> str:
+    return response.current_state.label
+
+
 class RosPredictorLink:
     """The predictor node ``name`` (fully qualified), through clients made on ``node``."""
 
     def __init__(self, node: Node, name: str) -> None:
         self.name = name
+        self._node = node
         self._set = node.create_client(SetParametersAtomically,
                                        f'{name}/set_parameters_atomically')
         self._get = node.create_client(GetParameters, f'{name}/get_parameters')
+        # a managed predictor (predictor --managed) offers its lifecycle state
+        self._state = node.create_client(GetState, f'{name}/get_state')
+
+    def destroy(self) -> None:
+        for client in (self._set, self._get, self._state):
+            self._node.destroy_client(client)
+
+    def state_ready(self) -> bool:
+        return self._state.service_is_ready()
+
+    def state(self) -> RosCall:
+        return RosCall(self._state, self._state.call_async(GetState.Request()), state_label)
 
     def deploy_ready(self) -> bool:
         return self._set.service_is_ready()

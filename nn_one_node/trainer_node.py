@@ -38,7 +38,6 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -47,9 +46,11 @@ from std_srvs.srv import SetBool, Trigger
 
 from .conversions import MessageError, matrix_from_msg
 from .deployment import Deployment
+from .managed import SteppedNode
 from .model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
-from .params import (ParamSpec, declare_sized, finite_number, non_negative_number,
-                     off_or_at_least, one_of, positive_number, validate, weights_vector)
+from .params import (ParamSpec, checked_values, declare_sized, finite_number,
+                     non_negative_number, off_or_at_least, one_of, positive_number, validate,
+                     weights_vector)
 from .predictor_link import RosPredictorLink
 from .policy import LearningPolicy, PolicyConfig
 from .runtime import RefusalLog, executor_param, lower_priority, run
@@ -221,13 +222,31 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
     ]
 
 
-class TrainerNode(Node):
-    """Online trainer: buffer, gradient descent, deployment gate, persistence, deployment."""
+class TrainerNode(SteppedNode):
+    """Online trainer: buffer, gradient descent, deployment gate, persistence, deployment.
 
-    def __init__(self, node_name: str = 'trainer', **kwargs: Any) -> None:
-        super().__init__(node_name, **kwargs)
-        self._specs, self._values = declare_sized(self, trainer_params)
-        v = self._values
+    Plain, or managed with ``--managed`` (nn_one_node.managed): declare_step declares the
+    parameters; configure_step checks them, loads the weights file, builds the policy (buffer)
+    and creates the topics and services; activate_step starts the training and metrics timers
+    and the deployment; while inactive, samples are ignored and counted, nothing is trained,
+    deployed or published but /diagnostics; cleanup_step releases the buffer and the topics.
+    """
+
+    default_node_name = 'trainer'
+
+    def declare_step(self) -> None:
+        self._specs, _ = declare_sized(self, trainer_params, check=False)
+        self._values: Optional[Dict[str, Any]] = None  # set by configure_step
+        self._timer = self._metrics_timer = self._diag_timer = None
+        self._sub = self._diag_pub = self._loss_pub = self._changes_pub = None
+        self._metric_pubs: Dict[str, Any] = {}
+        self._trainer_services: List[Any] = []
+        self.deployment = None
+        self.policy = self.buffer = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def configure_step(self) -> None:
+        self._values = v = checked_values(self, self._specs)
         self.niceness = lower_priority(v['niceness'])
         n = self.num_features = v['num_features']
         self.training_enabled = True
@@ -264,7 +283,6 @@ class TrainerNode(Node):
             throttle=WARN_THROTTLE_SEC)
         self._gated_at: Optional[float] = None  # time.monotonic() of the last update deployed
 
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._weights_file = v['weights_file']
         if self._weights_file:
             self._resume_from_file()
@@ -275,26 +293,72 @@ class TrainerNode(Node):
                              for name in ('accuracy', 'mse', 'log_loss')}
         self._changes_pub = self.create_publisher(
             UInt32, '~/changes', QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        self._changes_pub.publish(UInt32(data=0))
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._sub = self.create_subscription(
-            Float64MultiArray, 'labeled_samples', self._on_samples, QoSProfile(depth=1000),
+            Float64MultiArray, 'labeled_samples',
+            self.serving(self._on_samples, 'labeled_samples'), QoSProfile(depth=1000),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self.create_service(Trigger, '~/train_now', self._srv_train_now)
-        self.create_service(Trigger, '~/reset', self._srv_reset)
-        self.create_service(Trigger, '~/save', self._srv_save)
-        self.create_service(SetBool, '~/enable_training', self._srv_enable)
-        self._timer = self.create_timer(v['train_period'], self._on_timer)
+        self._trainer_services = [
+            self.create_service(Trigger, '~/train_now', self._srv_train_now),
+            self.create_service(Trigger, '~/reset', self._srv_reset),
+            self.create_service(Trigger, '~/save', self._srv_save),
+            self.create_service(SetBool, '~/enable_training', self._srv_enable)]
         period = v['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
-        period = v['metrics_period']
-        self._metrics_timer = self.create_timer(period, self.publish_metrics) if period else None
         self.get_logger().info(
             f'training on {self.resolve_topic_name("labeled_samples")} ({n} features + label), '
             f'every {v["train_period"]} s, deploying to '
             f'{self._predictor_name or "(nowhere)"}'
             + (f', saving to {self._weights_file}' if self._weights_file else '')
             + f', at niceness {self.niceness}')
+
+    def activate_step(self) -> None:
+        v = self._values
+        self._changes_pub.publish(UInt32(data=min(self.policy.changes, 2**32 - 1)))
+        self._timer = self.create_timer(v['train_period'], self._on_timer)
+        period = v['metrics_period']
+        self._metrics_timer = self.create_timer(period, self.publish_metrics) if period else None
+        if self.managed:
+            self._deploy_if_needed()  # at once: the model may have waited for activation
+
+    def deactivate_step(self) -> None:
+        if self.deployment is not None:
+            self.deployment.hold()  # an answer in flight must not deploy while inactive
+        for timer in (self._timer, self._metrics_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._timer = self._metrics_timer = None
+
+    def cleanup_step(self) -> None:
+        # Also after a configure that stopped half-way: only what exists is destroyed.
+        self.deactivate_step()
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+        for pub in (self._loss_pub, self._changes_pub, self._diag_pub,
+                    *self._metric_pubs.values()):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        for service in self._trainer_services:
+            self.destroy_service(service)
+        if self.deployment is not None and self.deployment.link is not None:
+            self.deployment.link.destroy()
+        self._diag_timer = self._sub = None
+        self._loss_pub = self._changes_pub = self._diag_pub = None
+        self._metric_pubs, self._trainer_services = {}, []
+        self.deployment = None
+        self.policy = self.buffer = None  # the sample buffer released
+        self._values = None
+
+    def on_exit(self) -> None:
+        """Every exit. The weights file holds the model in force: it is written at each
+        deployment, so Ctrl-C and SIGTERM leave it as it is (a signal may be inside a write,
+        which then removes its temporary). After the shutdown transition (no signal in play), a
+        write that had failed or was cut short is made now."""
+        if (self.finished and self.configured and self._values is not None
+                and self._weights_file and self._saved_version < self.deployment.version):
+            self._save()
 
     # ----------------------------------------------------------------------------- the model
     @property
@@ -381,6 +445,10 @@ class TrainerNode(Node):
 
     # ---------------------------------------------------------------------------- parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if self._values is None:
+            # Unconfigured (managed): rclpy has checked types, ranges and read-only; configure
+            # judges the whole set, so that a set that only works together can be made.
+            return SetParametersResult(successful=True)
         result, merged = validate(self._specs, self._values, params)
         if result.successful:
             reason = self._labels_refused_by(merged) or PolicyConfig(**{
@@ -406,7 +474,7 @@ class TrainerNode(Node):
         self._values = merged
         self.deployment.deploy_timeout = merged['deploy_timeout']
         self.deployment.check_period = merged['train_period']
-        if new_period:  # from now: the timer would otherwise wait out the old period first
+        if new_period and self._timer is not None:  # from now, not after the old period
             self._timer.timer_period_ns = int(merged['train_period'] * 1e9)
             self._timer.reset()
         if changed:
@@ -573,8 +641,10 @@ class TrainerNode(Node):
 
     # ----------------------------------------------------------------------------- deployment
     def _deploy_if_needed(self) -> None:
-        """Send the model in force to the predictor unless it has it; never blocks."""
-        self.deployment.poll()
+        """Send the model in force to the predictor unless it has it; never blocks. Only while
+        active (managed: an inactive trainer deploys nothing; activate resumes)."""
+        if self.active:
+            self.deployment.poll()
 
     @property
     def predictor_in_sync(self) -> bool:
@@ -589,6 +659,10 @@ class TrainerNode(Node):
 
     # ------------------------------------------------------------------------------ services
     def _srv_train_now(self, _request, response):
+        if not self.active:
+            response.success = False
+            response.message = f'{self.lifecycle_state()}: activate the trainer to train'
+            return response
         response.message = STOPPED_DURING_UPDATE
         with self._a_stop_is_not_a_failure():
             response.message = self.update()
@@ -648,6 +722,9 @@ class TrainerNode(Node):
             'last update': self.last_update_reason,
             **self.deployment.counters(),
             **self.policy_counters(),
+            **({'lifecycle state': self.lifecycle_state(),
+                'messages ignored (inactive)': self.ignored.get('labeled_samples', 0)}
+               if self.managed else {}),
         }
 
     def policy_counters(self) -> Dict[str, Any]:
@@ -691,6 +768,10 @@ class TrainerNode(Node):
                      and not self.predictor_in_sync)
         if deploying and not problems:
             status.message += f'; {self.deployment.state()}'  # deploying version k to ...
+        if not self.active:
+            status.message = (f'inactive: {self.ignored.get("labeled_samples", 0)} '
+                              'labeled_samples messages ignored, nothing trained or deployed; '
+                              + status.message)
         status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
         status.values += [KeyValue(key=f'refused: {k}', value=str(c))
                           for k, c in sorted(self.rows_refused.by_kind.items())]

@@ -525,3 +525,76 @@ def test_without_a_link_nothing_is_a_problem():
     d = Deployment(None, FakeLog())
     d.new_model(*MODEL_A)
     assert d.problem() == '' and d.state() == 'deploying nowhere'
+
+
+class ManagedLink(FakeLink):
+    """A managed predictor (predictor --managed): it offers its lifecycle state."""
+
+    def state_ready(self) -> bool:
+        return self.up
+
+    def state(self) -> FakeCall:
+        self.calls.append(FakeCall('state'))
+        return self.calls[-1]
+
+
+def test_a_managed_predictor_gets_the_model_only_once_it_says_it_is_active():
+    link, now = ManagedLink(), [0.0]
+    d = Deployment(link, FakeLog(), clock=lambda: now[0], deploy_timeout=2.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    assert [c.kind for c in link.calls] == ['state'] and not d.in_sync
+    d.poll()  # the question in flight: not asked twice, nothing deployed
+    assert [c.kind for c in link.calls] == ['state']
+    link.of('state')[0].finish('inactive')
+    assert link.of('deploy') == [] and d.predictor_state == 'inactive'
+    assert 'waiting for /robot/predictor to be active (it is inactive)' in d.state()
+    assert d.problem() == ''  # deactivated on purpose: nothing to act on
+    d.poll()  # asked again at the next poll
+    assert len(link.of('state')) == 2 and link.of('deploy') == []
+    link.of('state')[1].finish('active')  # deployed from the answer, not at the next tick
+    (call,) = link.of('deploy')
+    assert call.payload == MODEL_A
+    call.finish((True, ''))
+    assert d.in_sync and d.state() == 'in sync (version 1)'
+    assert d.counters()['predictor lifecycle state'] == 'active'
+
+
+def test_a_lost_state_question_is_asked_again_after_the_timeout():
+    link, now = ManagedLink(), [0.0]
+    d = Deployment(link, FakeLog(), clock=lambda: now[0], deploy_timeout=2.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    now[0] = 1.0
+    d.poll()
+    assert len(link.of('state')) == 1
+    now[0] = 3.5
+    d.poll()
+    assert link.of('state')[0].cancelled and len(link.of('state')) == 2
+    link.of('state')[0].finish('active')  # the late answer of the cancelled one: ignored
+    assert link.of('deploy') == []
+    link.of('state')[1].finish('active')
+    assert len(link.of('deploy')) == 1
+
+
+def test_a_plain_predictor_is_not_asked_for_its_state():
+    link = FakeLink()  # no state_ready: a plain predictor
+    d = Deployment(link, FakeLog(), clock=lambda: 0.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    assert [c.kind for c in link.calls] == ['deploy']
+    assert 'predictor lifecycle state' not in d.counters()
+
+
+def test_hold_drops_a_state_question_in_flight():
+    link = ManagedLink()
+    d = Deployment(link, FakeLog(), clock=lambda: 0.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    d.hold()  # the trainer deactivated
+    assert link.of('state')[0].cancelled
+    link.of('state')[0].finish('active')
+    assert link.of('deploy') == []
+    d.poll()
+    link.of('state')[1].finish('active')
+    assert len(link.of('deploy')) == 1

@@ -30,6 +30,7 @@ from nn_one_node.weights_file import save_weights_file
 from nn_one_node.scenario import Scenario
 
 ZERO_ROW = Float64MultiArray(data=[0.0] * N)
+W_BY_HAND = [0.5, -0.25, 1.0, 0.0, 2.0, -1.0][:N]
 
 
 def launch(ros, **arguments):
@@ -356,16 +357,22 @@ def test_managed_launch_makes_lifecycle_nodes_and_brings_them_up_in_order():
     assert not any(n.lifecycle for n in ev.nodes) and ev.events == []
     assert evaluate_launch_file(managed='false', autostart='true').events == []
     ev = evaluate_launch_file(managed='true')
-    assert [(n.name, n.lifecycle) for n in ev.nodes] == [('predictor', True), ('trainer', False)]
-    assert ev.node('predictor').arguments[:2] == ['--managed', '--ros-args']
-    assert ev.node('predictor').namespace == ''  # not None: see the stand-in LifecycleNode
-    assert ev.node('trainer').arguments[0] == '--ros-args'  # not managed (yet)
+    assert [(n.name, n.lifecycle) for n in ev.nodes] == [('predictor', True), ('trainer', True)]
+    for name in ('predictor', 'trainer'):
+        assert ev.node(name).arguments[:2] == ['--managed', '--ros-args']
+        assert ev.node(name).namespace == ''  # not None: see the stand-in LifecycleNode
+    # the sim_sensor is no lifecycle node: a plain node under managed:=true too
+    ev_sim = evaluate_launch_file(managed='true', start_sim_sensor='true')
+    assert not ev_sim.node('sim_sensor').lifecycle
     requests, transition = simulated_bring_up(ev)
+    # LIFECYCLE_ORDER: the predictor active before the trainer is configured
     assert requests == [('predictor', T.TRANSITION_CONFIGURE),
-                        ('predictor', T.TRANSITION_ACTIVATE)]
+                        ('predictor', T.TRANSITION_ACTIVATE),
+                        ('trainer', T.TRANSITION_CONFIGURE),
+                        ('trainer', T.TRANSITION_ACTIVATE)]
     # a later deactivate is the user's (or a lifecycle manager's): autostart stays out of it
     transition(ev.node('predictor'), T.TRANSITION_DEACTIVATE)
-    assert requests[2:] == [('predictor', T.TRANSITION_DEACTIVATE)]
+    assert requests[4:] == [('predictor', T.TRANSITION_DEACTIVATE)]
     ev = evaluate_launch_file(managed='true', autostart='false')
     assert ev.node('predictor').lifecycle and ev.events == []
     with pytest.raises(ValueError, match='not one of'):
@@ -387,6 +394,18 @@ def test_managed_launch_makes_lifecycle_nodes_and_brings_them_up_in_order():
     assert [name for name, _ in requests] == ['trainer', 'trainer', 'predictor', 'predictor']
 
 
+def test_managed_launch_with_the_assembler_brings_up_all_three_in_order():
+    T = Transition
+    ev = evaluate_launch_file(managed='true', start_assembler='true',
+                              params_file=installed_config('robot.yaml'))
+    assert [(n.name, n.lifecycle) for n in ev.nodes] == [
+        ('predictor', True), ('trainer', True), ('assembler', True)]
+    assert ev.node('assembler').arguments[:2] == ['--managed', '--ros-args']
+    requests, _ = simulated_bring_up(ev)
+    assert requests == [(name, t) for name in ('assembler', 'predictor', 'trainer')
+                        for t in (T.TRANSITION_CONFIGURE, T.TRANSITION_ACTIVATE)]
+
+
 def launch_managed(ros, **arguments):
     ev = evaluate_launch_file(managed='true', **arguments)
     return ev, {spec.name: start_node(ros, spec) for spec in ev.nodes}
@@ -394,15 +413,29 @@ def launch_managed(ros, **arguments):
 
 @pytest.mark.slow
 def test_managed_launch_autostarts_and_the_stack_learns(ros):
-    """managed:=true: the launch's own events take the predictor to active; the trainer
-    deploys to it; the predictor answers the trained model; every process exits 0."""
+    """managed:=true: the launch's own events take the predictor, then the trainer to active;
+    the trainer deploys to it; the predictor answers the trained model; every process exits 0."""
     ev, procs = launch_managed(ros, namespace='robot1')
-    assert run_lifecycle_events(ros, ev) == ['predictor']
+    assert run_lifecycle_events(ros, ev) == ['predictor', 'trainer']
     assert Lifecycle(ros, '/robot1/predictor').state() == 'active'
+    assert Lifecycle(ros, '/robot1/trainer').state() == 'active'
     result = check_online_learning(ros, namespace='robot1')
     assert result['accuracy'] > 0.9
     for proc in procs.values():
         assert proc.stop(signal.SIGINT) == 0, proc.tail()
+
+
+def test_managed_launch_of_all_three_nodes_as_processes_autostarts_and_shuts_down(ros):
+    """managed:=true start_assembler:=true with the robot's params file: the launch's events
+    take assembler, predictor and trainer to active in that order; each shuts down with 0."""
+    ev, procs = launch_managed(ros, start_assembler='true',
+                               params_file=installed_config('robot.yaml'))
+    assert run_lifecycle_events(ros, ev) == ['assembler', 'predictor', 'trainer']
+    nodes = {name: Lifecycle(ros, f'/{name}') for name in ('assembler', 'predictor', 'trainer')}
+    assert all(node.state() == 'active' for node in nodes.values())
+    for name in ('trainer', 'predictor', 'assembler'):
+        assert nodes[name].shutdown()
+        assert procs[name].proc.wait(timeout=20) == 0, procs[name].tail()
 
 
 def test_managed_launch_without_autostart_waits_for_a_lifecycle_manager(ros):
@@ -418,3 +451,23 @@ def test_managed_launch_without_autostart_waits_for_a_lifecycle_manager(ros):
     assert list(ros.ask(pub, ZERO_ROW, out).data) == [0.5]
     assert predictor.shutdown()
     assert procs['predictor'].proc.wait(timeout=20) == 0
+
+
+def test_managed_launch_nav2_order_by_hand_and_the_trainer_waits_for_the_predictor(ros):
+    """autostart:=false, both nodes brought up as a lifecycle manager would, the trainer first:
+    it trains but deploys nothing until the predictor is active; shutdown of both exits 0."""
+    ev, procs = launch_managed(ros, autostart='false')
+    predictor, trainer = Lifecycle(ros, '/predictor'), Lifecycle(ros, '/trainer')
+    predictor.wait_for_state('unconfigured')
+    trainer.wait_for_state('unconfigured')
+    assert predictor.configure() and trainer.configure() and trainer.activate()
+    assert ros.set_parameters('/trainer', {'weights': W_BY_HAND})[0].successful
+    ros.spin_for(1.5)  # the trainer's ticks: nothing may reach the inactive predictor
+    assert ros.get_parameters('/predictor', ['weights'])['weights'] != W_BY_HAND
+    assert predictor.activate()
+    ros.spin_until(
+        lambda: list(ros.get_parameters('/predictor', ['weights'])['weights']) == W_BY_HAND,
+        30.0, 'the model deployed once the predictor is active')
+    assert trainer.shutdown() and predictor.shutdown()
+    for proc in procs.values():
+        assert proc.proc.wait(timeout=20) == 0, proc.tail()

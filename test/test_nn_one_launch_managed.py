@@ -1,7 +1,7 @@
 """launch_testing test of launch/nn_one_launch.py managed:=true: launch_ros starts the predictor
-as a LifecycleNode and the launch file's own events (autostart) configure and activate it; a
-test node checks its state over lifecycle_msgs GetState, then the online-learning scenario runs
-through it; after shutdown every process must have exited 0.
+and the trainer as LifecycleNodes and the launch file's own events (autostart) configure and
+activate them in order; a test node checks their states over lifecycle_msgs GetState, then the
+online-learning scenario runs through them; after shutdown every process must have exited 0.
 
 Runs where launch_testing and launch_ros are installed; skipped, saying so, where they are not.
 The same checks run everywhere in test_launch_scenario_process.py (the launch file's events run
@@ -57,12 +57,13 @@ def generate_test_description():
 
 class TestManagedBringUp(unittest.TestCase):
 
-    def test_autostart_activates_the_predictor_and_the_stack_learns(self, proc_output):
+    def test_autostart_activates_the_nodes_and_the_stack_learns(self, proc_output):
         proc_output.assertWaitFor('unconfigured: parameters declared', timeout=30.0)
         proc_output.assertWaitFor('activated: serving', timeout=60.0)
         ros = RosBench(int(os.environ['ROS_DOMAIN_ID']), Path(tempfile.mkdtemp()))
         try:
-            self.assertEqual(Lifecycle(ros, '/predictor').state(), 'active')
+            for name in ('/predictor', '/trainer'):
+                Lifecycle(ros, name).wait_for_state('active', timeout=60.0)
             result = check_online_learning(ros, timeout=60.0)
         finally:
             ros.close()
