@@ -159,12 +159,17 @@ class Diagnostics:
         self.ros = ros
         self.latest: Dict[str, Dict[str, str]] = {}
         self.count = 0
+        self.seen: Dict[str, int] = {}  # statuses received, by name
         ros.node.create_subscription(DiagnosticArray, '/diagnostics', self._on, 100)
 
     def _on(self, msg) -> None:
         self.count += 1
         for status in msg.status:
             self.latest[status.name] = {kv.key: kv.value for kv in status.values}
+            self.seen[status.name] = self.seen.get(status.name, 0) + 1
+
+    def _seen(self, name_part: str) -> int:
+        return sum(n for name, n in self.seen.items() if name_part in name)
 
     def of(self, name_part: str) -> Optional[Dict[str, str]]:
         for name, values in self.latest.items():
@@ -173,11 +178,14 @@ class Diagnostics:
         return None
 
     def wait(self, name_part: str, check, timeout: float, what: str) -> Dict[str, str]:
-        """The first status of ``name_part`` published from now on for which ``check`` holds."""
-        start = self.count
+        """The first status of ``name_part`` published from now on for which ``check`` holds.
+
+        "From now on" counts statuses of that name: another node's status arriving first must not
+        let an old one of ``name_part`` through."""
+        start = self._seen(name_part)
 
         def ok():
-            if self.count <= start:
+            if self._seen(name_part) <= start:
                 return None
             d = self.of(name_part)
             return d if d is not None and check(d) else None
