@@ -50,6 +50,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 
+from .stopping import QuietStopNode
+
 MANAGED_FLAG = '--managed'
 
 
@@ -68,7 +70,7 @@ def split_managed_flag(argv: List[str]) -> Tuple[bool, List[str]]:
     return True, [a for a in head if a != MANAGED_FLAG] + argv[end:]
 
 
-class SteppedNode(Node):
+class SteppedNode(QuietStopNode):
     """A node whose setup is split into steps (see the module docstring); plain by default."""
 
     managed = False

@@ -27,7 +27,6 @@ from typing import Any, Dict, List, Optional
 
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Imu, JointState, LaserScan, Temperature
@@ -36,6 +35,7 @@ from std_msgs.msg import Bool, Float64
 from .params import ParamSpec, declare, off_or_at_least, validate
 from .robot_scenario import RANGE_MAX, RANGE_MIN, RobotScenario, too_slow
 from .runtime import executor_param, run
+from .stopping import QuietStopNode
 
 MAX_RATE_HZ = 1000.0
 MIN_RATE_HZ = 1e-3  # below, 1 / rate overflows a timer's int64 nanoseconds
@@ -82,7 +82,7 @@ def sim_robot_params() -> List[ParamSpec]:
     ]
 
 
-class SimRobotNode(Node):
+class SimRobotNode(QuietStopNode):
     """Publishes the scenario as a robot's typed sensor topics and late slip labels."""
 
     def __init__(self, node_name: str = 'sim_robot', **kwargs: Any) -> None:

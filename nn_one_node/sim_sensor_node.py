@@ -25,7 +25,6 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
@@ -33,6 +32,7 @@ from std_msgs.msg import Float64MultiArray
 from .conversions import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
 from .params import ParamSpec, declare, off_or_at_least, validate
 from .runtime import executor_param, run
+from .stopping import QuietStopNode
 from .scenario import Scenario
 
 MAX_RATE_HZ = 1000.0
@@ -64,7 +64,7 @@ def sim_sensor_params() -> List[ParamSpec]:
     ]
 
 
-class SimSensorNode(Node):
+class SimSensorNode(QuietStopNode):
     """Publishes the scenario's noisy readings and ground-truth labeled samples."""
 
     def __init__(self, node_name: str = 'sim_sensor', **kwargs: Any) -> None:

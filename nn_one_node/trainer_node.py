@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from . import blas_threads  # noqa: F401 - first: one BLAS thread, set before numpy loads
 
-import contextlib
 import math
 import os
 import sys
@@ -54,6 +53,7 @@ from .params import (ParamSpec, checked_values, declare_sized, finite_number,
 from .predictor_link import RosPredictorLink
 from .policy import LearningPolicy, PolicyConfig
 from .runtime import RefusalLog, executor_param, lower_priority, run
+from .stopping import stop_is_not_a_failure
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
                            remove_stale_temporaries, save_weights_file)
 
@@ -559,20 +559,10 @@ class TrainerNode(SteppedNode):
         self._changes_pub.publish(UInt32(data=min(m['changes'], 2**32 - 1)))
 
     # ------------------------------------------------------------------------------- updates
-    @contextlib.contextmanager
     def _a_stop_is_not_a_failure(self):
-        """Around a callback that may run an update (up to max_update_seconds).
-
-        SIGINT raises KeyboardInterrupt wherever the update is, and rclpy's signal thread shuts
-        the context down, after which a log line or a publish raises RuntimeError. Either is the
-        stop asked for, not a failure: the spin loop is left to see the context end (rclpy's
-        EventsExecutor logs an exception that leaves a callback as FATAL, with a traceback).
-        """
-        try:
-            yield
-        except (KeyboardInterrupt, RuntimeError) as err:
-            if isinstance(err, RuntimeError) and self.context.ok():
-                raise
+        """Around code that may run an update (up to max_update_seconds): a signal inside it
+        ends it quietly (see ``stopping``); the spin loop is left to see the context end."""
+        return stop_is_not_a_failure(self.context)
 
     def _on_timer(self) -> None:
         with self._a_stop_is_not_a_failure():
