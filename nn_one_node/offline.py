@@ -42,11 +42,10 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .model import sigmoid
+from .screening import MAX_MAGNITUDE, Refusals, screen_rows  # noqa: F401 - offline's API too
 
 NS = 1_000_000_000
 LOG_EPS = 1e-12  # predictions are clipped into [eps, 1 - eps] for the log loss
-# The trainer node's row rules (trainer_node.MAX_MAGNITUDE): a value beyond it is refused.
-MAX_MAGNITUDE = 1e100
 CALIBRATION_BINS = 10
 MAX_POINTS = 4096  # points kept per report series: the oldest half is thinned when full
 
@@ -109,48 +108,6 @@ def load_params_file(path: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------- refusals
-class Refusals:
-    """Refusals counted by kind, as the nodes' RefusalLog counts them (without the logging)."""
-
-    def __init__(self) -> None:
-        self.by_kind: Dict[str, int] = {}
-        self.total = 0
-        self.last_reason = ''
-
-    def refuse(self, kind: str, reason: str, count: int = 1) -> None:
-        self.total += count
-        self.by_kind[kind] = self.by_kind.get(kind, 0) + count
-        self.last_reason = reason
-
-
-def screen_rows(rows: np.ndarray, num_features: int, activation: str,
-                refused: Refusals) -> np.ndarray:
-    """The rows of a labeled_samples message the trainer keeps, refusing the rest as it does:
-    'non-finite' (NaN/inf), 'magnitude' (a value beyond +-MAX_MAGNITUDE), 'label range' (a
-    label outside [0, 1] for the sigmoid model). Returns the kept rows (M', N + 1)."""
-    n = num_features
-    finite = np.isfinite(rows).all(axis=1)
-    if not finite.all():
-        bad = int(np.count_nonzero(~finite))
-        refused.refuse('non-finite', f'{bad} row(s) hold NaN or infinite values', bad)
-    with np.errstate(invalid='ignore'):
-        good = finite & (np.abs(rows) <= MAX_MAGNITUDE).all(axis=1)
-    huge = finite & ~good
-    if huge.any():
-        bad = int(np.count_nonzero(huge))
-        refused.refuse('magnitude', f'{bad} row(s) hold a value beyond +-{MAX_MAGNITUDE:g}', bad)
-    if activation == 'sigmoid':
-        labels = rows[:, n]
-        in_range = (labels >= 0.0) & (labels <= 1.0)
-        out = good & ~in_range
-        if out.any():
-            bad = int(np.count_nonzero(out))
-            refused.refuse('label range',
-                           f'{bad} row(s) have a label outside [0, 1] (sigmoid model)', bad)
-        good = good & in_range
-    return rows if good.all() else rows[good]
-
-
 # --------------------------------------------------------------------------------------- scores
 class Scores:
     """Accuracy (threshold 0.5 on prediction and label), log loss, MSE, calibration and

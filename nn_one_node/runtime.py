@@ -28,6 +28,7 @@ from rclpy.node import Node
 
 from .managed import SteppedNode, managed_class, split_managed_flag
 from .params import ParamSpec, one_of
+from .screening import Refusals
 
 EXECUTORS = ('auto', 'events', 'single_threaded')
 # How often the events-executor loop looks up from waiting to check for shutdown.
@@ -110,7 +111,7 @@ def linger(executor, context, seconds: float = _LINGER_SEC) -> None:
                                                     deadline - time.monotonic())))
 
 
-class RefusalLog:
+class RefusalLog(Refusals):
     """Counts refusals by kind and logs a warning per kind at most once per ``period`` seconds.
 
     Throttling per kind (not per call site, as ``throttle_duration_sec`` does) means a new kind of
@@ -122,14 +123,10 @@ class RefusalLog:
         self._what = what
         self._period = period
         self._last_logged: Dict[str, float] = {}
-        self.by_kind: Dict[str, int] = {}
-        self.total = 0
-        self.last_reason = ''
+        super().__init__()
 
     def refuse(self, kind: str, reason: str, count: int = 1) -> None:
-        self.total += count
-        self.by_kind[kind] = self.by_kind.get(kind, 0) + count
-        self.last_reason = reason
+        super().refuse(kind, reason, count)
         now = time.monotonic()
         if now - self._last_logged.get(kind, -1e18) >= self._period:
             self._last_logged[kind] = now

@@ -53,15 +53,12 @@ from .params import (ParamSpec, checked_values, declare_sized, finite_number,
 from .predictor_link import RosPredictorLink
 from .policy import LearningPolicy, PolicyConfig
 from .runtime import RefusalLog, executor_param, lower_priority, run
+from .screening import MAX_MAGNITUDE, screen_rows  # noqa: F401 - MAX_MAGNITUDE: the API
 from .stopping import stop_is_not_a_failure
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
                            remove_stale_temporaries, save_weights_file)
 
 MAX_BUFFER_BYTES = 1 << 30  # the sample ring may hold at most 1 GiB
-# A row holding a value beyond +-MAX_MAGNITUDE is refused. An update sums squares of deviations
-# over the whole ring (up to 10**8 rows): (2e100)**2 * 1e8 stays finite in float64, while a
-# single 1e300 would make every update fail until that row left the ring.
-MAX_MAGNITUDE = 1e100
 WARN_THROTTLE_SEC = 5.0
 STOPPED_DURING_UPDATE = 'stopped during the update: not deployed'
 
@@ -503,32 +500,8 @@ class TrainerNode(SteppedNode):
         except MessageError as err:
             self.messages_refused.refuse(err.kind, str(err))
             return
-        finite = np.isfinite(rows).all(axis=1)
-        if not finite.all():
-            bad = int(np.count_nonzero(~finite))
-            self.rows_refused.refuse('non-finite', f'{bad} row(s) hold NaN or infinite values',
-                                     bad)
-        with np.errstate(invalid='ignore'):  # NaN rows are already refused
-            good = finite & (np.abs(rows) <= MAX_MAGNITUDE).all(axis=1)
-        huge = finite & ~good
-        if huge.any():
-            bad = int(np.count_nonzero(huge))
-            self.rows_refused.refuse(
-                'magnitude', f'{bad} row(s) hold a value beyond +-{MAX_MAGNITUDE:g}', bad)
-        if self._values['activation'] == 'sigmoid':
-            labels = rows[:, n]
-            in_range = (labels >= 0.0) & (labels <= 1.0)
-            out = good & ~in_range
-            if out.any():
-                bad = int(np.count_nonzero(out))
-                self.rows_refused.refuse(
-                    'label range', f'{bad} row(s) have a label outside [0, 1] (sigmoid model)',
-                    bad)
-            good = good & in_range
-        if good.all():
-            self._learn(rows[:, :n], rows[:, n])
-        elif good.any():
-            kept = rows[good]
+        kept = screen_rows(rows, n, self._values['activation'], self.rows_refused)
+        if kept.shape[0]:
             self._learn(kept[:, :n], kept[:, n])
 
     def _now(self) -> float:
