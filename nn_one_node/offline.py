@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .model import sigmoid
-from .screening import MAX_MAGNITUDE, Refusals, screen_rows  # noqa: F401 - offline's API too
+from .screening import Refusals, screen_rows
 
 NS = 1_000_000_000
 LOG_EPS = 1e-12  # predictions are clipped into [eps, 1 - eps] for the log loss

@@ -32,8 +32,8 @@ from std_msgs.msg import Float64MultiArray
 from .conversions import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
 from .params import ParamSpec, declare, off_or_at_least, validate
 from .runtime import executor_param, run
-from .stopping import QuietStopNode
 from .scenario import Scenario
+from .stopping import QuietStopNode
 
 MAX_RATE_HZ = 1000.0
 MIN_RATE_HZ = 1e-3  # below, 1 / rate overflows a timer's int64 nanoseconds (1e-10 Hz)

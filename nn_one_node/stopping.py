@@ -13,30 +13,17 @@ other exception, and a ``RuntimeError`` while the context is still up, propagate
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from rclpy.node import Node
 
 
-@contextlib.contextmanager
-def stop_is_not_a_failure(context) -> Iterator[None]:
-    """Around code that a signal may interrupt: swallow what the stop raises (see the module)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        pass
-    except RuntimeError:
-        if context.ok():
-            raise
-
-
 def quiet_on_stop(callback: Callable[..., Any], context,
                   service: bool = False) -> Callable[..., Any]:
-    """``callback`` wrapped in ``stop_is_not_a_failure(context)``. When the stop ends it, the
-    result is None, or for a service callback (request, response) the response as it stands, so
-    that rclpy sends a response of the right type."""
+    """``callback``, ended quietly by a stop (see the module). The stop's result is None, or for a
+    service callback (request, response) the response as it stands, so that rclpy sends a
+    response of the right type."""
     @functools.wraps(callback)
     def guarded(*args: Any) -> Any:
         try:

@@ -2,7 +2,7 @@
 
 * subscribes ``labeled_samples`` (std_msgs/Float64MultiArray): rows of N features then the label;
   one row, or a batch with the layout [{'samples', M, M*(N+1)}, {'features+label', N+1, N+1}].
-  Reliable, depth 1000. Bad rows (NaN/inf, a value beyond +-MAX_MAGNITUDE, a label outside
+  Reliable, depth 1000. Bad rows (NaN/inf, a value beyond +-1e100, a label outside
   [0, 1] for the sigmoid model) are refused and counted; the rest of the message is kept.
 * hands the rows to the learning policy (``policy.LearningPolicy``: no ROS in it), which scores
   each row with the model in force before keeping it (prequential metrics), watches that error
@@ -53,8 +53,7 @@ from .params import (ParamSpec, checked_values, declare_sized, finite_number,
 from .predictor_link import RosPredictorLink
 from .policy import LearningPolicy, PolicyConfig
 from .runtime import RefusalLog, executor_param, lower_priority, run
-from .screening import MAX_MAGNITUDE, screen_rows  # noqa: F401 - MAX_MAGNITUDE: the API
-from .stopping import stop_is_not_a_failure
+from .screening import screen_rows
 from .weights_file import (WeightsFileError, WeightsFileUnreadable, load_weights_file,
                            remove_stale_temporaries, save_weights_file)
 
@@ -518,9 +517,8 @@ class TrainerNode(SteppedNode):
         if self.policy.changes != changes:
             self._on_change()
         if self.training_enabled and now > 0.0 and self.policy.due_by_rows():
-            with self._a_stop_is_not_a_failure():
-                self.update()
-                self._sync()
+            self.update()
+            self._sync()
 
     def _on_change(self) -> None:
         m = self.policy.metrics()
@@ -532,16 +530,12 @@ class TrainerNode(SteppedNode):
         self._changes_pub.publish(UInt32(data=min(m['changes'], 2**32 - 1)))
 
     # ------------------------------------------------------------------------------- updates
-    def _a_stop_is_not_a_failure(self):
-        """Around code that may run an update (up to max_update_seconds): a signal inside it
-        ends it quietly (see ``stopping``); the spin loop is left to see the context end."""
-        return stop_is_not_a_failure(self.context)
-
     def _on_timer(self) -> None:
-        with self._a_stop_is_not_a_failure():
-            if self.training_enabled and self.policy.can_update:
-                self.update()
-            self._sync()
+        # A signal during the update (up to max_update_seconds) ends this callback quietly:
+        # every callback is registered through stopping.quiet_on_stop.
+        if self.training_enabled and self.policy.can_update:
+            self.update()
+        self._sync()
 
     def _sync(self) -> None:
         """Bring the weights file and the predictor up to the model in force."""
@@ -626,10 +620,10 @@ class TrainerNode(SteppedNode):
             response.success = False
             response.message = f'{self.lifecycle_state()}: activate the trainer to train'
             return response
+        # what a signal during the update answers (quiet_on_stop sends the response as it stands)
         response.message = STOPPED_DURING_UPDATE
-        with self._a_stop_is_not_a_failure():
-            response.message = self.update()
-            response.success = response.message.startswith('deployed')
+        response.message = self.update()
+        response.success = response.message.startswith('deployed')
         return response
 
     def _srv_reset(self, _request, response):

@@ -15,7 +15,8 @@ from bagkit import NS, labeled_msg, write_labeled_bag, write_params
 from nn_one_node import bag_tool
 from nn_one_node.bag_report import read_report_metadata
 from nn_one_node.bagio import BagError, BagWriter, Recording
-from nn_one_node.offline import LabeledSource, Refusals, Scores, Series, params_for, screen_rows
+from nn_one_node.offline import LabeledSource, Scores, Series, params_for
+from nn_one_node.screening import Refusals, screen_rows
 from nn_one_node.scenario import Scenario, weight_error
 from nn_one_node.weights_file import load_weights_file, save_weights_file
 

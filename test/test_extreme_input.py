@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nn_one_node.model import NeuronModel, sigmoid
-from nn_one_node.trainer_node import MAX_MAGNITUDE
+from nn_one_node.screening import MAX_MAGNITUDE
 from nn_one_node.training import SampleBuffer, Workspace, train_update
 
 PROPERTY = settings(derandomize=True, deadline=None, database=None, max_examples=300)

@@ -36,7 +36,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.model import NeuronModel
-from nn_one_node.trainer_node import MAX_MAGNITUDE
+from nn_one_node.screening import MAX_MAGNITUDE
 from nn_one_node.policy import LearningPolicy, PolicyConfig
 
 TIMEOUT = 30.0
