@@ -4,12 +4,23 @@
   it costs about a third of the CPU per message of the ``SingleThreadedExecutor``; the
   ``SingleThreadedExecutor`` on older distros (Humble). The ``executor`` parameter overrides it.
 * The Jazzy EventsExecutor's ``spin()`` (and ``spin_until_future_complete`` without a timeout)
-  busy-loops without dispatching and ignores SIGTERM, so it is spun by ``spin_once(timeout_sec=
-  ...)`` in a loop until shutdown. Not by ``spin_until_future_complete(..., timeout_sec=...)``:
+  busy-loops without dispatching and ignores SIGTERM, so every executor is spun by
+  ``spin_once(timeout_sec=...)`` in a loop until shutdown (which also lets the loop see a stop
+  that ``StopSignals`` caught). Not by ``spin_until_future_complete(..., timeout_sec=...)``:
   that keeps about 32 bytes per call, some 27 MB a day at ten calls a second
   (test_runtime_memory.py).
-* Ctrl-C and SIGTERM shut the context down; ``main`` then returns 0. A configuration error found at
+* Ctrl-C and SIGTERM stop the node; ``main`` then returns 0. A configuration error found at
   start (a bad parameter value) is logged without a traceback and returns 2.
+* Signals are this module's, not rclpy's (``StopSignals``): a signal only asks for the stop, and
+  the spin loop carries it out between callbacks, on the main thread. rclpy's own handler shuts
+  the context down from a thread of its own, at any moment: a SIGTERM that landed while the node
+  was built could take the context down while the EventsExecutor was registering the node's
+  entities. rclpy (7.1) then leaves callbacks registered that it no longer tracks, and aborts the
+  process at exit ("Destroying callback manager with callbacks remaining", exit -6; found in
+  CI, test_stopping_order.py makes it deterministic). Once spinning, the EventsExecutor takes
+  SIGINT and SIGTERM itself and shuts the context down between callbacks, which is as safe.
+* At exit the node leaves the executor, and the executor is shut down, before the node is
+  destroyed (the order rclpy's executors need).
 * ``--managed`` before ``--ros-args`` runs the node class as a lifecycle node (see managed.py);
   it is then spun until the context shuts down or its shutdown transition ran (exit 0 too).
 """
@@ -17,6 +28,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from typing import Callable, Dict, List, Optional
@@ -25,6 +37,7 @@ import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from .managed import SteppedNode, managed_class, split_managed_flag
 from .params import ParamSpec, one_of
@@ -35,6 +48,41 @@ EXECUTORS = ('auto', 'events', 'single_threaded')
 _SHUTDOWN_POLL_SEC = 0.1
 # How long a managed node goes on spinning after its shutdown transition (see linger).
 _LINGER_SEC = 0.2
+# How long the executor may take to stop at exit.
+_EXECUTOR_SHUTDOWN_SEC = 5.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """SIGINT and SIGTERM ask for a stop; nothing else happens in the handler.
+
+    A context manager: ``with StopSignals() as stop:`` installs the handlers, ``stop.requested``
+    then holds the first signal that came (or None), and leaving restores the handlers that were
+    there before. Main thread only (Python's rule for signal handlers).
+    """
+
+    def __init__(self) -> None:
+        self.requested: Optional[int] = None
+        self._previous: Dict[int, object] = {}
+
+    def _handle(self, signum, _frame) -> None:
+        if self.requested is None:
+            self.requested = signum
+
+    def __enter__(self) -> 'StopSignals':
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def arm(self) -> None:
+        """Install the handlers again (after something else, e.g. an executor, replaced them)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._handle)
+
+    def __exit__(self, *_exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def executor_param() -> ParamSpec:
@@ -89,16 +137,15 @@ def make_executor(choice: str, context):
     return SingleThreadedExecutor(context=context), 'single_threaded'
 
 
-def spin(executor, name: str, context, until: Optional[Callable[[], bool]] = None) -> None:
-    """Spin until the context shuts down (Ctrl-C, SIGTERM, rclpy.shutdown), or ``until()``."""
-    if until is not None:
-        while context.ok() and not until():
-            executor.spin_once(timeout_sec=_SHUTDOWN_POLL_SEC)
-        return
-    if name != 'events':
-        executor.spin()
-        return
-    while context.ok():
+def spin(executor, name: str, context, until: Optional[Callable[[], bool]] = None,
+         stop: Optional[StopSignals] = None) -> None:
+    """Spin until the context shuts down (a signal, rclpy.shutdown), ``until()``, or a signal
+    that ``stop`` caught. Always in short ``spin_once`` steps, so that a caught signal is seen
+    within ``_SHUTDOWN_POLL_SEC`` on every executor."""
+    del name  # the same loop for every executor (see the module docstring)
+    while context.ok() and not (stop is not None and stop.requested is not None):
+        if until is not None and until():
+            return
         executor.spin_once(timeout_sec=_SHUTDOWN_POLL_SEC)
 
 
@@ -142,9 +189,17 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
     ``managed.SteppedNode``, is built as a lifecycle node; for any other class that is exit 2.
     """
     managed, args = split_managed_flag(list(sys.argv if args is None else args))
-    rclpy.init(args=args)
+    with StopSignals() as stop:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            return _build_and_spin(node_factory, managed, stop)
+        finally:
+            rclpy.try_shutdown()
+
+
+def _build_and_spin(node_factory, managed: bool, stop: StopSignals) -> int:
     context = rclpy.get_default_context()
-    node = None
+    node = executor = None
     try:
         try:
             if managed:
@@ -162,20 +217,22 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
             rclpy.logging.get_logger('nn_one_node').error(
                 f'cannot start: {type(err).__name__}: {err}')
             return 2
+        if stop.requested is not None:
+            return 0  # stopped while it was being built: never spun
         executor, name = make_executor(node.get_parameter('executor').value, context)
         node.get_logger().debug(f'spinning on the {name} executor')
         executor.add_node(node)
         if managed:
-            spin(executor, name, context, until=lambda: node.finished)
+            spin(executor, name, context, until=lambda: node.finished, stop=stop)
             linger(executor, context)
         else:
-            spin(executor, name, context)
+            spin(executor, name, context, stop=stop)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
-        # Ctrl-C and SIGTERM shut the context down from rclpy's signal handling, between or
-        # during callbacks: a callback that then touches rcl (a publish, service_is_ready) raises
-        # RCLError or InvalidHandle, both RuntimeErrors. That is the shutdown asked for.
+        # A shutdown the executor carried out (it takes SIGINT and SIGTERM itself while it
+        # spins) can leave a callback that then touches rcl (a publish, service_is_ready)
+        # raising RCLError or InvalidHandle, both RuntimeErrors. That is the stop asked for.
         if context.ok():
             raise
     finally:
@@ -183,8 +240,15 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
             on_exit = getattr(node, 'on_exit', None)
             if on_exit is not None:
                 on_exit()
+            if executor is not None:
+                executor.remove_node(node)
+                executor.shutdown(timeout_sec=_EXECUTOR_SHUTDOWN_SEC)
             node.destroy_node()
-        rclpy.try_shutdown()
+        if executor is not None:
+            # A destroyed EventsExecutor leaves SIGINT and SIGTERM at their defaults: a second
+            # signal (ros2 launch follows SIGINT with SIGTERM) must not kill the exit midway.
+            executor = None
+            stop.arm()
     return 0
 
 
