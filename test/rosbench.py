@@ -28,6 +28,8 @@ from std_srvs.srv import SetBool
 from nn_one_node.isolation import loopback_env
 
 DEFAULT_TIMEOUT = 20.0
+# How long close() lets the processes still running exit on SIGINT before it kills them.
+CLOSE_TIMEOUT = 10.0
 RETRY_SEC = 3.0
 REPEATABLE_SERVICES = (GetParameters, SetParameters, SetParametersAtomically, SetBool)
 PACKAGE = 'nn_one_node'
@@ -164,6 +166,19 @@ class RosBench:
         return proc
 
     def close(self) -> None:
+        # Stop what is still running as a user would (SIGINT), and SIGKILL only what does not
+        # exit in time: a peer killed outright can leave Fast DDS's shared-memory transport in a
+        # state that crashed this process's participant as it was destroyed below (SIGSEGV in
+        # SharedMemChannelResource::release, found in CI).
+        running = [p for p in self.processes if p.alive()]
+        for p in running:
+            p.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + CLOSE_TIMEOUT
+        for p in running:
+            try:
+                p.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
         for p in self.processes:
             p.kill()
         # Take the node out of the executor before destroying anything (a node destroyed while
