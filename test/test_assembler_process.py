@@ -106,7 +106,8 @@ def test_every_path_form_from_typed_topics_with_names_stale_inputs_and_bad_messa
     assert 'feature_names: ' + ', '.join(NAMES) in proc.output()
 
     # bad messages: a joint missing, an effort array too short; the node goes on
-    now = ros.node.get_clock().now().to_msg
+    def now():  # a fresh stamp at each call (a bound to_msg of one Time would keep its stamp)
+        return ros.node.get_clock().now().to_msg()
     for names, effort in ((['right_wheel_joint'], [1.0]), (['left_wheel_joint'], [])):
         bad = JointState(name=names, effort=effort)
         bad.header.stamp = now()
