@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .PHONY: demo test bench lint clean
 
 demo:
-	@source scripts/setup_env.sh && python -m nn_one_node.demo $(ARGS)
+	@source scripts/setup_env.sh && python -m nn_one_node.tools.demo $(ARGS)
 
 test:
 	@source scripts/setup_env.sh && python -m pytest $(ARGS)

@@ -24,12 +24,12 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'assembler = nn_one_node.assembler_node:main',
-            'nn_one_bag = nn_one_node.bag_tool:console_main',
-            'predictor = nn_one_node.predictor_node:main',
-            'sim_robot = nn_one_node.sim_robot_node:main',
-            'sim_sensor = nn_one_node.sim_sensor_node:main',
-            'trainer = nn_one_node.trainer_node:main',
+            'assembler = nn_one_node.nodes.assembler:main',
+            'nn_one_bag = nn_one_node.offline.cli:console_main',
+            'predictor = nn_one_node.nodes.predictor:main',
+            'sim_robot = nn_one_node.nodes.sim_robot:main',
+            'sim_sensor = nn_one_node.nodes.sim_sensor:main',
+            'trainer = nn_one_node.nodes.trainer:main',
         ],
     },
 )

@@ -4,7 +4,7 @@ One publisher process sends a robot's typed topics (Imu at 1 kHz, JointState at 
 LaserScan of 720 ranges at 40 Hz); two subscriber processes take the same stream at once:
 
 * a bare rclpy node (``--bare``) with one subscription per topic, of the same message classes and
-  QoS (sensor data), on the same executor and start-up code (nn_one_node.runtime.run), whose
+  QoS (sensor data), on the same executor and start-up code (nn_one_node.ros.runtime.run), whose
   callbacks do nothing;
 * the installed ``assembler``, building 100 Hz rows from 7 features of those topics.
 
@@ -102,8 +102,8 @@ def run_bare(args: List[str]) -> None:
     from rclpy.node import Node
     from rclpy.qos import qos_profile_sensor_data
 
-    from nn_one_node.params import declare
-    from nn_one_node.runtime import executor_param, run
+    from nn_one_node.ros.params import declare
+    from nn_one_node.ros.runtime import executor_param, run
 
     class Bare(Node):
         def __init__(self) -> None:
@@ -174,8 +174,9 @@ def main(argv: List[str]) -> int:
     from rclpy.qos import QoSProfile
     from std_msgs.msg import Float64MultiArray
 
-    from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback, loopback_env
-    sys.path.insert(0, str(REPO / 'test'))
+    from nn_one_node.ros.isolation import (claim_domain_id, keep_this_process_on_loopback,
+                                           loopback_env)
+    sys.path.insert(0, str(REPO / 'test' / 'support'))
     from rosbench import executable_path, write_params_file
 
     keep_this_process_on_loopback()

@@ -60,7 +60,7 @@ PARAMS = {
 def _templates(store) -> Dict[str, Any]:
     """One serialized message per topic, and the byte offsets of the fields patched per message
     (found by serializing sentinels: no hand-computed CDR layout)."""
-    from nn_one_node.bagio import _make
+    from nn_one_node.offline.bagio import _make
 
     def mk(t, **f):
         return _make(store, t, f)
@@ -109,7 +109,7 @@ def _templates(store) -> Dict[str, Any]:
 
 def write_bag(path: Path, messages: int, storage: str, seed: int = 0) -> Dict[str, Any]:
     """A recording of ``messages`` messages at RATES from t = 1000 s; returns its description."""
-    from nn_one_node.bagio import BagWriter
+    from nn_one_node.offline.bagio import BagWriter
     rng = np.random.default_rng(seed)
     per_second = sum(RATES.values())
     seconds = messages / per_second
@@ -162,7 +162,7 @@ def write_bag(path: Path, messages: int, storage: str, seed: int = 0) -> Dict[st
 def child_baseline(bag: str) -> Dict[str, Any]:
     from rosbags.highlevel import AnyReader
 
-    from nn_one_node.bagio import typestore
+    from nn_one_node.offline.bagio import typestore
     t0 = time.perf_counter()
     n = 0
     with AnyReader([Path(bag)], default_typestore=typestore()) as reader:
@@ -174,7 +174,7 @@ def child_baseline(bag: str) -> Dict[str, Any]:
 
 
 def child_train(bag: str, params: str, out: str) -> Dict[str, Any]:
-    from nn_one_node import bag_tool
+    from nn_one_node.offline import cli as bag_tool
     t0 = time.perf_counter()
     code = bag_tool.main(['train', bag, '--params-file', params, '--out', out, '--quiet',
                           '--json', out + '.json'])
@@ -222,7 +222,7 @@ def profile(bag: Path, params: Path, out: Path, top: int = 30) -> str:
     import io
     import pstats
 
-    from nn_one_node import bag_tool
+    from nn_one_node.offline import cli as bag_tool
     prof = cProfile.Profile()
     prof.enable()
     bag_tool.main(['train', str(bag), '--params-file', str(params), '--out', str(out), '-q'])

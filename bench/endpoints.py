@@ -47,8 +47,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import SetBool
 
-from nn_one_node.conversions import _BYTE_ORDER, RawReader, _dims
-from nn_one_node.runtime import make_executor, spin
+from nn_one_node.ros.codecs import _BYTE_ORDER, RawReader, _dims
+from nn_one_node.ros.runtime import make_executor, spin
 from procstat import cpu_delta, cpu_sample
 
 PERIOD_NS = 1 << 32

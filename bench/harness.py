@@ -1,7 +1,7 @@
 """Processes of a benchmark run: the nodes under test, and the source and sink workers.
 
 Everything runs on one ROS_DOMAIN_ID claimed for the run, with DDS kept on loopback
-(``nn_one_node.isolation``). Every wait has a deadline; ``Bench.close`` stops whatever is left.
+(``nn_one_node.ros.isolation``). Every wait has a deadline; ``Bench.close`` stops whatever is left.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from nn_one_node.isolation import loopback_env
+from nn_one_node.ros.isolation import loopback_env
 
 BENCH_DIR = Path(__file__).resolve().parent
 _PR_SET_PDEATHSIG = 1

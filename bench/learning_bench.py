@@ -10,7 +10,7 @@ Learners
   with at least 10 samples held, one ``training.train_update`` of at most 100 full-batch steps
   (learning_rate 2.0, MSE, sigmoid, normalized, 1 s budget) warm-started from the model in force,
   which it replaces when the gate passes. Replayed as the node's timer does it.
-* ``policy``: ``nn_one_node.policy.LearningPolicy`` with the trainer's default parameters
+* ``policy``: ``nn_one_node.learning.policy.LearningPolicy`` with the trainer's default parameters
   (``PolicyConfig.from_params({})``), driven as the trainer node drives it: ``add`` per message,
   ``update`` whenever ``due`` (after a message and at each timer tick of ``train_period``).
 * ``river``: ``preprocessing.StandardScaler() | linear_model.LogisticRegression()``
@@ -23,7 +23,7 @@ stationary (5 features); abrupt change (the concept's weights are replaced midwa
 (rows come from the new concept with a probability rising linearly over 20% of the stream);
 mixed raw scales (features with spreads from 1e-2 to 1e3 and offsets, abrupt change midway);
 class imbalance (about 10% positives); more features (50, of which 10 informative); and the
-demo's wheel-slip scenario (``nn_one_node.scenario``: soft labels, 50 rows a message).
+demo's wheel-slip scenario (``nn_one_node.sim.scenario``: soft labels, 50 rows a message).
 The rows arrive at ``--rate`` samples per second of stream time, ``--rows-per-message`` a
 message: the clock that the trainer's ``train_period`` counts.
 
@@ -59,7 +59,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from nn_one_node.training import SampleBuffer, Workspace, train_update
+from nn_one_node.learning.descent import SampleBuffer, Workspace, train_update
 
 RATE = 100.0  # rows per second of stream time
 TRAIN_PERIOD = 1.0  # the trainer's default train_period (s)
@@ -91,7 +91,7 @@ def _concept(rng: np.random.Generator, n: int, informative: Optional[int] = None
 def make_stream(name: str, rows: int, seed: int = 0) -> Dict:
     """The rows ``X`` (rows, N), labels ``y`` and, for a change, its row(s)."""
     if name == 'demo':  # the demo's wheel-slip scenario: soft labels, 50 rows a message
-        from nn_one_node.scenario import Scenario
+        from nn_one_node.sim.scenario import Scenario
         X, y = Scenario(seed).sample(rows)
         return dict(name=name, X=X, y=y, change=None, per_message=DEMO_ROWS_PER_MESSAGE)
     rng = np.random.default_rng(seed)
@@ -159,10 +159,11 @@ class Today:
 
 
 class Policy:
-    """nn_one_node.policy with the trainer's defaults, driven as the trainer node drives it."""
+    """nn_one_node.learning.policy with the trainer's defaults, driven as the trainer node drives
+    it."""
 
     def __init__(self, n: int, params: Optional[Dict] = None) -> None:
-        from nn_one_node.policy import LearningPolicy, PolicyConfig
+        from nn_one_node.learning.policy import LearningPolicy, PolicyConfig
         self.pol = LearningPolicy(n, PolicyConfig.from_params(params or {}))
         self.next_tick = TRAIN_PERIOD
 

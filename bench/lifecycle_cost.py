@@ -26,7 +26,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
 from harness import Bench, Target, executable, wait_ready
-from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback
+from nn_one_node.ros.isolation import claim_domain_id, keep_this_process_on_loopback
 from run_all import FULL, Session
 
 

@@ -2,7 +2,7 @@
 
 It subscribes ``in`` and republishes each message unchanged on ``out``, with exactly the
 predictor's QoS (sensor-data subscription, reliable depth-10 publisher, both overridable the same
-way) and the predictor's start-up and executor code (``nn_one_node.runtime.run`` with its
+way) and the predictor's start-up and executor code (``nn_one_node.ros.runtime.run`` with its
 ``executor`` parameter), so that the only difference measured is the predictor's own work per
 message.
 
@@ -19,8 +19,8 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
 
-from nn_one_node.params import declare
-from nn_one_node.runtime import executor_param, run
+from nn_one_node.ros.params import declare
+from nn_one_node.ros.runtime import executor_param, run
 
 
 class RelayNode(Node):

@@ -1,8 +1,9 @@
 """Render the reliability figures (artifacts/reliability.json) into the README's reliability block.
 
     source scripts/setup_env.sh
-    make test ARGS="test/test_fuzz_process.py test/test_extreme_input.py \\
-        test/test_faults_process.py test/test_soak_process.py"      # the CI figures
+    make test ARGS="test/process/test_fuzz_process.py test/unit/test_extreme_input.py \\
+        test/process/test_faults_process.py test/process/test_soak_process.py"      # the CI
+        figures
     python bench/soak.py --duration 240                              # the long soak
     python bench/soak.py --qos-probe && python bench/soak.py --burst-at-once
     python -m bench.reliability_report                               # README.md, in place

@@ -38,8 +38,8 @@ import numpy as np
 import report
 import training_bench
 from harness import Bench, Target, wait_ready
-from nn_one_node.isolation import claim_domain_id
-from nn_one_node.runtime import events_executor_class
+from nn_one_node.ros.isolation import claim_domain_id
+from nn_one_node.ros.runtime import events_executor_class
 from procstat import rss_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / 'test'))
+sys.path.insert(0, str(REPO / 'test' / 'support'))
 
-from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
+from nn_one_node.ros.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
 
 # This process's own rclpy contexts read these at init.
 keep_this_process_on_loopback()

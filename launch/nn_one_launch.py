@@ -39,7 +39,7 @@ from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
-from nn_one_node.weights_file import WeightsFileError, load_weights_file
+from nn_one_node.learning.weights_file import WeightsFileError, load_weights_file
 
 PACKAGE = 'nn_one_node'
 

@@ -1,5 +1,5 @@
 """Shared fixtures. Every process this test session starts keeps DDS on loopback, on a
-ROS_DOMAIN_ID that this test holds alone (see nn_one_node.isolation)."""
+ROS_DOMAIN_ID that this test holds alone (see nn_one_node.ros.isolation)."""
 
 import signal
 import sys
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / 'support'))
 
-from nn_one_node.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
+from nn_one_node.ros.isolation import claim_domain_id, keep_this_process_on_loopback  # noqa: E402
 
 # This process's own rclpy contexts read these at init.
 keep_this_process_on_loopback()

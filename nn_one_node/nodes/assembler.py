@@ -1,0 +1,360 @@
+"""The assembler node: a robot's typed topics in, feature rows and late-labeled samples out.
+
+Topics (relative names, so namespaces and remapping apply):
+
+* subscribes one topic per distinct input topic of ``features`` and ``label``, with the message
+  class named in the entries (resolved at start). Sensor-data QoS (best effort), overridable.
+* publishes ``features`` (std_msgs/Float64MultiArray): one row of N values, no layout, at
+  ``rate`` Hz of ROS time, when every input is younger than ``max_age``. Reliable, depth 10.
+* publishes ``labeled_samples`` (std_msgs/Float64MultiArray): the row of a label's moment and the
+  label, N + 1 values (several at once as the 2-D batch layout the trainer reads). Reliable,
+  depth 100.
+* publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) every ``diagnostics_period``.
+
+The logic is nn_one_node.assembly.assembler (no ROS import); this node is its wiring: parameters,
+one
+subscription per topic, the timer on the node's clock (``use_sim_time`` works), and a clock jump
+callback that drops everything held when ROS time jumps back (as tf2's buffer does).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from std_msgs.msg import Float64MultiArray
+
+from nn_one_node.assembly import assembler as assembly
+from nn_one_node.assembly.assembler import Assembler, AssemblerConfig, ConfigError
+from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
+from nn_one_node.ros.lifecycle import SteppedNode
+from nn_one_node.ros.params import ParamSpec, checked_values, declare, off_or_at_least, validate
+from nn_one_node.ros.runtime import RefusalLog, executor_param, run
+
+WARN_THROTTLE_SEC = 5.0
+ON_TIME_NS = 2_000_000  # a row published later than this after its slot is counted late
+LABELED_DEPTH = 100
+D = assembly.DEFAULTS
+# Parameters the core reads at every message or tick: a change applies from the next one.
+LIVE = ('max_age', 'label_threshold', 'label_range', 'label_delay', 'max_join_gap')
+
+
+def assembler_params() -> List[ParamSpec]:
+    """The assembler's parameter table (checks from nn_one_node.assembly.assembler, one source)."""
+    c = assembly.CHECKS
+    return [
+        ParamSpec('features', list(D['features']),
+                  "One entry per input, '<topic> <pkg/msg/Type> <path>': a numeric field "
+                  "('twist.twist.linear.x'), an element ('ranges[0]', 'ranges[-1]'), a slice "
+                  "('ranges[0:360:90]', one feature per element), an element by joint name "
+                  "('effort[left_wheel_joint]'), or 'min(ranges)' / 'max(...)' / 'mean(...)'. "
+                  'Feature order is entry order. Read at start.',
+                  read_only=True, type_name='string[]', constraints='at least one entry',
+                  check=c['features']),
+        ParamSpec('feature_names', [],
+                  'One readable name per feature, in row order: filled by the node at start '
+                  '(set values are ignored).', read_only=True, type_name='string[]'),
+        ParamSpec('rate', D['rate'], 'Rows per second (ROS time) on features, each built from '
+                  'the newest value of every input. Read at start.', read_only=True,
+                  float_range=(assembly.MIN_RATE_HZ, assembly.MAX_RATE_HZ), check=c['rate']),
+        ParamSpec('max_age', D['max_age'], 'Seconds: a row is published only when every '
+                  "input's value is younger than this (by header.stamp where the message has "
+                  'one, else by arrival on the node clock); otherwise it is skipped and counted '
+                  'stale, by input.', float_range=(0.0, 86400.0), constraints='> 0',
+                  check=c['max_age']),
+        ParamSpec('label', D['label'], "The label, one scalar in the features' syntax, e.g. "
+                  "'/slip std_msgs/msg/Bool data'; empty: no labeled samples. Read at start.",
+                  read_only=True, check=c['label']),
+        ParamSpec('label_threshold', D['label_threshold'], 'NaN: unset, the value is the label '
+                  '(and must be in label_range); a number: the label is 1.0 when value > '
+                  'threshold, else 0.0.', constraints='NaN or finite', check=c['label_threshold']),
+        ParamSpec('label_range', list(D['label_range']), 'Without label_threshold, labels '
+                  'outside [low, high] are refused and counted: [0, 1] for the sigmoid model; '
+                  'for a linear trainer e.g. [-1.0e100, 1.0e100] (its limit).',
+                  constraints='[low, high], low <= high', check=c['label_range']),
+        ParamSpec('label_delay', D['label_delay'], 'Seconds: a label stamped t is the label of '
+                  'the row nearest t - label_delay.', float_range=(0.0, 86400.0),
+                  constraints='label_delay + max_join_gap <= history', check=c['label_delay']),
+        ParamSpec('max_join_gap', D['max_join_gap'], 'Seconds: a label with no row this near to '
+                  'its moment is counted unmatched (half the row period or more joins every '
+                  'label while no input is stale).', float_range=(0.0, 86400.0),
+                  check=c['max_join_gap']),
+        ParamSpec('history', D['history'], 'Seconds of rows kept for late labels (a ring of '
+                  'history x rate rows). Read at start.', read_only=True,
+                  float_range=(0.0, 86400.0), constraints='> 0, >= label_delay + max_join_gap',
+                  check=c['history']),
+        ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
+                  'time); 0 disables them. Read at start.', read_only=True,
+                  float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
+                  check=off_or_at_least(0.01)),
+        executor_param(),
+    ]
+
+
+class AssemblerNode(SteppedNode):
+    """Builds feature rows and labeled samples from typed topics (nn_one_node.assembly.assembler).
+
+    Plain, or managed with ``--managed`` (nn_one_node.ros.lifecycle): declare_step declares the
+    parameters; configure_step checks them, builds the assembler (message classes, the row
+    history) and creates the topics; activate_step starts the row timer. While inactive, input
+    messages are ignored and counted by topic and no row or sample is published (only
+    /diagnostics): the values held are kept but age, so after activation a row is published
+    once every input is younger than ``max_age`` again. cleanup_step releases the assembler
+    (held values, the row history, waiting labels) and the topics.
+    """
+
+    default_node_name = 'assembler'
+
+    def declare_step(self) -> None:
+        self._specs = assembler_params()
+        declared = [s for s in self._specs if s.name != 'feature_names']
+        declare(self, declared, check=False)
+        self._values: Optional[Dict[str, Any]] = None  # set by configure_step
+        self._asm = None
+        self._features_pub = self._samples_pub = self._diag_pub = None
+        self._subs: List[Any] = []
+        self._jump_handle = self._timer = self._diag_timer = None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def configure_step(self) -> None:
+        declared = [s for s in self._specs if s.name != 'feature_names']
+        values = checked_values(self, declared)
+        self._refusals = RefusalLog(self.get_logger(), 'input message', WARN_THROTTLE_SEC)
+        try:
+            cfg = AssemblerConfig.from_params(values)
+            self._asm = Assembler(cfg, on_refusal=self._refusals.refuse,
+                                  on_clear=self._on_clear)
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
+        asm = self._asm
+        names = asm.feature_names
+        if not self.has_parameter('feature_names'):  # read-only: the entries are too
+            self.declare_parameter('feature_names', names,
+                                   self._specs[1].descriptor(), ignore_override=True)
+        values['feature_names'] = names
+        self._values = values
+
+        reliable = QoSOverridingOptions.with_default_policies()
+        self._features_pub = self.create_publisher(Float64MultiArray, 'features',
+                                                   QoSProfile(depth=10),
+                                                   qos_overriding_options=reliable)
+        self._samples_pub = None
+        if asm.label_entry is not None:
+            self._samples_pub = self.create_publisher(
+                Float64MultiArray, 'labeled_samples', QoSProfile(depth=LABELED_DEPTH),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._clock = self.get_clock()
+        self._subs = [self.create_subscription(
+            asm.classes[topic], topic, self.serving(self._callback_for(topic), topic),
+            qos_profile_sensor_data,
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            for topic in asm.inputs]
+        # tf2's rule: a jump back in ROS time (a world reset, a looping bag) drops what is held.
+        self._jump_handle = self._clock.create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
+                          on_clock_change=True), post_callback=self._on_jump)
+        self._period_ns = int(round(1e9 / self._values['rate']))
+        self.ticks_late = 0
+        self.tick_late_max_ns = 0
+        period = self._values['diagnostics_period']
+        self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
+        self._last_row_stale: List[str] = []
+        self._other_types: Dict[str, List[str]] = {}
+        log = self.get_logger()
+        inputs = ', '.join(f'{self.resolve_topic_name(t)} ({ty})' for t, ty in asm.inputs.items())
+        log.info(f'assembling {asm.num_features} features at {self._values["rate"]:g} Hz from '
+                 f'{inputs} onto {self.resolve_topic_name("features")}')
+        log.info('feature_names: ' + ', '.join(names))
+        if asm.label_entry is not None:
+            threshold = cfg.threshold
+            log.info(f'labels from {cfg.label!r}'
+                     + (f' (> {threshold:g})' if threshold is not None else '')
+                     + f', {cfg.label_delay:g} s late, onto '
+                     + self.resolve_topic_name('labeled_samples'))
+        else:
+            log.info('no label: features only (no labeled samples)')
+        # What exists now (modules, message classes, the node) lives as long as the process:
+        # moved out of the collector's sight, a full collection no longer walks it, which would
+        # otherwise stall a tick by milliseconds now and then.
+        gc.collect()
+        gc.freeze()
+
+    def activate_step(self) -> None:
+        self._timer = self.create_timer(1.0 / self._values['rate'], self._on_tick)
+
+    def deactivate_step(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._timer = None
+
+    def cleanup_step(self) -> None:
+        # Also after a configure that stopped half-way: only what exists is destroyed.
+        self.deactivate_step()
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for pub in (self._features_pub, self._samples_pub, self._diag_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self._features_pub = self._samples_pub = self._diag_pub = None
+        self._subs, self._jump_handle, self._diag_timer = [], None, None
+        self._asm = None  # held values, the row history, waiting labels released
+        self._values = None
+
+    # ------------------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        if self._values is None:
+            # Unconfigured (managed): rclpy has checked types, ranges and read-only; configure
+            # judges the whole set.
+            return SetParametersResult(successful=True)
+        result, merged = validate(self._specs, self._values, params)
+        if not result.successful:
+            self.get_logger().warning(f'parameter change refused: {result.reason}')
+            return result
+        cfg = self._asm.cfg
+        for p in params:
+            if p.name in LIVE:
+                value = p.value
+                setattr(cfg, p.name, list(value) if p.name == 'label_range' else float(value))
+        self._values = merged
+        return result
+
+    # ------------------------------------------------------------------------------- messages
+    def _callback_for(self, topic: str):
+        on_message = self._asm.on_message
+        clock = self._clock
+        publish = self._publish_samples
+
+        def callback(msg) -> None:
+            samples = on_message(topic, msg, clock.now().nanoseconds * 1e-9)
+            if samples:
+                publish(samples)
+        return callback
+
+    def _publish_samples(self, samples) -> None:
+        if self._samples_pub is None:
+            return
+        if len(samples) == 1:
+            msg = Float64MultiArray(data=to_float64_array(samples[0]))
+        else:
+            msg = matrix_to_msg(np.vstack(samples), cols_label=FEATURES_LABEL_LABELED)
+        self._samples_pub.publish(msg)
+
+    def _on_tick(self) -> None:
+        # How late this tick runs after its slot: the timer's next call is one period after the
+        # slot it was called for (rcl_timer_call sets it before the callback).
+        until = self._timer.time_until_next_call()
+        if until is not None:
+            late = self._period_ns - until
+            if late > ON_TIME_NS:
+                self.ticks_late += 1
+            if late > self.tick_late_max_ns:
+                self.tick_late_max_ns = late
+        now = self._clock.now().nanoseconds * 1e-9
+        row = self._asm.tick(now)
+        if row is not None:
+            self._features_pub.publish(Float64MultiArray(data=to_float64_array(row)))
+        samples = self._asm.flush(now)
+        if samples:
+            self._publish_samples(samples)
+
+    # ------------------------------------------------------------------------------------ time
+    def _on_jump(self, jump) -> None:
+        delta = jump.delta.nanoseconds * 1e-9
+        if delta < 0.0:
+            self._asm.clear(f'ROS time jumped back by {-delta:.3f} s')
+        elif str(jump.clock_change).endswith(('ROS_TIME_ACTIVATED', 'ROS_TIME_DEACTIVATED')):
+            self._asm.clear(f'the clock changed ({jump.clock_change})')
+
+    def _on_clear(self, reason: str) -> None:
+        self.get_logger().warning(f'Detected jump back in time ({reason}): dropped every held '
+                                  'value, row and waiting label')
+
+    # ----------------------------------------------------------------------------- diagnostics
+    def _check_publisher_types(self, topics) -> None:
+        """Publishers of another type on an input topic never reach this node (DDS does not
+        match them): say so, rather than leave the input silently stale. Asked only for silent
+        inputs: a graph query costs milliseconds, which a tick must not wait for."""
+        for topic in topics:
+            type_name = self._asm.inputs[topic]
+            name = self.resolve_topic_name(topic)
+            others = sorted({i.topic_type for i in self.get_publishers_info_by_topic(name)
+                             if i.topic_type != type_name})
+            if others and others != self._other_types.get(topic):
+                self.get_logger().warning(
+                    f'{name} has publishers of type {", ".join(others)}; this assembler '
+                    f'takes {type_name} there (see its features entries)')
+            self._other_types[topic] = others
+
+    def publish_diagnostics(self) -> None:
+        asm = self._asm
+        now = self._clock.now().nanoseconds * 1e-9
+        c = asm.counters()
+        kv = [('features', c['features']), ('rows published', c['rows published']),
+              ('ticks', c['ticks']), ('rows stale', c['rows stale']),
+              (f'ticks late (> {ON_TIME_NS / 1e6:g} ms)', self.ticks_late),
+              ('tick lateness max (ms)', f'{self.tick_late_max_ns / 1e6:.3f}')]
+        kv += [(f'stale: {k}', v) for k, v in sorted(c['stale'].items())]
+        kv += [('labels received', c['labels received']),
+               ('labels joined', c['labels joined']),
+               ('labels unmatched', c['labels unmatched']),
+               ('labels waiting', c['labels waiting'])]
+        kv += [(f'unmatched: {k}', v) for k, v in sorted(c['unmatched'].items())]
+        kv += [('readings refused', c['refused total']), ('last refusal', c['last refusal'])]
+        kv += [(f'refused: {k}', v) for k, v in sorted(c['refused'].items())]
+        kv += [('time jumps', c['time jumps']), ('rows held', c['rows held'])]
+        silent = []
+        for topic in asm.inputs:
+            last = c['last arrival'][topic]
+            kv.append((f'messages: {topic}', c['messages'][topic]))
+            kv.append((f'since last message: {topic}',
+                       'never' if last is None else f'{max(0.0, now - last):.3f}'))
+            if last is None or now - last > asm.cfg.max_age:
+                silent.append(topic)
+        self._check_publisher_types(silent)
+        for topic in asm.inputs:
+            if topic not in silent:
+                self._other_types.pop(topic, None)
+        kv += [(f'publishers of another type: {t}', ', '.join(o))
+               for t, o in sorted(self._other_types.items()) if o]
+        status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: assembler',
+                                  hardware_id='nn_one_node')
+        if silent:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'no recent message on ' + ', '.join(silent)
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = 'assembling'
+        if self.managed:
+            ignored = sum(self.ignored.values())
+            kv += [('lifecycle state', self.lifecycle_state()),
+                   ('messages ignored (inactive)', ignored)]
+            kv += [(f'ignored: {t}', n) for t, n in sorted(self.ignored.items())]
+            if not self.active:
+                status.level = DiagnosticStatus.OK
+                status.message = (f'inactive: {ignored} input messages ignored, nothing '
+                                  'published (values held go stale)')
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in kv]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self._clock.now().to_msg()
+        self._diag_pub.publish(msg)
+
+
+def main(args: Optional[List[str]] = None) -> None:
+    sys.exit(run(AssemblerNode, args))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,647 @@
+"""The demo: watch the predictor and the trainer learn the wheel-slip scenario live.
+
+    python -m nn_one_node.tools.demo [--duration 30] [--out artifacts/demo.png] [--arrays]
+                               [--record DIR]                                  (or: make demo)
+
+It claims a ROS_DOMAIN_ID of its own and keeps DDS on loopback, then starts the nodes of one of
+two paths with their installed params file:
+
+* the robot path (default): ``sim_robot`` publishes the scenario as a robot's typed topics
+  (LaserScan, Odometry, JointState, Imu, Temperature) and the slip label late on a topic of its
+  own; the ``assembler`` turns them into ``features`` rows for the predictor and, joining each
+  label to the row of the moment it describes, ``labeled_samples`` for the trainer
+  (config/robot.yaml);
+* the array path (``--arrays``): ``sim_sensor`` publishes ready-made ``features`` and
+  ``labeled_samples`` rows (config/nn_one.yaml).
+
+Through ``ros2 launch nn_one_node nn_one_launch.py`` (``start_assembler:=true
+start_sim_robot:=true``, or ``start_sim_sensor:=true``) where ``ros2`` and launch_ros exist,
+otherwise as the installed executables with the same params file. ``--record DIR`` also writes
+what runs on the topics to a rosbag2 (mcap) in DIR, for the offline tools.
+
+A monitor node in this process prints, about every second, the samples the trainer has received,
+its training loss
+(``/trainer/loss``), the predictor's accuracy and mean absolute error on a fresh evaluation batch
+of the scenario (published on ``features``; its prediction is recognised by its size), and the
+distance of the predictor's deployed weights (read with the get_parameters service) from the
+ground truth. After ``--duration`` seconds, or Ctrl-C, it prints a summary, writes a PNG plot of
+loss and accuracy over time, stops the nodes with SIGINT and exits 0.
+
+Without the trainer (not installed, or ``--no-trainer``), the same demo shows the predictor
+answering with its initial model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import importlib
+import importlib.util
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
+
+import numpy as np
+
+from nn_one_node.ros.isolation import claim_domain_id, loopback_env
+from nn_one_node.sim.scenario import Scenario, accuracy, mean_abs_error, weight_error
+
+PACKAGE = 'nn_one_node'
+EVAL_SAMPLES = 200  # per evaluation batch; the k-th batch has EVAL_SAMPLES + k % 10 rows
+EVAL_SEED = 20240
+PRINT_PERIOD = 1.0
+STOP_TIMEOUT = 10.0
+START_TIMEOUT = 30.0  # for every node to log its first line
+_ISOLATION_KEYS = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY',
+                   'ROS_STATIC_PEERS')
+
+
+@dataclass(frozen=True)
+class DemoPath:
+    """What one path of the demo starts, and what runs on its topics."""
+
+    name: str
+    params: str                              # the installed config/ file
+    nodes: Tuple[str, ...]                   # executables, in start order
+    launch_arguments: Tuple[str, ...]        # for nn_one_launch.py
+    topics: Tuple[Tuple[str, str, bool], ...]  # (topic, type, sensor QoS) its nodes talk on
+
+
+_OUTPUTS = (('features', 'std_msgs/msg/Float64MultiArray', False),
+            ('labeled_samples', 'std_msgs/msg/Float64MultiArray', False),
+            ('prediction', 'std_msgs/msg/Float64MultiArray', False))
+ROBOT = DemoPath(
+    'robot', 'robot.yaml', ('predictor', 'trainer', 'assembler', 'sim_robot'),
+    ('start_assembler:=true', 'start_sim_robot:=true'),
+    (('scan', 'sensor_msgs/msg/LaserScan', True),
+     ('odom', 'nav_msgs/msg/Odometry', True),
+     ('joint_states', 'sensor_msgs/msg/JointState', True),
+     ('imu', 'sensor_msgs/msg/Imu', True),
+     ('temperature', 'sensor_msgs/msg/Temperature', True),
+     ('slip', 'std_msgs/msg/Bool', False),
+     ('slip_probability', 'std_msgs/msg/Float64', False)) + _OUTPUTS)
+ARRAYS = DemoPath('arrays', 'nn_one.yaml', ('predictor', 'trainer', 'sim_sensor'),
+                  ('start_sim_sensor:=true',), _OUTPUTS)
+
+
+# ------------------------------------------------------------------------------- the children
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Ask Linux to SIGTERM the child if the demo itself dies (e.g. SIGKILL): no orphan nodes."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Child:
+    """A process the demo started, its output in a log file."""
+
+    def __init__(self, name: str, argv: List[str], env: Dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, 'wb')
+        # Its own session: a Ctrl-C in the terminal reaches the demo only, which then prints its
+        # summary and stops the nodes in order.
+        self.proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith('linux') else None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def started(self) -> bool:
+        """Whether the node has logged its first line: it is built, and rclpy handles SIGINT (a
+        SIGINT before that kills the process at once, exit -2, instead of stopping it)."""
+        self._log.flush()
+        return self.log_path.stat().st_size > 0
+
+    def tail(self, lines: int = 15) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors='replace').splitlines()
+        return '\n'.join('    ' + line for line in text[-lines:])
+
+    def stop(self) -> Optional[int]:
+        """SIGINT (as Ctrl-C), then SIGKILL after STOP_TIMEOUT; returns the exit code."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=STOP_TIMEOUT)
+        self._log.close()
+        return self.proc.returncode
+
+
+@dataclass
+class Installation:
+    prefix: str
+    share: str
+
+    def params_file(self, path: DemoPath = ARRAYS) -> str:
+        return os.path.join(self.share, 'config', path.params)
+
+    def executable(self, name: str) -> Optional[str]:
+        path = os.path.join(self.prefix, 'lib', PACKAGE, name)
+        return path if os.access(path, os.X_OK) else None
+
+
+def find_installation() -> Installation:
+    from ament_index_python.packages import (PackageNotFoundError, get_package_prefix,
+                                             get_package_share_directory)
+    try:
+        return Installation(get_package_prefix(PACKAGE), get_package_share_directory(PACKAGE))
+    except PackageNotFoundError:
+        raise SystemExit(
+            f'{PACKAGE} is not installed in any AMENT_PREFIX_PATH: run `make demo`, or '
+            '`colcon build` and `source install/setup.bash` first') from None
+
+
+def ros2_launch_available() -> bool:
+    # find_spec('launch') is no test: the repository's launch/ folder is a namespace package.
+    return shutil.which('ros2') is not None and importlib.util.find_spec('launch_ros') is not None
+
+
+def start_nodes(inst: Installation, env: Dict[str, str], log_dir: Path,
+                use_launch: bool, with_trainer: bool, path: DemoPath = ARRAYS) -> List[Child]:
+    if use_launch:
+        argv = ['ros2', 'launch', PACKAGE, 'nn_one_launch.py', *path.launch_arguments,
+                f'params_file:={inst.params_file(path)}']
+        if not with_trainer:
+            argv.append('start_trainer:=false')
+        return [Child('ros2 launch', argv, env, log_dir / 'launch.log')]
+    children = []
+    for name in path.nodes:
+        exe = inst.executable(name)
+        if exe is None and name in ('assembler', 'sim_robot'):
+            raise SystemExit(f'{name} is not installed in {inst.prefix}: rebuild the package '
+                             '(`make demo` does), or run the array path with --arrays')
+        if exe is None or (name == 'trainer' and not with_trainer):
+            continue
+        argv = [exe, '--ros-args', '--params-file', inst.params_file(path)]
+        children.append(Child(name, argv, env, log_dir / f'{name}.log'))
+    return children
+
+
+# ------------------------------------------------------------------------------- the recorder
+def message_class(msgtype: str):
+    """The rclpy message class of 'pkg/msg/Type'."""
+    package, _, name = msgtype.split('/')
+    return getattr(importlib.import_module(f'{package}.msg'), name)
+
+
+class Recorder:
+    """Writes the serialized messages of some topics to a rosbag2 (mcap storage), as received.
+
+    The messages are taken raw (the CDR bytes rosbag2 stores), so nothing is deserialized on the
+    way; the connections carry the message definitions, so any rosbag2 reader can decode them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+        from rosbags.typesys import Stores, get_typestore
+        self.path = path
+        self._typestore = get_typestore(Stores.ROS2_JAZZY)
+        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self.counts: Dict[str, int] = {}
+
+    def connection(self, topic: str, msgtype: str):
+        conn = self._writer.add_connection(topic, msgtype, typestore=self._typestore)
+        self.counts[topic] = 0
+        return conn
+
+    def write(self, conn, timestamp_ns: int, data: bytes) -> None:
+        self._writer.write(conn, timestamp_ns, data)
+        self.counts[conn.topic] += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+# -------------------------------------------------------------------------------- the monitor
+@dataclass
+class Sample:
+    t: float
+    samples: int
+    updates: int
+    loss: float
+    accuracy: float
+    mae: float
+    weight_error: float
+
+
+@dataclass
+class MonitorState:
+    samples: int = 0             # labeled rows the trainer received (or the sensor published)
+    trainer_seen: bool = False
+    deployments: int = 0         # trainer updates deployed (from /diagnostics)
+    loss: float = math.nan
+    losses: int = 0              # trainer updates (one loss message each)
+    accuracy: float = math.nan
+    mae: float = math.nan
+    evaluations: int = 0
+    weights: Optional[np.ndarray] = None
+    bias: float = 0.0
+    weight_error: float = math.nan
+    history: List[Sample] = field(default_factory=list)
+
+
+class Monitor:
+    """The demo's own rclpy node: publishes evaluation batches and reads the results."""
+
+    def __init__(self, domain_id: int, record: Optional[Recorder] = None,
+                 topics: Sequence[Tuple[str, str, bool]] = ()) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile
+        from std_msgs.msg import Float64, Float64MultiArray
+
+        self._rclpy = rclpy
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node('nn_one_demo_monitor', context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.state = MonitorState()
+        self._eval = Scenario(EVAL_SEED)
+        # ground truth of the evaluation batches in flight, by their number of rows: a reply is
+        # matched to its batch by its size, so a late reply is never scored against another batch
+        self._pending: Dict[int, np.ndarray] = {}
+        self._batches = 0
+        self._param_future = None
+        self._labeled_rows = 0
+
+        node = self.node
+        self._features = node.create_publisher(Float64MultiArray, 'features', 10)
+        node.create_subscription(Float64MultiArray, 'prediction', self._on_prediction,
+                                 QoSProfile(depth=50))
+        node.create_subscription(Float64, 'trainer/loss', self._on_loss, 10)
+        node.create_subscription(Float64MultiArray, 'labeled_samples', self._on_labeled,
+                                 QoSProfile(depth=100))
+        node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 20)
+        self._params = node.create_client(GetParameters, 'predictor/get_parameters')
+        self.recorder = record
+        if record is not None:
+            self._record(topics)
+
+    def _record(self, topics: Sequence[Tuple[str, str, bool]]) -> None:
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        for name, msgtype, sensor in topics:
+            topic = self.node.resolve_topic_name(name)
+            conn = self.recorder.connection(topic, msgtype)
+            qos = qos_profile_sensor_data if sensor else QoSProfile(depth=100)
+            # bound to this connection; raw=True hands over the serialized bytes
+            self.node.create_subscription(
+                message_class(msgtype), name, functools.partial(self._on_raw, conn), qos,
+                raw=True)
+
+    def _on_raw(self, conn, data: bytes) -> None:
+        self.recorder.write(conn, self.node.get_clock().now().nanoseconds, data)
+
+    # ---------------------------------------------------------------------------- callbacks
+    def _on_prediction(self, msg) -> None:
+        y = self._pending.pop(len(msg.data), None)
+        if y is None:
+            return  # a prediction of the sensor's own single rows
+        y_hat = np.asarray(msg.data, dtype=np.float64)
+        self.state.accuracy = accuracy(y_hat, y)
+        self.state.mae = mean_abs_error(y_hat, y)
+        self.state.evaluations += 1
+
+    def _on_loss(self, msg) -> None:
+        self.state.loss = float(msg.data)
+        self.state.losses += 1
+
+    def _on_labeled(self, msg) -> None:
+        dims = msg.layout.dim
+        self._labeled_rows += int(dims[0].size) if len(dims) == 2 else 1
+        if not self.state.trainer_seen:
+            self.state.samples = self._labeled_rows
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name.endswith(': trainer'):
+                values = {kv.key: kv.value for kv in status.values}
+                try:
+                    self.state.samples = int(values.get('samples received', self.state.samples))
+                    self.state.deployments = int(
+                        values.get('updates deployed', self.state.deployments))
+                except ValueError:
+                    continue
+                self.state.trainer_seen = True
+
+    # ---------------------------------------------------------------------------- requests
+    def evaluate(self) -> None:
+        """Publish a fresh evaluation batch and ask the predictor for its weights."""
+        from rcl_interfaces.srv import GetParameters
+
+        from nn_one_node.ros.codecs import matrix_to_msg
+        if self._features.get_subscription_count() > 0:
+            X, y = self._eval.sample(EVAL_SAMPLES + self._batches % 10)
+            self._batches += 1
+            self._pending[len(y)] = y
+            self._features.publish(matrix_to_msg(X))
+        if self._param_future is not None and not self._param_future.done():
+            return  # the previous request is still in flight
+        if self._params.service_is_ready():
+            self._param_future = self._params.call_async(
+                GetParameters.Request(names=['weights', 'bias']))
+            self._param_future.add_done_callback(self._on_parameters)
+
+    def _on_parameters(self, future) -> None:
+        from rclpy.parameter import parameter_value_to_python
+        reply = future.result()
+        if reply is None or len(reply.values) != 2:
+            return
+        w = np.asarray(parameter_value_to_python(reply.values[0]), dtype=np.float64)
+        b = float(parameter_value_to_python(reply.values[1]))
+        if w.shape == (self._eval.num_features,):
+            self.state.weights, self.state.bias = w, b
+            self.state.weight_error = weight_error(w, b, self._eval)
+
+    def spin_until(self, deadline: float) -> None:
+        while self.context.ok():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.executor.spin_once(timeout_sec=min(0.1, remaining))
+
+    def ok(self) -> bool:
+        return self.context.ok()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self._rclpy.try_shutdown(context=self.context)
+
+
+# ------------------------------------------------------------------------------ presentation
+@dataclass(frozen=True)
+class Reference:
+    """The ground-truth model itself, scored on noisy readings: the best any model can do."""
+
+    mse: float
+    accuracy: float
+    mae: float
+
+
+def reference(samples: int = 20000) -> Reference:
+    s = Scenario(EVAL_SEED + 1)
+    X, y = s.sample(samples)
+    y_hat = s.probability(X)  # the true weights applied to the noisy readings
+    return Reference(float(np.mean((y_hat - y) ** 2)), accuracy(y_hat, y),
+                     mean_abs_error(y_hat, y))
+
+
+def _fmt(value: float, spec: str, width: int) -> str:
+    return f'{"-":>{width}}' if value is None or not math.isfinite(value) \
+        else f'{value:{width}{spec}}'
+
+
+def _percent(value: float) -> str:
+    return '-' if not math.isfinite(value) else f'{100 * value:.1f}%'
+
+
+HEADER = (f'{"time":>7}  {"samples":>8}  {"updates":>7}  {"train loss":>10}  {"accuracy":>8}  '
+          f'{"MAE":>6}  {"w error":>7}')
+
+
+def row(s: Sample) -> str:
+    return (f'{s.t:6.1f}s  {s.samples:8d}  {s.updates:7d}  {_fmt(s.loss, ".2e", 10)}  '
+            f'{_percent(s.accuracy):>8}  {_fmt(s.mae, ".3f", 6)}  '
+            f'{_fmt(s.weight_error, ".3f", 7)}')
+
+
+def summary(state: MonitorState, scenario: Scenario, ref: Reference, elapsed: float,
+            out: TextIO) -> None:
+    last = state.history[-1] if state.history else None
+    p = functools.partial(print, file=out)
+    p('')
+    p(f'summary after {elapsed:.1f} s')
+    p(f'  samples received by the trainer: {state.samples}'
+      if state.trainer_seen else f'  labeled samples published: {state.samples}')
+    if state.losses:
+        p(f'  trainer updates (deployed):      {state.losses} ({state.deployments})')
+        p(f'  final training loss:             {_fmt(state.loss, ".3e", 0).strip()} '
+          f'(the true model on noisy readings: {ref.mse:.3e})')
+    else:
+        p('  trainer updates:                 none')
+    acc = last.accuracy if last else math.nan
+    p(f'  final accuracy:                  {_fmt(100 * acc, ".1f", 0).strip()} % '
+      f'on {EVAL_SAMPLES}+ fresh samples (the true model: {100 * ref.accuracy:.1f} %)')
+    p(f'  final mean abs error:            {_fmt(last.mae if last else math.nan, ".4f", 0)} '
+      f'(the true model: {ref.mae:.4f})')
+    p(f'  deployed weights vs truth:       relative error '
+      f'{_fmt(state.weight_error, ".3f", 0).strip()}')
+    if state.weights is not None:
+        p(f'    {"sensor":<15}{"deployed":>10}{"true":>10}')
+        for name, w, t in zip(scenario.feature_names, state.weights, scenario.true_weights):
+            p(f'    {name:<15}{w:10.3f}{t:10.3f}')
+        p(f'    {"bias":<15}{state.bias:10.3f}{scenario.true_bias:10.3f}')
+
+
+def plot(history: Sequence[Sample], ref: Reference, path: Path, with_trainer: bool) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    t = np.array([s.t for s in history])
+    fig, (ax_loss, ax_acc, ax_w) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    loss = np.array([s.loss for s in history])
+    if with_trainer and np.isfinite(loss).any():
+        ax_loss.semilogy(t, loss, 'o-', ms=3, color='tab:red', label='trainer loss on its buffer')
+        ax_loss.axhline(ref.mse, ls=':', color='gray', label='true model on noisy readings')
+        ax_loss.legend(loc='upper right', fontsize='small')
+    else:
+        ax_loss.text(0.5, 0.5, 'no trainer: no training loss', ha='center', va='center',
+                     transform=ax_loss.transAxes)
+    ax_loss.set_ylabel('training loss (MSE)')
+    ax_loss.set_title('nn_one_node: online learning of wheel-slip risk')
+    ax_acc.plot(t, [100 * s.accuracy for s in history], 'o-', ms=3, label='accuracy')
+    ax_acc.axhline(100 * ref.accuracy, ls=':', color='gray', label='true model')
+    ax_acc.set_ylabel('predictor accuracy on\nfresh samples (%)')
+    ax_acc.set_ylim(0, 105)
+    ax_acc.legend(loc='center right', fontsize='small')
+    ax_mae = ax_acc.twinx()
+    ax_mae.plot(t, [s.mae for s in history], 's--', ms=3, color='tab:green', label='MAE')
+    ax_mae.set_ylabel('mean abs error', color='tab:green')
+    ax_mae.set_ylim(0, 0.6)
+    ax_w.plot(t, [s.weight_error for s in history], 'o-', ms=3, color='tab:purple')
+    ax_w.set_ylabel('deployed weights:\nrelative error')
+    ax_w.set_xlabel('time (s)')
+    ax_w.set_ylim(bottom=0)
+    for ax in (ax_loss, ax_acc, ax_w):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------- main
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='python -m nn_one_node.tools.demo',
+        description='Watch the predictor and trainer learn a simulated robot scenario live.')
+    parser.add_argument('--duration', type=float, default=30.0,
+                        help='seconds to run before the summary (default 30); Ctrl-C ends it '
+                             'earlier')
+    parser.add_argument('--out', type=Path, default=Path('artifacts/demo.png'),
+                        help='PNG plot of loss and accuracy over time (default '
+                             'artifacts/demo.png); node logs go beside it')
+    parser.add_argument('--no-trainer', action='store_true',
+                        help='leave the trainer out: the predictor serves its initial model')
+    parser.add_argument('--no-launch', action='store_true',
+                        help='start the installed executables directly even where ros2 launch '
+                             'exists')
+    parser.add_argument('--arrays', action='store_true',
+                        help='the array path: sim_sensor publishes ready-made features and '
+                             'labeled_samples rows (config/nn_one.yaml), no assembler')
+    parser.add_argument('--record', type=Path, metavar='DIR',
+                        help='also record the topics of the run to a rosbag2 (mcap storage) in '
+                             'DIR, which must not exist yet')
+    args = parser.parse_args(argv)
+    if not (0.0 < args.duration < 86400.0):
+        parser.error('--duration must be between 0 and 86400 seconds')
+    if args.record is not None:
+        if os.path.lexists(args.record):
+            parser.error(f'--record {args.record}: already exists (a bag is written to a new '
+                         'directory)')
+        if importlib.util.find_spec('rosbags') is None:
+            parser.error('--record needs the rosbags package (pip install rosbags; `make demo` '
+                         'has it)')
+    return args
+
+
+def _isolate(domain_id: int) -> Dict[str, str]:
+    """Keep this process's own DDS (and its children's) on loopback and on ``domain_id``."""
+    env = loopback_env(domain_id)
+    for key in _ISOLATION_KEYS:
+        if key in env:
+            os.environ[key] = env[key]
+        else:
+            os.environ.pop(key, None)
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    inst = find_installation()
+    lock = claim_domain_id()
+    env = _isolate(lock.domain_id)
+    log_dir = args.out.parent / 'demo-logs'
+    log_dir.mkdir(parents=True, exist_ok=True)
+    use_launch = ros2_launch_available() and not args.no_launch
+    with_trainer = inst.executable('trainer') is not None and not args.no_trainer
+    path = ARRAYS if args.arrays else ROBOT
+    scenario = Scenario()
+    p = functools.partial(print, file=out, flush=True)
+
+    names = ', '.join(f'{s}' for s in scenario.feature_names)
+    p(f'nn_one_node demo: learning wheel-slip risk online from {scenario.num_features} '
+      f'sensors ({names})')
+    if path is ROBOT:
+        p('the robot path: sim_robot publishes typed topics (/scan LaserScan, /odom Odometry, '
+          '/joint_states JointState, /imu Imu, /temperature Temperature) and the slip label '
+          'late (/slip_probability); the assembler makes features rows of them for the '
+          'predictor and joins each label to its moment for the trainer')
+    else:
+        p('the array path: sim_sensor publishes features and labeled_samples rows')
+    p(f'ground truth: weights {np.round(scenario.true_weights, 3).tolist()}, '
+      f'bias {scenario.true_bias}')
+    how = (f'ros2 launch nn_one_node nn_one_launch.py {" ".join(path.launch_arguments)}'
+           if use_launch else 'the installed executables')
+    nodes = ', '.join(n for n in path.nodes if with_trainer or n != 'trainer')
+    p(f'starting {nodes} with {how} and {inst.params_file(path)}')
+    p(f'ROS_DOMAIN_ID {lock.domain_id}, DDS on loopback only; node logs in {log_dir}/')
+    if not with_trainer:
+        p('without the trainer: showing the predictor serving its initial model')
+
+    children: List[Child] = []
+    monitor: Optional[Monitor] = None
+    recorder: Optional[Recorder] = None
+    started = time.monotonic()
+    failed = ''
+    previous_handler = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        children = start_nodes(inst, env, log_dir, use_launch, with_trainer, path)
+        if not use_launch:  # ros2 launch relays a Ctrl-C itself
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and not all(
+                    c.started() or not c.alive() for c in children):
+                time.sleep(0.05)  # polling log files: no event to wait on
+        if args.record is not None:
+            args.record.parent.mkdir(parents=True, exist_ok=True)
+            recorder = Recorder(args.record)
+        monitor = Monitor(lock.domain_id, recorder, path.topics)
+        p(f'running for {args.duration:g} s (Ctrl-C ends it early)')
+        p(HEADER)
+        tick = started
+        while monitor.ok():
+            tick += PRINT_PERIOD
+            monitor.evaluate()
+            monitor.spin_until(min(tick, started + args.duration))
+            now = time.monotonic()
+            s = monitor.state
+            sample = Sample(now - started, s.samples, s.losses, s.loss, s.accuracy, s.mae,
+                            s.weight_error)
+            s.history.append(sample)
+            p(row(sample))
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                failed = '; '.join(f'{c.name} exited ({c.proc.returncode})' for c in dead)
+                p(f'stopping: {failed}')
+                for c in dead:
+                    p(c.tail())
+                break
+            if now - started >= args.duration:
+                break
+    except KeyboardInterrupt:
+        p('interrupted: stopping')
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        elapsed = time.monotonic() - started
+        if monitor is not None:
+            state = monitor.state
+            monitor.close()
+        else:
+            state = MonitorState()
+        if recorder is not None:
+            recorder.close()
+        codes = [(c.name, c.stop()) for c in children]
+        lock.release()
+    if codes:
+        p('stopped ' + ', '.join(f'{name} (exit {code})' for name, code in codes))
+    if recorder is not None:
+        counts = ', '.join(f'{t} {n}' for t, n in recorder.counts.items())
+        p(f'recorded to {args.record.resolve()} (rosbag2, mcap): {counts}')
+    ref = reference()
+    summary(state, scenario, ref, elapsed, out)
+    if state.history:
+        plot(state.history, ref, args.out, with_trainer)
+        p(f'plot of loss and accuracy over time: {args.out.resolve()}')
+    return 1 if failed else 0
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
