@@ -36,7 +36,8 @@ from nn_one_node.assembly import assembler as assembly
 from nn_one_node.assembly.assembler import Assembler, AssemblerConfig, ConfigError
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
 from nn_one_node.ros.lifecycle import SteppedNode
-from nn_one_node.ros.params import ParamSpec, checked_values, declare, off_or_at_least, validate
+from nn_one_node.parameters import ParamSpec, off_or_at_least
+from nn_one_node.ros.params import checked_values, declare, descriptor, validate
 from nn_one_node.ros.runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
@@ -138,7 +139,7 @@ class AssemblerNode(SteppedNode):
         names = asm.feature_names
         if not self.has_parameter('feature_names'):  # read-only: the entries are too
             self.declare_parameter('feature_names', names,
-                                   self._specs[1].descriptor(), ignore_override=True)
+                                   descriptor(self._specs[1]), ignore_override=True)
         values['feature_names'] = names
         self._values = values
 

@@ -37,8 +37,9 @@ from nn_one_node.ros.codecs import (MessageError, RawReader, RawVectorWriter, ma
                           value_to_msg, vector_to_msg)
 from nn_one_node.model import ACTIVATIONS, NeuronModel, RowPredictor
 from nn_one_node.ros.lifecycle import SteppedNode
-from nn_one_node.ros.params import (ParamSpec, checked_values, declare_sized, finite_number,
-                                    off_or_at_least, one_of, validate, weights_vector)
+from nn_one_node.parameters import (ParamSpec, finite_number, off_or_at_least, one_of,
+                                    weights_vector)
+from nn_one_node.ros.params import checked_values, declare_sized, validate
 from nn_one_node.ros.runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0

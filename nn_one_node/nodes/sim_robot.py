@@ -32,7 +32,8 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Imu, JointState, LaserScan, Temperature
 from std_msgs.msg import Bool, Float64
 
-from nn_one_node.ros.params import ParamSpec, declare, off_or_at_least, validate
+from nn_one_node.parameters import ParamSpec, off_or_at_least
+from nn_one_node.ros.params import declare, validate
 from nn_one_node.sim.robot_scenario import RANGE_MAX, RANGE_MIN, RobotScenario, too_slow
 from nn_one_node.ros.runtime import executor_param, run
 from nn_one_node.ros.stopping import QuietStopNode

@@ -30,7 +30,8 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
 
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
-from nn_one_node.ros.params import ParamSpec, declare, off_or_at_least, validate
+from nn_one_node.parameters import ParamSpec, off_or_at_least
+from nn_one_node.ros.params import declare, validate
 from nn_one_node.ros.runtime import executor_param, run
 from nn_one_node.sim.scenario import Scenario
 from nn_one_node.ros.stopping import QuietStopNode

@@ -47,9 +47,9 @@ from nn_one_node.ros.codecs import MessageError, matrix_from_msg
 from nn_one_node.learning.deployment import Deployment
 from nn_one_node.ros.lifecycle import SteppedNode
 from nn_one_node.model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
-from nn_one_node.ros.params import (ParamSpec, checked_values, declare_sized, finite_number,
-                     non_negative_number, off_or_at_least, one_of, positive_number, validate,
-                     weights_vector)
+from nn_one_node.parameters import (ParamSpec, finite_number, non_negative_number, off_or_at_least,
+                                    one_of, positive_number, weights_vector)
+from nn_one_node.ros.params import checked_values, declare_sized, validate
 from nn_one_node.ros.predictor_link import RosPredictorLink
 from nn_one_node.learning.policy import LearningPolicy, PolicyConfig
 from nn_one_node.ros.runtime import RefusalLog, executor_param, lower_priority, run

@@ -27,9 +27,11 @@ import numpy as np
 
 from nn_one_node import blas_threads  # noqa: F401 - one BLAS thread, as the trainer node
 from nn_one_node.offline.bagio import BagError, Recording, normalize_topic
-from nn_one_node.offline.learning import (NS, ConfigError, LabeledSource, Replay, Scores,
-                                                   Series, TrainerLearner, has_node,
-                                                   load_params_file, params_for)
+from nn_one_node.offline.replay import NS, Replay
+from nn_one_node.offline.params_file import ConfigError, has_node, load_params_file, params_for
+from nn_one_node.offline.sources import LabeledSource
+from nn_one_node.offline.scores import Scores, Series
+from nn_one_node.offline.learner import TrainerLearner
 
 PROG = 'nn_one_bag'
 EXIT_BAD_INPUT = 2
@@ -106,7 +108,7 @@ def build_source(kind: str, document: Any, num_features: Optional[int], activati
                  labeled_topic: str):
     """The sample source, with the params file's name for what is wrong (Failure)."""
     if kind == 'assembler':
-        from nn_one_node.offline.learning import AssembledSource
+        from nn_one_node.offline.sources import AssembledSource
         section = _section(document, 'assembler')
         try:
             return AssembledSource(section)
@@ -284,7 +286,7 @@ class Evaluator:
         self.series = Series(['t', 'accuracy', 'log_loss', 'mse', 'samples'])
 
     def add(self, rows: np.ndarray, now_ns: int) -> None:
-        from nn_one_node.offline.learning import _predict
+        from nn_one_node.offline.learner import _predict
         X, y = rows[:, :self.n], rows[:, self.n]
         p = _predict(X, self.w, self.b, self.activation)
         b = (now_ns - self.start_ns) // self.bin_ns

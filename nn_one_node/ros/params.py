@@ -1,99 +1,31 @@
-"""One typed, documented table of parameters per node, and their validation.
+"""Declaring a node's parameter table (``parameters.ParamSpec``) on an rclpy node.
 
-Each ``ParamSpec`` carries what ``ros2 param describe`` shows (description, range, read-only) and a
-pure ``check`` function. ``validate`` turns a proposed change into a ``SetParametersResult`` with a
-reason; it never changes anything, so a refused change leaves the old values in force. The README's
-parameter tables list the same entries.
+Each spec becomes a parameter with its ``ParameterDescriptor`` (what ``ros2 param describe``
+shows: description, range, read-only); ``validate`` turns a proposed change into a
+``SetParametersResult`` with a reason and never changes anything, so a refused change leaves the
+old values in force.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 
-# check(value, values) -> reason or None; ``values`` are all the node's values after the change.
-Check = Callable[[Any, Mapping[str, Any]], Optional[str]]
+from nn_one_node.parameters import NUM_FEATURES, ParamSpec, check_all, judge
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    name: str
-    default: Any
-    description: str
-    read_only: bool = False
-    int_range: Optional[Tuple[int, int]] = None
-    float_range: Optional[Tuple[float, float]] = None
-    constraints: str = ''
-    check: Optional[Check] = None
-    # The parameter's type where the default does not show it (an empty list): 'string[]'.
-    type_name: str = ''
-
-    def descriptor(self) -> ParameterDescriptor:
-        d = ParameterDescriptor(description=self.description, read_only=self.read_only,
-                                additional_constraints=self.constraints)
-        if self.int_range is not None:
-            d.integer_range = [IntegerRange(from_value=self.int_range[0],
-                                            to_value=self.int_range[1], step=0)]
-        if self.float_range is not None:
-            d.floating_point_range = [FloatingPointRange(from_value=self.float_range[0],
-                                                         to_value=self.float_range[1], step=0.0)]
-        return d
-
-
-# ------------------------------------------------------------------------------- reusable checks
-def finite_number(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
-    if not math.isfinite(value):
-        return f'must be a finite number, got {value}'
-    return None
-
-
-def positive_number(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
-    if not math.isfinite(value) or value <= 0.0:
-        return f'must be a finite number > 0, got {value}'
-    return None
-
-
-def non_negative_number(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
-    if not math.isfinite(value) or value < 0.0:
-        return f'must be a finite number >= 0, got {value}'
-    return None
-
-
-def off_or_at_least(minimum: float) -> Check:
-    """0 (off), or a finite number >= ``minimum``: for rates and periods that become timers, where
-    a tiny positive value would overflow the timer's int64 nanoseconds or spin a core."""
-    def check(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
-        if not math.isfinite(value) or value < 0.0 or 0.0 < value < minimum:
-            return f'must be 0 (off) or at least {minimum:g}, got {value}'
-        return None
-    return check
-
-
-def one_of(*choices: str) -> Check:
-    def check(value: Any, _values: Mapping[str, Any]) -> Optional[str]:
-        if value not in choices:
-            return f'must be one of {", ".join(repr(c) for c in choices)}, got {value!r}'
-        return None
-    return check
-
-
-def weights_vector(value: Sequence[float], values: Mapping[str, Any]) -> Optional[str]:
-    n = values.get('num_features')
-    if n is not None and len(value) != n:
-        return f'must have num_features = {n} values, got {len(value)}'
-    if not all(math.isfinite(v) for v in value):
-        return 'must contain only finite numbers (no NaN or inf)'
-    return None
-
-
-# ------------------------------------------------------------------------------- node plumbing
-NUM_FEATURES = ParamSpec(
-    'num_features', 1, 'Number of input features N per sample. Read at start.',
-    read_only=True, int_range=(1, 1 << 20))
+def descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    d = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                            additional_constraints=spec.constraints)
+    if spec.int_range is not None:
+        d.integer_range = [IntegerRange(from_value=spec.int_range[0],
+                                        to_value=spec.int_range[1], step=0)]
+    if spec.float_range is not None:
+        d.floating_point_range = [FloatingPointRange(from_value=spec.float_range[0],
+                                                     to_value=spec.float_range[1], step=0.0)]
+    return d
 
 
 def declare_sized(node, specs_for: Callable[[int], List[ParamSpec]], check: bool = True
@@ -118,7 +50,7 @@ def declare(node, specs: Iterable[ParamSpec], known: Optional[Mapping[str, Any]]
     """
     specs = list(specs)
     for spec in specs:
-        node.declare_parameter(spec.name, _declared_value(spec), spec.descriptor())
+        node.declare_parameter(spec.name, _declared_value(spec), descriptor(spec))
     values = {s.name: _value_or_default(node, s) for s in specs}
     reasons = check_all(specs, {**(known or {}), **values}, [s.name for s in specs])
     if reasons and check:
@@ -155,21 +87,6 @@ def _value_or_default(node, spec: ParamSpec) -> Any:
     return spec.default if value is None else value
 
 
-def check_all(specs: Iterable[ParamSpec], values: Mapping[str, Any],
-              names: Iterable[str]) -> List[str]:
-    """Reasons, one per failing parameter among ``names``, judged against all ``values``."""
-    by_name = {s.name: s for s in specs}
-    reasons = []
-    for name in names:
-        spec = by_name.get(name)
-        if spec is None or spec.check is None:
-            continue
-        reason = spec.check(values[name], values)
-        if reason:
-            reasons.append(f'{name} {reason}')
-    return reasons
-
-
 def validate(specs: Iterable[ParamSpec], current: Mapping[str, Any],
              params: Iterable[Any]) -> Tuple[SetParametersResult, Dict[str, Any]]:
     """Judge a proposed change (rclpy Parameters) against the current values.
@@ -177,13 +94,5 @@ def validate(specs: Iterable[ParamSpec], current: Mapping[str, Any],
     Returns (result, merged values). Unknown names (e.g. QoS overrides) pass through untouched;
     type, range and read-only checks have already been made by rclpy from the descriptors.
     """
-    specs = list(specs)
-    merged = dict(current)
-    changed = []
-    for p in params:
-        if p.name in merged:
-            merged[p.name] = p.value
-            changed.append(p.name)
-    reasons = check_all(specs, merged, changed)
-    result = SetParametersResult(successful=not reasons, reason='; '.join(reasons))
-    return result, merged
+    reasons, merged = judge(specs, current, {p.name: p.value for p in params})
+    return SetParametersResult(successful=not reasons, reason='; '.join(reasons)), merged

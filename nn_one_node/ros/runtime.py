@@ -40,7 +40,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from nn_one_node.ros.lifecycle import SteppedNode, managed_class, split_managed_flag
-from nn_one_node.ros.params import ParamSpec, one_of
+from nn_one_node.parameters import ParamSpec, one_of
 from nn_one_node.learning.screening import Refusals
 
 EXECUTORS = ('auto', 'events', 'single_threaded')

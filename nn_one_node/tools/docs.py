@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Dict, List
 
-from nn_one_node.ros.params import NUM_FEATURES, ParamSpec
+from nn_one_node.parameters import NUM_FEATURES, ParamSpec
 
 
 def _default(spec: ParamSpec) -> str:
