@@ -59,7 +59,9 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from nn_one_node.learning.descent import SampleBuffer, Workspace, train_update
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.standardizer import Workspace
+from nn_one_node.learning.descent import train_update
 
 RATE = 100.0  # rows per second of stream time
 TRAIN_PERIOD = 1.0  # the trainer's default train_period (s)
@@ -163,7 +165,8 @@ class Policy:
     it."""
 
     def __init__(self, n: int, params: Optional[Dict] = None) -> None:
-        from nn_one_node.learning.policy import LearningPolicy, PolicyConfig
+        from nn_one_node.learning.policy import LearningPolicy
+        from nn_one_node.learning.config import PolicyConfig
         self.pol = LearningPolicy(n, PolicyConfig.from_params(params or {}))
         self.next_tick = TRAIN_PERIOD
 

@@ -43,7 +43,9 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-from nn_one_node.learning.descent import SampleBuffer, Workspace, train_update
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.standardizer import Workspace
+from nn_one_node.learning.descent import train_update
 
 FULL_SIZES = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 QUICK_SIZES = (1000, 4000)

@@ -75,6 +75,40 @@ def sigmoid(z: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
     return out
 
 
+def sigmoid_one(z: float) -> float:
+    """``sigmoid`` of one Python float, the same formula (``e^-|z|``: never overflows).
+
+    >>> sigmoid_one(0.0), sigmoid_one(-800.0), sigmoid_one(800.0)
+    (0.5, 0.0, 1.0)
+    """
+    e = math.exp(-abs(z))
+    y = 1.0 / (1.0 + e)
+    return y * e if z < 0.0 else y
+
+
+def forward(X: np.ndarray, weights: np.ndarray, bias: float, activation: str = 'sigmoid',
+            out: Optional[np.ndarray] = None) -> np.ndarray:
+    """The course's forward pass, ``y_hat = sigma(X . w^T + b)`` (``z`` itself for 'linear'):
+    the one implementation that the model, the predictor's batches, the learning policy's
+    scoring, its gate and the offline tool all call. ``X`` (M, N) or (N,), float64.
+
+    >>> forward(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([0.5, -0.25]), 0.0).tolist()
+    [0.5, 0.5]
+    >>> forward(np.array([2.0, 1.0]), np.array([1.0, 1.0]), -1.0, 'linear').tolist()
+    2.0
+    """
+    z = np.matmul(X, weights, out=out)
+    z += bias
+    if activation == 'sigmoid':
+        return sigmoid(z, out=z)
+    return z
+
+
+def activate_one(z: float, activation: str) -> float:
+    """The activation of one logit ``z`` (a Python float): ``forward`` for a single row."""
+    return sigmoid_one(z) if activation == 'sigmoid' else z
+
+
 def check_activation(activation: str) -> str:
     if activation not in ACTIVATIONS:
         raise ValueError(
@@ -199,7 +233,7 @@ class NeuronModel:
 
     # --------------------------------------------------------------------------------- the maths
     def _forward(self, X: np.ndarray) -> np.ndarray:
-        return self.activate(self._logits(X))
+        return forward(X, self.weights, self.bias, self.activation)
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
         z = X @ self.weights
@@ -365,8 +399,4 @@ class RowPredictor:
             z = float(np.vdot(x, self._weights)) + self.bias
         if not math.isfinite(z):
             return None
-        if not self.is_sigmoid:
-            return z
-        e = math.exp(-abs(z))  # as ``sigmoid``: never overflows
-        y = 1.0 / (1.0 + e)
-        return y * e if z < 0.0 else y
+        return sigmoid_one(z) if self.is_sigmoid else z

@@ -1,23 +1,13 @@
-"""Online training core for the trainer node: sample ring buffer, feature scaling, gated updates.
+"""One trainer update: the course's full-batch gradient descent, warm started, on the rows
+trained on, then the training-loss gate. No ROS import.
 
-No ROS import: the trainer node converts messages and parameters to arrays and calls this module.
-
-* ``SampleBuffer`` keeps the newest ``capacity`` labeled samples in preallocated float64 storage,
-  so memory stays flat however long the robot runs.
-* ``Standardizer`` holds the per-feature mean ``mu`` and standard deviation ``sigma`` of a buffer
-  and converts exactly between a model trained on standardized features ``(x - mu) / sigma``
-  and the equivalent raw-feature model that the predictor applies unchanged::
-
-      w_raw = w_s / sigma            b_raw = b_s - sum(w_s * mu / sigma)
-      w_s   = w_raw * sigma          b_s   = b_raw + sum(w_raw * mu)
-
-* ``train_update`` runs one trainer update: warm start from the deployed raw model, up to
-  ``iterations`` full-batch gradient-descent steps with the maths of ``NeuronModel`` (same
-  activation, loss, vectorized gradient and stopping rule as ``NeuronModel.fit``), conversion back
-  to raw weights, and the deployment gate (see ``train_update``). The losses before and after
-  the update are computed exactly as the model computes them (bit for bit); for MSE the steps use
-  a fused kernel (``_Kernel.mse_step``) equal to the model's formulas within rounding (relative
-  ~1e-12 after hundreds of steps), not bit for bit.
+``train_update`` runs one update: warm start from the deployed raw model, up to ``iterations``
+full-batch gradient-descent steps with the maths of ``NeuronModel`` (same activation, loss,
+vectorized gradient and stopping rule as ``NeuronModel.fit``), conversion back to raw weights
+(``standardizer.Standardizer``), and the deployment gate (see ``train_update``). The losses
+before and after the update are computed exactly as the model computes them (bit for bit); for
+MSE the steps use a fused kernel (``_Kernel.mse_step``) equal to the model's formulas within
+rounding (relative ~1e-12 after hundreds of steps), not bit for bit.
 
 Performance: the buffer is never copied or standardized. The standardized model
 ``z = ((X - mu) / sigma) . w_s + b_s`` is evaluated as the raw model ``z = X . w_raw + b_raw``, and
@@ -26,33 +16,28 @@ matrix-vector products over the raw buffer plus O(M) + O(N) work in arrays preal
 ``Workspace`` (numpy ``out=`` arguments; no O(M) allocation per step). For MSE the O(M) work is
 eight passes (six elementwise, two sums; it was about fifteen), and a buffer too large for the
 cache is processed in row blocks so that it is read from memory once per step (see
-``_Kernel.mse_step``).
 
-Conditioning: evaluating the standardized model from raw features cancels terms of size
-``|mu| / sigma`` against each other, which costs about ``log10(|mu| / sigma)`` of float64's 16
-digits. A feature whose ``sigma`` is below ``STD_FLOOR_REL * |mu|`` (or ``STD_FLOOR_ABS``) carries
-no usable information at that precision and is treated as constant (``sigma := 1``).
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(200, 2))
+>>> y = (X @ np.array([3.0, -2.0]) > 0).astype(float)
+>>> r = train_update(X, y, np.zeros(2), 0.0, learning_rate=2.0, iterations=200)
+>>> r.deployed, r.loss_after < r.loss_before, bool(r.weights[0] > 0 > r.weights[1])
+(True, True, True)
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import numpy as np
 
+from nn_one_node.learning.buffer import _check_count
+from nn_one_node.learning.standardizer import Standardizer, Workspace
 from nn_one_node.model import (_BCE_EPS, ArrayLike, as_bias, as_weights, check_activation,
-                    check_learning_rate, check_loss, check_tolerance)
-
-# A feature with sigma below either floor is treated as constant: sigma := 1 (see module doc).
-# The absolute floor is sqrt of the smallest normal double: 1 / sigma and sigma**2 stay normal.
-STD_FLOOR_ABS = float(np.sqrt(np.finfo(np.float64).tiny))
-STD_FLOOR_REL = 1e-9
-
-# Rows per block when computing the standard deviation without an (M, N) temporary.
-_STATS_CHUNK_ROWS = 4096
+                               check_learning_rate, check_loss, check_tolerance)
 
 # The gate's notion of "worse": a rise of the loss by more than this relative amount. Below it
 # the difference is rounding (gradient descent at its optimum), not a worse model: refusing it
@@ -67,293 +52,6 @@ GATE_RTOL = 1e-9
 # BLAS thread, 5k-30k x 64: 1.16-1.38x the two products in one block, 1.39-1.62x in 1 MB blocks).
 _STEP_BLOCKED_BYTES = 16 << 20
 _STEP_BLOCK_BYTES = 1 << 20
-
-
-def _check_count(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f'{name} must be an integer >= {minimum}, got {value!r}')
-    return int(value)
-
-
-# ------------------------------------------------------------------------------- sample buffer
-class SampleBuffer:
-    """Bounded ring buffer of labeled samples ``(x, y)`` in preallocated float64 storage.
-
-    Holds at most ``capacity`` samples; adding more overwrites the oldest. Storage is allocated
-    once (and again only by ``resize``), so memory does not grow with the number of samples added.
-    """
-
-    def __init__(self, capacity: int, num_features: int) -> None:
-        self._capacity = _check_count(capacity, 'capacity', 1)
-        self._num_features = _check_count(num_features, 'num_features', 1)
-        self._X = np.empty((self._capacity, self._num_features), dtype=np.float64)
-        self._y = np.empty(self._capacity, dtype=np.float64)
-        self._next = 0  # row the next sample goes to; when full, also the oldest sample's row
-        self._count = 0
-        self._total_added = 0
-
-    def __repr__(self) -> str:
-        return (f'SampleBuffer(capacity={self._capacity}, num_features={self._num_features}, '
-                f'count={self._count}, total_added={self._total_added})')
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def capacity(self) -> int:
-        """Maximum number of samples held."""
-        return self._capacity
-
-    @property
-    def num_features(self) -> int:
-        """Features per sample, N."""
-        return self._num_features
-
-    @property
-    def count(self) -> int:
-        """Number of samples held now (<= capacity)."""
-        return self._count
-
-    @property
-    def total_added(self) -> int:
-        """Samples accepted by ``add`` since construction (not reset by ``clear``/``resize``)."""
-        return self._total_added
-
-    def add(self, X_rows: ArrayLike, y_rows: ArrayLike) -> int:
-        """Append K samples: ``X_rows`` of shape (K, N) (or one sample (N,)), ``y_rows`` (K,).
-
-        Vectorized: at most two slice copies, however many rows. If K > capacity only the newest
-        ``capacity`` rows are kept. Raises ValueError (and inserts nothing) for a wrong shape or a
-        NaN/infinite value. Returns K.
-        """
-        X = np.asarray(X_rows, dtype=np.float64)
-        y = np.asarray(y_rows, dtype=np.float64)
-        if (1 <= X.ndim <= 2 and X.size == self._num_features and X.shape[-1] == X.size
-                and y.size == 1 and y.ndim <= 1):
-            # One row (a sample a message): a sum that is finite has no NaN or inf in it.
-            label = float(y.reshape(-1)[0])
-            if math.isfinite(float(X.sum())) and math.isfinite(label):
-                row = self._next
-                self._X[row] = X.reshape(-1)
-                self._y[row] = label
-                self._next = (row + 1) % self._capacity
-                self._count = min(self._count + 1, self._capacity)
-                self._total_added += 1
-                return 1
-        if X.ndim == 1:
-            X = X.reshape(1, -1)
-        y = y.reshape(-1) if y.ndim <= 1 else y
-        if X.ndim != 2 or X.shape[1] != self._num_features:
-            raise ValueError(
-                f'samples must have shape (K, {self._num_features}), got {np.shape(X_rows)}')
-        k = X.shape[0]
-        if y.ndim != 1 or y.shape[0] != k:
-            raise ValueError(f'need one label per sample ({k}), got shape {np.shape(y_rows)}')
-        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-            raise ValueError('samples contain NaN or infinite values')
-        if k == 0:
-            return 0
-        cap = self._capacity
-        if k >= cap:
-            self._X[:] = X[k - cap:]
-            self._y[:] = y[k - cap:]
-            self._next = 0
-        else:
-            first = min(k, cap - self._next)
-            self._X[self._next:self._next + first] = X[:first]
-            self._y[self._next:self._next + first] = y[:first]
-            rest = k - first
-            if rest:
-                self._X[:rest] = X[first:]
-                self._y[:rest] = y[first:]
-            self._next = (self._next + k) % cap
-        self._count = min(self._count + k, cap)
-        self._total_added += k
-        return k
-
-    def add_finite_row(self, x: np.ndarray, label: float) -> None:
-        """Append one sample that the caller has checked: ``x`` a float64 (N,) array of finite
-        values, ``label`` a finite float. The fast path of a sample a message (no checks)."""
-        row = self._next
-        self._X[row] = x
-        self._y[row] = label
-        self._next = row + 1 if row + 1 < self._capacity else 0
-        if self._count < self._capacity:
-            self._count += 1
-        self._total_added += 1
-
-    def arrays(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Read-only views ``(X (count, N), y (count,))`` of the held samples, without copying.
-
-        The row order is storage order, not arrival order (once the ring has wrapped, the oldest
-        sample sits anywhere): irrelevant for full-batch gradient descent and the feature
-        statistics, which are sums over all rows. The views alias the storage, so a later
-        ``add`` changes what they show; use ``ordered`` for an oldest-first copy.
-        """
-        X = self._X[:self._count]
-        y = self._y[:self._count]
-        X.flags.writeable = False
-        y.flags.writeable = False
-        return X, y
-
-    def ordered(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Copies ``(X, y)`` of the held samples, oldest first."""
-        if self._count < self._capacity:
-            return self._X[:self._count].copy(), self._y[:self._count].copy()
-        order = np.r_[self._next:self._capacity, 0:self._next]
-        return self._X[order], self._y[order]
-
-    def newest(self, k: int) -> Tuple[np.ndarray, np.ndarray]:
-        """The newest ``k`` samples (at most ``count``), oldest first, C-contiguous.
-
-        Read-only views of the storage when they lie in one piece (no copy: a later ``add`` may
-        change what they show), else copies of the two pieces joined.
-        """
-        k = min(max(int(k), 0), self._count)
-        start = self._next - k
-        if start >= 0:
-            X, y = self._X[start:self._next], self._y[start:self._next]
-            X.flags.writeable = False
-            y.flags.writeable = False
-            return X, y
-        return (np.concatenate((self._X[start:], self._X[:self._next])),
-                np.concatenate((self._y[start:], self._y[:self._next])))
-
-    def clear(self) -> None:
-        """Forget every held sample (storage is kept; ``total_added`` is not reset)."""
-        self._next = 0
-        self._count = 0
-
-    def resize(self, new_capacity: int) -> None:
-        """Change the capacity, keeping the newest ``min(count, new_capacity)`` samples."""
-        new_capacity = _check_count(new_capacity, 'capacity', 1)
-        X, y = self.ordered()
-        keep = min(self._count, new_capacity)
-        self._X = np.empty((new_capacity, self._num_features), dtype=np.float64)
-        self._y = np.empty(new_capacity, dtype=np.float64)
-        self._X[:keep] = X[X.shape[0] - keep:]
-        self._y[:keep] = y[y.shape[0] - keep:]
-        self._capacity = new_capacity
-        self._count = keep
-        self._next = keep % new_capacity
-
-
-# ----------------------------------------------------------------------------------- workspace
-class Workspace:
-    """Work arrays for ``train_update``, grown on demand and reused, so steps do not allocate.
-
-    Keep one per trainer and pass it to every ``train_update``; sized to the buffer's capacity it
-    is allocated once. Not thread-safe: one update at a time per workspace.
-    """
-
-    def __init__(self, max_samples: int = 0, num_features: int = 0) -> None:
-        self._m = 0
-        self._n = 0
-        self.ensure(max_samples, num_features)
-
-    def ensure(self, num_samples: int, num_features: int) -> None:
-        """Make room for ``num_samples`` x ``num_features`` (never shrinks)."""
-        if num_samples > self._m:
-            self._m = int(num_samples)
-            self.z = np.empty(self._m)
-            self.delta = np.empty(self._m)
-            self.e = np.empty(self._m)
-            self.one_minus_y = np.empty(self._m)
-            self.mask = np.empty(self._m, dtype=bool)
-        if num_features > self._n:
-            self._n = int(num_features)
-            self.ones = np.ones(_STATS_CHUNK_ROWS)
-            self.chunk = np.empty((_STATS_CHUNK_ROWS, self._n))
-            self.w_raw = np.empty(self._n)
-            self.grad = np.empty(self._n)
-            self.tmp_n = np.empty(self._n)
-            self.w_half = np.empty(self._n)
-            self.grad_block = np.empty(self._n)
-            self.mask_n = np.empty(self._n, dtype=bool)
-
-
-# --------------------------------------------------------------------------------- standardizer
-@dataclass(frozen=True)
-class Standardizer:
-    """Per-feature ``mean`` (mu) and ``std`` (sigma; 1 for a constant feature) of a sample set.
-
-    The arrays are read-only. ``constant`` marks the features whose sigma was replaced by 1.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    constant: np.ndarray
-
-    @classmethod
-    def identity(cls, num_features: int) -> 'Standardizer':
-        """mu = 0, sigma = 1: standardized space is raw space (``normalize`` off)."""
-        n = _check_count(num_features, 'num_features', 1)
-        return cls._frozen(np.zeros(n), np.ones(n), np.zeros(n, dtype=bool))
-
-    @classmethod
-    def fit(cls, X: ArrayLike, workspace: Optional[Workspace] = None) -> 'Standardizer':
-        """Mean and (population) standard deviation of each column of X, shape (M, N).
-
-        Two passes over X, the second in row blocks, so no (M, N) temporary is allocated.
-        Raises ValueError for an empty X or NaN/infinite values.
-        """
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-            raise ValueError(f'X must be a non-empty (M, N) array, got shape {X.shape}')
-        m, n = X.shape
-        ws = workspace if workspace is not None else Workspace(0, n)
-        ws.ensure(0, n)
-        # Up to one block of rows (the trainer's training window), the column sums are a BLAS
-        # product with a vector of ones: as exact as numpy's row-by-row sum over axis 0 (both
-        # add the rows in order) and several times faster on few columns.
-        small = m <= _STATS_CHUNK_ROWS and X.flags.c_contiguous
-        mu = np.dot(ws.ones[:m], X) / m if small else np.mean(X, axis=0)
-        if not np.all(np.isfinite(mu)):
-            raise ValueError('X contains NaN or infinite values (or values too large to sum)')
-        ss = np.zeros(n)
-        for start in range(0, m, _STATS_CHUNK_ROWS):
-            block = X[start:start + _STATS_CHUNK_ROWS]
-            d = ws.chunk[:block.shape[0], :n]
-            np.subtract(block, mu, out=d)
-            np.multiply(d, d, out=d)
-            ss += np.dot(ws.ones[:m], d) if small else np.sum(d, axis=0)
-        sigma = np.sqrt(ss / m)
-        if not np.all(np.isfinite(sigma)):
-            raise ValueError('X has values too large for their variance to be computed')
-        constant = (sigma < STD_FLOOR_ABS) | (sigma <= STD_FLOOR_REL * np.abs(mu))
-        sigma[constant] = 1.0
-        return cls._frozen(mu, sigma, constant)
-
-    @classmethod
-    def _frozen(cls, mu: np.ndarray, sigma: np.ndarray, constant: np.ndarray) -> 'Standardizer':
-        for a in (mu, sigma, constant):
-            a.flags.writeable = False
-        return cls(mu, sigma, constant)
-
-    @property
-    def num_features(self) -> int:
-        return int(self.mean.shape[0])
-
-    def transform(self, X: ArrayLike) -> np.ndarray:
-        """A new standardized copy ``(X - mu) / sigma`` (for tests and offline use)."""
-        return (np.asarray(X, dtype=np.float64) - self.mean) / self.std
-
-    def to_raw(self, w_s: ArrayLike, b_s: float) -> Tuple[np.ndarray, float]:
-        """Raw-feature model equal to the standardized one: ``(w_s / sigma, b_s - w_raw . mu)``."""
-        w_s = np.asarray(w_s, dtype=np.float64)
-        w_raw = np.empty_like(self.std)
-        b_raw = self._to_raw_into(w_s, float(b_s), w_raw)
-        return w_raw, b_raw
-
-    def from_raw(self, w_raw: ArrayLike, b_raw: float) -> Tuple[np.ndarray, float]:
-        """Standardized-space model equal to a raw one: ``(w_raw * sigma, b_raw + w_raw . mu)``."""
-        w_raw = np.asarray(w_raw, dtype=np.float64)
-        return w_raw * self.std, float(b_raw) + float(np.dot(w_raw, self.mean))
-
-    def _to_raw_into(self, w_s: np.ndarray, b_s: float, w_raw: np.ndarray) -> float:
-        """``to_raw`` writing the weights into ``w_raw``; returns the raw bias. No allocation."""
-        np.divide(w_s, self.std, out=w_raw)
-        return b_s - float(np.dot(w_raw, self.mean))
 
 
 # ------------------------------------------------------------------------- vectorized GD kernel

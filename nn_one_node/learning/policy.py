@@ -54,19 +54,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, fields, replace
-from typing import Any, Dict, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from nn_one_node.model import _BCE_EPS, ACTIVATIONS, LOSSES, NeuronModel, check_loss, sigmoid
-from nn_one_node.learning.descent import SampleBuffer, Workspace, train_update
-
-
-# The gate judges a candidate on the rows held out of its training only when there are at least
-# this many (a quarter of the rows trained on, at most those since the last update); with fewer,
-# as at the first updates of a fast start, train_update's gate (the training loss) decides alone.
-GATE_MIN_ROWS = 8
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.cadence import Cadence
+from nn_one_node.learning.config import PolicyConfig
+from nn_one_node.learning.descent import train_update
+from nn_one_node.learning.gate import GATE_MIN_ROWS, paired_gate, row_losses
+from nn_one_node.learning.metrics import PrequentialMetrics
+from nn_one_node.learning.page_hinkley import PageHinkley
+from nn_one_node.learning.standardizer import Workspace
+from nn_one_node.model import activate_one, forward
 
 # train_window 0 (auto): rows a feature, and the least window.
 AUTO_WINDOW_PER_FEATURE = 100
@@ -75,333 +76,6 @@ AUTO_WINDOW_MIN = 1000
 # A linear model's squared error beyond this (or NaN) is not fed to the change detector: one
 # overflow would make its running mean infinite for good.
 _MAX_ERROR = 1e300
-
-
-# ---------------------------------------------------------------------------------- metrics
-class PrequentialMetrics:
-    """Accuracy (threshold 0.5), MSE and log loss of predictions over the newest ``window`` rows.
-
-    ``update(p, y)`` takes the predictions made *before* learning the rows, and their labels.
-    Log loss needs probabilities (the sigmoid model): with ``probabilities=False`` it is NaN.
-
-    >>> m = PrequentialMetrics(window=3)
-    >>> m.update([0.9, 0.2, 0.6], [1.0, 0.0, 0.0])
-    >>> round(m.accuracy, 4), round(m.mse, 4)            # 2 of 3 right; (0.01 + 0.04 + 0.36) / 3
-    (0.6667, 0.1367)
-    >>> m.update([0.8], [1.0])                          # the window slides: 0.9 leaves
-    >>> round(m.accuracy, 4), m.count, m.seen
-    (0.6667, 3, 4)
-    """
-
-    def __init__(self, window: int = 500, probabilities: bool = True) -> None:
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-            raise ValueError(f'window must be an integer >= 1, got {window!r}')
-        self.window = int(window)
-        self.probabilities = probabilities
-        # Rings of Python floats, one entry a row: a row a message costs a few list stores,
-        # not numpy calls; the means are taken when asked (the diagnostics' rate).
-        self._correct = [0.0] * self.window
-        self._squared = [0.0] * self.window
-        self._log = [0.0] * self.window
-        self._next = 0
-        self.count = 0
-        self.seen = 0
-
-    def update(self, p: Any, y: Any) -> None:
-        if isinstance(p, float) and isinstance(y, float):
-            self.update_one(p, y)
-            return
-        p = np.asarray(p, dtype=np.float64).reshape(-1)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
-        for pi, yi in zip(p[-self.window:].tolist(), y[-self.window:].tolist()):
-            self.update_one(pi, yi)
-        self.seen += max(p.shape[0] - self.window, 0)
-
-    def update_one(self, p: float, y: float) -> None:
-        i = self._next
-        self._correct[i] = 1.0 if (p >= 0.5) == (y >= 0.5) else 0.0
-        d = p - y
-        self._squared[i] = d * d
-        if self.probabilities:
-            pc = min(max(p, _BCE_EPS), 1.0 - _BCE_EPS)
-            self._log[i] = -math.log(pc) if y >= 1.0 else -math.log1p(-pc) if y <= 0.0 else -(
-                y * math.log(pc) + (1.0 - y) * math.log1p(-pc))
-        self._next = i + 1 if i + 1 < self.window else 0
-        if self.count < self.window:
-            self.count += 1
-        self.seen += 1
-
-    def _mean(self, ring: list) -> float:
-        if not self.count:
-            return math.nan
-        return math.fsum(ring[:self.count]) / self.count
-
-    @property
-    def accuracy(self) -> float:
-        return self._mean(self._correct)
-
-    @property
-    def mse(self) -> float:
-        return self._mean(self._squared)
-
-    @property
-    def log_loss(self) -> float:
-        return self._mean(self._log) if self.probabilities else math.nan
-
-    def clear(self) -> None:
-        self._next = 0
-        self.count = 0
-
-
-# ------------------------------------------------------------------------- change detection
-class PageHinkley:
-    """Page-Hinkley test for an increase of the mean of a stream (here: the prequential error).
-
-    Parameters: ``min_instances`` rows before a change can be flagged; ``delta``, the increase of
-    the mean tolerated (below it nothing is flagged; it also sets how rarely noise alone is
-    flagged); ``threshold``, the evidence needed (lambda: larger is slower and rarer); ``alpha``,
-    the fading factor of the cumulative sum (1: none; River's default 0.9999 fades the sum but
-    not its minimum, which flags noise: on a stationary 17% error, 25 false changes in 300,000
-    rows against none without fading). As River's ``drift.PageHinkley(mode='up')``, plus
-    ``onset``: how many updates ago the cumulative sum was at its minimum, the least-squares
-    estimate of where the change began (Page's CUSUM change point).
-
-    >>> import random
-    >>> rng = random.Random(12345)
-    >>> ph = PageHinkley()
-    >>> errors = [rng.random() < 0.1 for _ in range(1000)] + [rng.random() < 0.5
-    ...                                                        for _ in range(1000)]
-    >>> for i, e in enumerate(errors):
-    ...     if ph.update(e):
-    ...         print(f'change detected at {i}, began about {ph.onset} rows earlier')
-    ...         break
-    change detected at 1108, began about 143 rows earlier
-    """
-
-    def __init__(self, min_instances: int = 30, delta: float = 0.05, threshold: float = 30.0,
-                 alpha: float = 1.0) -> None:
-        if not (threshold > 0.0 and math.isfinite(threshold)):
-            raise ValueError(f'threshold must be a finite number > 0, got {threshold!r}')
-        if not (delta >= 0.0 and math.isfinite(delta)):
-            raise ValueError(f'delta must be a finite number >= 0, got {delta!r}')
-        if not 0.0 < alpha <= 1.0:
-            raise ValueError(f'alpha must lie in (0, 1], got {alpha!r}')
-        self.min_instances = int(min_instances)
-        self.delta = float(delta)
-        self.threshold = float(threshold)
-        self.alpha = float(alpha)
-        self.drift_detected = False
-        self.onset = 0
-        self._reset()
-
-    def _reset(self) -> None:
-        self.n = 0
-        self._mean = 0.0
-        self._sum = 0.0
-        self._min = 0.0
-        self._min_at = 0
-
-    def update(self, x: float) -> bool:
-        """Add one value; True when a change is detected (the test then starts afresh)."""
-        if self.drift_detected:
-            self.drift_detected = False
-            self._reset()
-        self.n += 1
-        self._mean += (x - self._mean) / self.n
-        self._sum = self.alpha * self._sum + (x - self._mean - self.delta)
-        if self._sum < self._min:
-            self._min = self._sum
-            self._min_at = self.n
-        if self.n >= self.min_instances and self._sum - self._min > self.threshold:
-            self.drift_detected = True
-            self.onset = self.n - self._min_at
-        return self.drift_detected
-
-    def clear(self) -> None:
-        self.drift_detected = False
-        self._reset()
-
-
-# --------------------------------------------------------------------------------- the gate
-def row_losses(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float, activation: str,
-               loss: str) -> np.ndarray:
-    """Each row's loss under the model ``(w, b)``: squared error, or cross-entropy for 'bce'."""
-    z = X @ w + b
-    p = sigmoid(z) if activation == 'sigmoid' else z
-    if loss == 'bce':
-        pc = np.clip(p, _BCE_EPS, 1.0 - _BCE_EPS)
-        return -(y * np.log(pc) + (1.0 - y) * np.log1p(-pc))
-    d = p - y
-    return d * d
-
-
-def paired_gate(candidate: np.ndarray, incumbent: np.ndarray,
-                z: float = 2.0) -> Tuple[bool, str]:
-    """Accept a candidate unless its held-out losses are worse than the incumbent's beyond noise.
-
-    The rows are the same for both (a paired comparison): with ``d = candidate - incumbent``,
-    the candidate is refused when ``mean(d) > z * std(d) / sqrt(len(d))`` (one-sided, about 2.3%
-    false refusals at z = 2) or when a loss is not finite. An equal model is accepted.
-
-    >>> ok, why = paired_gate(np.array([0.1, 0.2, 0.1, 0.3]), np.array([0.2, 0.2, 0.3, 0.3]))
-    >>> ok
-    True
-    >>> ok, why = paired_gate(np.array([0.5, 0.6, 0.7, 0.6]), np.array([0.1, 0.2, 0.1, 0.2]))
-    >>> ok, why
-    (False, 'held-out loss 0.6 against 0.15 on 4 rows (worse by 0.45 +- 0.05)')
-    """
-    candidate = np.asarray(candidate, dtype=np.float64)
-    incumbent = np.asarray(incumbent, dtype=np.float64)
-    k = candidate.shape[0]
-    lc, li = float(np.mean(candidate)), float(np.mean(incumbent))
-    if not math.isfinite(lc):
-        return False, f'held-out loss of the candidate is {lc}'
-    if not math.isfinite(li):  # the incumbent is broken: any finite candidate is better
-        return True, f'held-out loss {lc:.6g} against {li} on {k} rows'
-    d = candidate - incumbent
-    mean = float(np.mean(d))
-    stderr = float(np.std(d, ddof=1) / math.sqrt(k)) if k > 1 else 0.0
-    text = f'held-out loss {lc:.6g} against {li:.6g} on {k} rows'
-    if mean > z * stderr and mean > 0.0:
-        return False, f'{text} (worse by {mean:.3g} +- {stderr:.3g})'
-    return True, text
-
-
-# --------------------------------------------------------------------------------- config
-@dataclass(frozen=True)
-class PolicyConfig:
-    """The policy's settings: the trainer's parameters of the same names (and defaults)."""
-
-    learning_rate: float = 2.0
-    activation: str = 'sigmoid'
-    loss: str = 'mse'
-    normalize: bool = True
-    buffer_size: int = 10000
-    min_samples: int = 10
-    train_period: float = 1.0
-    iterations_per_update: int = 100
-    max_update_seconds: float = 1.0
-    tolerance: float = 1e-9
-    # issue 16
-    relative_tolerance: float = 1e-3
-    train_window: int = 0
-    update_every: int = 0
-    fast_start: int = 1000
-    l2: float = 0.0
-    change_threshold: float = 30.0
-    change_delta: float = 0.05
-    change_min_samples: int = 30
-    gate_z: float = 2.0
-    metrics_window: int = 500
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> 'PolicyConfig':
-        """From a node's ``ros__parameters`` (unknown names ignored); ValueError names a bad
-        entry."""
-        known = {f.name: f for f in fields(cls)}
-        values = {k: v for k, v in params.items() if k in known}
-        cfg = cls(**values)
-        reason = cfg.problem()
-        if reason:
-            raise ValueError(reason)
-        return cfg
-
-    def problem(self) -> Optional[str]:
-        """Why these settings cannot work, or None (the node's ParamSpec checks say the same)."""
-        for name in ('learning_rate', 'train_period', 'max_update_seconds'):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    math.isfinite(v) and v > 0):
-                return f'{name} must be a finite number > 0, got {v!r}'
-        for name in ('tolerance', 'relative_tolerance', 'l2', 'change_delta', 'gate_z',
-                     'change_threshold'):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    math.isfinite(v) and v >= 0):
-                return f'{name} must be a finite number >= 0, got {v!r}'
-        for name, least in (('buffer_size', 1), ('min_samples', 1), ('iterations_per_update', 1),
-                            ('train_window', 0), ('update_every', 0), ('fast_start', 0),
-                            ('change_min_samples', 1), ('metrics_window', 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
-                return f'{name} must be an integer >= {least}, got {v!r}'
-        if self.activation not in ACTIVATIONS:
-            return f'activation must be one of {ACTIVATIONS}, got {self.activation!r}'
-        if self.loss not in LOSSES:
-            return f'loss must be one of {LOSSES}, got {self.loss!r}'
-        try:
-            check_loss(self.loss, self.activation)
-        except ValueError as err:
-            return f'loss: {err}'
-        if self.min_samples > self.buffer_size:
-            return (f'min_samples ({self.min_samples}) must be at most buffer_size '
-                    f'({self.buffer_size})')
-        return None
-
-    def with_changes(self, **changes: Any) -> 'PolicyConfig':
-        return replace(self, **changes)
-
-
-# ------------------------------------------------------------------------------- cadence
-class Cadence:
-    """When an update is due. Any of, once ``min_samples`` rows are held and a row is new:
-
-    * the clock: ``train_period`` since the last update (the trainer's meaning, unchanged);
-    * rows: ``update_every`` rows arrived since the last update (0: off);
-    * fast start: while the training set is younger than ``fast_start`` rows (after the start,
-      a reset, a detected change), each time it has doubled since the last update;
-    * a change was just detected.
-
-    >>> c = Cadence(min_samples=10, train_period=60.0, update_every=0, fast_start=100)
-    >>> due = []
-    >>> for n in range(1, 200):              # one row a second; the clock alone: at 60, 120, 180
-    ...     c.arrived(1)
-    ...     if c.due(now=float(n), young=n):
-    ...         c.updated(now=float(n), young=n)
-    ...         due.append(n)
-    >>> due
-    [10, 20, 40, 80, 140]
-    """
-
-    def __init__(self, min_samples: int, train_period: float, update_every: int,
-                 fast_start: int) -> None:
-        self.min_samples = min_samples
-        self.train_period = train_period
-        self.update_every = update_every
-        self.fast_start = fast_start
-        self.new = 0  # rows since the last update
-        self.last_update: Optional[float] = None
-        self.young_at_last = 0  # the training set's age (rows) at the last update
-        self.change = False
-
-    def arrived(self, k: int) -> None:
-        self.new += k
-
-    def due(self, now: Optional[float], young: int, held: Optional[int] = None) -> bool:
-        """``now`` None: by the rows alone (the clock is someone else's timer)."""
-        held = young if held is None else held
-        if held < self.min_samples:
-            return False
-        if now is not None and (self.last_update is None
-                                or now - self.last_update >= self.train_period):
-            return True  # the clock: also without new rows (the descent goes on)
-        if self.new <= 0:
-            return False
-        if self.change:
-            return True
-        if self.update_every and self.new >= self.update_every:
-            return True
-        return self.young_at_last < self.fast_start and young >= 2 * self.young_at_last
-
-    def updated(self, now: float, young: int) -> None:
-        self.new = 0
-        self.last_update = now
-        self.young_at_last = young
-        self.change = False
-
-    def restart(self) -> None:
-        """The training set starts afresh (reset, change): fast start again."""
-        self.young_at_last = 0
 
 
 # ---------------------------------------------------------------------------- the policy
@@ -508,9 +182,7 @@ class LearningPolicy:
         self._start = None
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        w, b = self._model
-        z = X @ w + b
-        return sigmoid(z) if self.cfg.activation == 'sigmoid' else z
+        return forward(X, *self._model, self.cfg.activation)
 
     # ------------------------------------------------------------------------------ rows
     def add(self, X: Any, y: Any, now: float) -> None:
@@ -556,11 +228,10 @@ class LearningPolicy:
         if not (math.isfinite(z) and math.isfinite(label)):
             return False
         self.buffer.add_finite_row(x, label)
+        p = activate_one(z, self.cfg.activation)
         if self.cfg.activation == 'sigmoid':
-            p = 1.0 / (1.0 + math.exp(-z)) if z >= -700.0 else 0.0
             error = 1.0 if (p >= 0.5) != (label >= 0.5) else 0.0
         else:
-            p = z
             error = self._linear_error(z, label)
         self._metrics.update_one(p, label)
         self._young += 1
@@ -722,9 +393,3 @@ class LearningPolicy:
             'deployed': self.deployed,
             'refused': self.refused,
         }
-
-
-def initial_weights(num_features: int, seed: int) -> np.ndarray:
-    """The trainer's start (and reset) weights: zeros for seed -1, else small random ones."""
-    return NeuronModel.random_weights(num_features, seed) if seed >= 0 else np.zeros(
-        num_features)

@@ -51,7 +51,8 @@ from nn_one_node.parameters import (ParamSpec, finite_number, non_negative_numbe
                                     one_of, positive_number, weights_vector)
 from nn_one_node.ros.params import checked_values, declare_sized, validate
 from nn_one_node.ros.predictor_link import RosPredictorLink
-from nn_one_node.learning.policy import LearningPolicy, PolicyConfig
+from nn_one_node.learning.policy import LearningPolicy
+from nn_one_node.learning.config import PolicyConfig
 from nn_one_node.ros.runtime import RefusalLog, executor_param, lower_priority, run
 from nn_one_node.learning.screening import screen_rows
 from nn_one_node.learning.weights_file import (WeightsFileError, WeightsFileUnreadable,

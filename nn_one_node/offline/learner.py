@@ -103,7 +103,8 @@ class TrainerLearner:
     policy = "policy.LearningPolicy (the trainer node's)"
 
     def __init__(self, section: Mapping[str, Any], num_features: int) -> None:
-        from nn_one_node.learning.policy import LearningPolicy, PolicyConfig, initial_weights
+        from nn_one_node.learning.policy import LearningPolicy
+        from nn_one_node.learning.config import PolicyConfig, initial_weights
         self.values = v = trainer_values(section, num_features)
         self.num_features = n = num_features
         # The policy's own parameters that the trainer's table does not list (yet) are taken

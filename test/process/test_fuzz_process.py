@@ -37,7 +37,8 @@ from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.model import NeuronModel
 from nn_one_node.learning.screening import MAX_MAGNITUDE
-from nn_one_node.learning.policy import LearningPolicy, PolicyConfig
+from nn_one_node.learning.policy import LearningPolicy
+from nn_one_node.learning.config import PolicyConfig
 
 TIMEOUT = 30.0
 N = 3

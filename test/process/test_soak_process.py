@@ -24,7 +24,8 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.model import sigmoid
-from nn_one_node.learning.descent import SampleBuffer, train_update
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.descent import train_update
 
 TIMEOUT = 30.0
 SOAK_SECONDS = float(os.environ.get('NN1_SOAK_SECONDS', '25'))

@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nn_one_node.learning.policy import (Cadence, LearningPolicy, PageHinkley, PolicyConfig,
-                                PrequentialMetrics, paired_gate, row_losses)
-from nn_one_node.learning.descent import SampleBuffer, train_update
+from nn_one_node.learning.cadence import Cadence
+from nn_one_node.learning.policy import LearningPolicy
+from nn_one_node.learning.page_hinkley import PageHinkley
+from nn_one_node.learning.config import PolicyConfig
+from nn_one_node.learning.metrics import PrequentialMetrics
+from nn_one_node.learning.gate import paired_gate, row_losses
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.descent import train_update
 
 FAST = settings(derandomize=True, deadline=None, max_examples=30)
 

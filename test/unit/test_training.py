@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nn_one_node.learning import descent as training
 from nn_one_node.model import NeuronModel, sigmoid
-from nn_one_node.learning.descent import (_Kernel, SampleBuffer, Standardizer, train_update,
-                                          UpdateResult, Workspace)
+from nn_one_node.learning import descent
+from nn_one_node.learning.descent import _Kernel, train_update, UpdateResult
+from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.standardizer import Standardizer, Workspace
 
 FAST = settings(derandomize=True, deadline=None, max_examples=40)
 CASES = [('sigmoid', 'mse'), ('linear', 'mse'), ('sigmoid', 'bce')]
@@ -203,8 +204,8 @@ def test_kernel_sigmoid_and_losses_bitwise_equal_the_model():
 def test_fused_mse_step_equals_the_model_within_rounding(activation, m, monkeypatch):
     # The gradient step's fused kernel (tanh form of the sigmoid, blocked over rows) against
     # NeuronModel's loss and gradients; 5000 x 3 rows also run in several row blocks.
-    monkeypatch.setattr(training, '_STEP_BLOCKED_BYTES', 64 << 10)
-    monkeypatch.setattr(training, '_STEP_BLOCK_BYTES', 8 << 10)
+    monkeypatch.setattr(descent, '_STEP_BLOCKED_BYTES', 64 << 10)
+    monkeypatch.setattr(descent, '_STEP_BLOCK_BYTES', 8 << 10)
     rng = np.random.default_rng(m)
     X = rng.normal(size=(m, 3)) * [1.0, 3.0, 30.0]  # |z| up to ~100: saturated samples too
     y = rng.random(m) if activation == 'sigmoid' else rng.normal(size=m)
