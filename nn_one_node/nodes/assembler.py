@@ -11,9 +11,9 @@ Topics (relative names, so namespaces and remapping apply):
   depth 100.
 * publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) every ``diagnostics_period``.
 
-The logic is nn_one_node.assembly.assembler (no ROS import); this node is its wiring: parameters,
-one
-subscription per topic, the timer on the node's clock (``use_sim_time`` works), and a clock jump
+The logic is nn_one_node.assembly (no ROS import); this node is its wiring: the parameter table
+of ``assembly.config`` declared, one subscription per topic, the rate timer on the node's clock
+(``use_sim_time`` works), and a clock jump
 callback that drops everything held when ROS time jumps back (as tf2's buffer does).
 """
 
@@ -32,72 +32,23 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from std_msgs.msg import Float64MultiArray
 
-from nn_one_node.assembly import assembler as assembly
-from nn_one_node.assembly.assembler import Assembler, AssemblerConfig, ConfigError
+from nn_one_node.assembly.assembler import Assembler
+from nn_one_node.assembly.config import LIVE, SPECS, AssemblerConfig, param_specs
+from nn_one_node.assembly.errors import ConfigError
+from nn_one_node.parameters import ParamSpec
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
 from nn_one_node.ros.lifecycle import SteppedNode
-from nn_one_node.parameters import ParamSpec, off_or_at_least
 from nn_one_node.ros.params import checked_values, declare, descriptor, validate
 from nn_one_node.ros.runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
 ON_TIME_NS = 2_000_000  # a row published later than this after its slot is counted late
 LABELED_DEPTH = 100
-D = assembly.DEFAULTS
-# Parameters the core reads at every message or tick: a change applies from the next one.
-LIVE = ('max_age', 'label_threshold', 'label_range', 'label_delay', 'max_join_gap')
 
 
 def assembler_params() -> List[ParamSpec]:
-    """The assembler's parameter table (checks from nn_one_node.assembly.assembler, one source)."""
-    c = assembly.CHECKS
-    return [
-        ParamSpec('features', list(D['features']),
-                  "One entry per input, '<topic> <pkg/msg/Type> <path>': a numeric field "
-                  "('twist.twist.linear.x'), an element ('ranges[0]', 'ranges[-1]'), a slice "
-                  "('ranges[0:360:90]', one feature per element), an element by joint name "
-                  "('effort[left_wheel_joint]'), or 'min(ranges)' / 'max(...)' / 'mean(...)'. "
-                  'Feature order is entry order. Read at start.',
-                  read_only=True, type_name='string[]', constraints='at least one entry',
-                  check=c['features']),
-        ParamSpec('feature_names', [],
-                  'One readable name per feature, in row order: filled by the node at start '
-                  '(set values are ignored).', read_only=True, type_name='string[]'),
-        ParamSpec('rate', D['rate'], 'Rows per second (ROS time) on features, each built from '
-                  'the newest value of every input. Read at start.', read_only=True,
-                  float_range=(assembly.MIN_RATE_HZ, assembly.MAX_RATE_HZ), check=c['rate']),
-        ParamSpec('max_age', D['max_age'], 'Seconds: a row is published only when every '
-                  "input's value is younger than this (by header.stamp where the message has "
-                  'one, else by arrival on the node clock); otherwise it is skipped and counted '
-                  'stale, by input.', float_range=(0.0, 86400.0), constraints='> 0',
-                  check=c['max_age']),
-        ParamSpec('label', D['label'], "The label, one scalar in the features' syntax, e.g. "
-                  "'/slip std_msgs/msg/Bool data'; empty: no labeled samples. Read at start.",
-                  read_only=True, check=c['label']),
-        ParamSpec('label_threshold', D['label_threshold'], 'NaN: unset, the value is the label '
-                  '(and must be in label_range); a number: the label is 1.0 when value > '
-                  'threshold, else 0.0.', constraints='NaN or finite', check=c['label_threshold']),
-        ParamSpec('label_range', list(D['label_range']), 'Without label_threshold, labels '
-                  'outside [low, high] are refused and counted: [0, 1] for the sigmoid model; '
-                  'for a linear trainer e.g. [-1.0e100, 1.0e100] (its limit).',
-                  constraints='[low, high], low <= high', check=c['label_range']),
-        ParamSpec('label_delay', D['label_delay'], 'Seconds: a label stamped t is the label of '
-                  'the row nearest t - label_delay.', float_range=(0.0, 86400.0),
-                  constraints='label_delay + max_join_gap <= history', check=c['label_delay']),
-        ParamSpec('max_join_gap', D['max_join_gap'], 'Seconds: a label with no row this near to '
-                  'its moment is counted unmatched (half the row period or more joins every '
-                  'label while no input is stale).', float_range=(0.0, 86400.0),
-                  check=c['max_join_gap']),
-        ParamSpec('history', D['history'], 'Seconds of rows kept for late labels (a ring of '
-                  'history x rate rows). Read at start.', read_only=True,
-                  float_range=(0.0, 86400.0), constraints='> 0, >= label_delay + max_join_gap',
-                  check=c['history']),
-        ParamSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages (ROS '
-                  'time); 0 disables them. Read at start.', read_only=True,
-                  float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
-                  check=off_or_at_least(0.01)),
-        executor_param(),
-    ]
+    """The assembler's parameter table: nn_one_node.assembly.config's, and the executor."""
+    return param_specs() + [executor_param()]
 
 
 class AssemblerNode(SteppedNode):
@@ -139,7 +90,7 @@ class AssemblerNode(SteppedNode):
         names = asm.feature_names
         if not self.has_parameter('feature_names'):  # read-only: the entries are too
             self.declare_parameter('feature_names', names,
-                                   descriptor(self._specs[1]), ignore_override=True)
+                                   descriptor(SPECS['feature_names']), ignore_override=True)
         values['feature_names'] = names
         self._values = values
 
@@ -224,11 +175,9 @@ class AssemblerNode(SteppedNode):
         if not result.successful:
             self.get_logger().warning(f'parameter change refused: {result.reason}')
             return result
-        cfg = self._asm.cfg
         for p in params:
             if p.name in LIVE:
-                value = p.value
-                setattr(cfg, p.name, list(value) if p.name == 'label_range' else float(value))
+                self._asm.cfg.set_live(p.name, p.value)
         self._values = merged
         return result
 

@@ -67,14 +67,16 @@ class LabeledSource:
 class AssembledSource:
     """The live assembler's own logic (``assembly.Assembler``) from its params-file section,
     driven as the node drives it: its rate timer ticks on bag time (``tick`` then ``flush`` at
-    each multiple of ``1 / rate``, the timer's first overdue call at the first time seen, and
-    one period after a jump back, as rcl's timer does), messages given with their bag time as
-    arrival time (``header.stamp`` where a message has one: the assembler reads it). Refusals,
-    stale rows and unmatched labels are counted by the assembler itself (``counters``)."""
+    each multiple of ``1 / rate``, the timer's first overdue call at
+    the first time seen, and one period after a jump back, as rcl's timer does), messages given
+    with their bag time as arrival time (``header.stamp`` where a message has one: the
+    assembler reads it). Refusals, stale rows and unmatched labels are counted by the assembler
+    itself (``counters``)."""
 
     def __init__(self, section: Mapping[str, Any], resolve=None) -> None:
-        from nn_one_node.assembly.assembler import (Assembler, AssemblerConfig,
-                                                              default_resolver)
+        from nn_one_node.assembly.assembler import Assembler
+        from nn_one_node.assembly.config import AssemblerConfig
+        from nn_one_node.assembly.msgtypes import default_resolver
         self.config = cfg = AssemblerConfig.from_params(section)
         self.asm = Assembler(cfg, resolve=resolve or default_resolver)
         self.on_message_s = self.asm.on_message  # (topic, msg, seconds), as the node calls it
