@@ -1,11 +1,11 @@
 """The assembler: feature rows from the newest value of every input, and late labels joined to
 the rows of their moment. No ROS import: the ``assembler`` node and ``nn_one_bag`` both drive it
-through ``on_message``, ``tick`` and ``flush``, with messages as duck-typed objects (attribute
-access; arrays as ``array.array``, list, tuple or numpy array: rclpy's messages and rosbags'
-alike) and times given explicitly as float seconds.
+through ``on_message`` and ``step``, with messages as duck-typed objects (attribute access;
+arrays as ``array.array``, list, tuple or numpy array: rclpy's messages and rosbags' alike) and
+times given explicitly as float seconds.
 
 A value is stamped by the message's ``header.stamp`` where its type has a header (and the stamp
-is not zero), else by its arrival ``now`` on the node's clock. ``tick(now)`` (one rate tick)
+is not zero), else by its arrival ``now`` on the node's clock. ``step(now)`` (one rate tick)
 builds one row from the newest value of every input when each is younger than ``max_age``;
 otherwise the row is skipped and counted stale, by input. A label stamped t is for the row
 nearest t - label_delay within ``max_join_gap``; rows of the last ``history`` seconds are kept
@@ -35,15 +35,15 @@ A fake message type stands in for a ROS one here (a ROS type works the same way)
 >>> asm.feature_names
 ['/wheels/effort[left]', '/wheels/effort[right]']
 >>> _ = asm.on_message('/wheels', NS(name=['right', 'left'], effort=[2.0, 1.0]), now=1.0)
->>> asm.tick(1.0)
-array([1., 2.])
+>>> asm.step(1.0)
+Step(row=array([1., 2.]), samples=[])
 >>> _ = asm.on_message('/wheels', NS(name=['left', 'right'], effort=[3.0, 4.0]), now=1.1)
->>> asm.tick(1.1)
+>>> asm.step(1.1).row
 array([3., 4.])
 >>> asm.on_message('/slip', NS(data=True), now=1.5)   # the slip of time 1.0, felt at 1.5
 [array([1., 2., 1.])]
->>> asm.tick(5.0) is None                             # nothing heard for 3.9 s: stale
-True
+>>> asm.step(5.0)                                     # nothing heard for 3.9 s: stale
+Step(row=None, samples=[])
 >>> asm.counters()['stale']
 {'/wheels/effort[left]': 1, '/wheels/effort[right]': 1}
 """
@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -62,6 +62,13 @@ from nn_one_node.assembly.errors import ConfigError, MessageFault
 from nn_one_node.assembly.getters import CompiledEntry, compile_entry
 from nn_one_node.assembly.msgtypes import default_resolver, stamp_getter
 from nn_one_node.assembly.ring import RowRing
+
+
+class Step(NamedTuple):
+    """What one rate tick gives: the feature row (a copy; None when an input is stale) and the
+    labeled rows (N + 1 values each) it settles."""
+    row: Optional[np.ndarray]
+    samples: List[np.ndarray]
 
 
 @dataclass
@@ -271,6 +278,12 @@ class Assembler:
         """The labeled rows that can be settled now (call after ``tick``)."""
         self._check_time(now)
         return self._settle(now) if self._pending else []
+
+    def step(self, now: float) -> Step:
+        """One tick of the rate timer, as the node and ``nn_one_bag`` both run it: the row due
+        now (None when stale), then the labeled rows that can be settled."""
+        row = self.tick(now)
+        return Step(row, self.flush(now))
 
     def _settle(self, now: float) -> List[np.ndarray]:
         ring = self._ring

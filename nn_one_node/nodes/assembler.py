@@ -13,7 +13,7 @@ Topics (relative names, so namespaces and remapping apply):
 
 The logic is nn_one_node.assembly (no ROS import); this node is its wiring: the parameter table
 of ``assembly.config`` declared, one subscription per topic, the rate timer on the node's clock
-(``use_sim_time`` works), and a clock jump
+(``use_sim_time`` works) calling ``Assembler.step`` as ``nn_one_bag`` does, and a clock jump
 callback that drops everything held when ROS time jumps back (as tf2's buffer does).
 """
 
@@ -213,10 +213,9 @@ class AssemblerNode(SteppedNode):
             if late > self.tick_late_max_ns:
                 self.tick_late_max_ns = late
         now = self._clock.now().nanoseconds * 1e-9
-        row = self._asm.tick(now)
+        row, samples = self._asm.step(now)
         if row is not None:
             self._features_pub.publish(Float64MultiArray(data=to_float64_array(row)))
-        samples = self._asm.flush(now)
         if samples:
             self._publish_samples(samples)
 

@@ -66,8 +66,8 @@ class LabeledSource:
 
 class AssembledSource:
     """The live assembler's own logic (``assembly.Assembler``) from its params-file section,
-    driven as the node drives it: its rate timer ticks on bag time (``tick`` then ``flush`` at
-    each multiple of ``1 / rate``, the timer's first overdue call at
+    driven as the node drives it: its rate timer ticks on bag time (``Assembler.step``, the
+    node's timer callback, at each multiple of ``1 / rate``, the timer's first overdue call at
     the first time seen, and one period after a jump back, as rcl's timer does), messages given
     with their bag time as arrival time (``header.stamp`` where a message has one: the
     assembler reads it). Refusals, stale rows and unmatched labels are counted by the assembler
@@ -109,12 +109,12 @@ class AssembledSource:
 
     def _tick(self, t_ns: int, out: List[np.ndarray]) -> None:
         now = t_ns * 1e-9  # as the node: clock.now().nanoseconds * 1e-9
-        row = self.asm.tick(now)
+        row, samples = self.asm.step(now)
         if row is not None:
             self.rows_built += 1
             if self.feature_rows is not None:
                 self.feature_rows(row, now)
-        out.extend(self.asm.flush(now))
+        out.extend(samples)
 
     def jumped_back(self, now_ns: int) -> None:
         # The assembler clears itself on the earlier time (it is the node's own rule); the

@@ -301,6 +301,29 @@ def run_rows(asm, start, stop, rate=10.0):
     return rows
 
 
+def test_step_is_a_tick_then_a_flush_as_the_node_and_the_bag_tool_run_it():
+    stepped, _ = clocked(label_delay=0.0, max_join_gap=0.05)
+    by_hand, _ = clocked(label_delay=0.0, max_join_gap=0.05)
+    rows = samples = 0
+    for k in range(40):
+        t = k / 10
+        for asm in (stepped, by_hand):
+            if not 20 <= k < 28:  # no reading for 0.8 s: stale rows
+                asm.on_message('/t', Float64(data=t), t)
+        step = stepped.step(t)
+        row = by_hand.tick(t)
+        assert (step.row is None) == (row is None)
+        if row is not None:
+            assert step.row.tolist() == row.tolist()
+            rows += 1
+        assert [s.tolist() for s in step.samples] == [s.tolist() for s in by_hand.flush(t)]
+        samples += len(step.samples)
+        for asm in (stepped, by_hand):  # a label for this moment, heard before the next row
+            assert asm.on_message('/y', Float64(data=0.5), t + 0.03) == []
+    assert 0 < rows < 40 and samples > 0
+    assert stepped.counters() == by_hand.counters()
+
+
 def test_late_labels_join_the_row_of_their_moment_in_any_order():
     asm, refused = make(['/t std_msgs/msg/Float64 data'],
                         '/slip sensor_msgs/msg/Imu linear_acceleration.x', rate=10.0,
