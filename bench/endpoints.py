@@ -21,7 +21,7 @@ right for any latency below 4.3 s. The predictor runs its default (sigmoid) mode
 Both ends handle serialized messages, so that what they cost per message (and take from the node
 under test on a 2-core machine) is as little as rclpy allows: the source patches the two values
 into the serialized form of its message and publishes the bytes; the sink subscribes raw and reads
-the first value with the predictor's own ``RawReader``. Each checks itself against rclpy's
+the first value with the predictor's own ``MatrixDecoder``. Each checks itself against rclpy's
 (de)serialization at start and uses messages where they disagree.
 """
 
@@ -47,7 +47,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from std_srvs.srv import SetBool
 
-from nn_one_node.ros.codecs import _BYTE_ORDER, RawReader, _dims
+from nn_one_node.ros.codecs import _BYTE_ORDER, MatrixDecoder, _dims
 from nn_one_node.ros.runtime import make_executor, spin
 from procstat import cpu_delta, cpu_sample
 
@@ -122,12 +122,12 @@ class StampedSample:
 
 def raw_first_value() -> Optional[Callable[[bytes], float]]:
     """For a raw subscription: a serialized Float64MultiArray -> its first value, read by the
-    predictor's ``RawReader`` (rclpy's deserializer takes what it does not parse); None where
-    ``RawReader`` is not enabled on this middleware."""
-    reader = RawReader(1)
-    if not reader.enabled:
+    predictor's ``MatrixDecoder`` (rclpy's deserializer takes what it does not parse); None where
+    the decoder does not read bytes (``raw``) on this middleware."""
+    reader = MatrixDecoder(1)
+    if not reader.raw:
         return None
-    parse = reader.message
+    parse = reader.parse
 
     def first(raw: bytes) -> float:
         parsed = parse(raw)

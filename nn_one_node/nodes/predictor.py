@@ -13,8 +13,7 @@ The model is held as one ``NeuronModel`` reference that a parameter change repla
 message is never predicted with half-updated weights and bias.
 
 ``predictor --managed`` runs it as a lifecycle node (nn_one_node.ros.lifecycle): the topics exist
-from
-configure on, predictions are published only while active.
+from configure on, predictions are published only while active.
 """
 
 from __future__ import annotations
@@ -26,24 +25,21 @@ import sys
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.serialization import deserialize_message
 from std_msgs.msg import Float64MultiArray
 
-from nn_one_node.ros.codecs import (MessageError, RawReader, RawVectorWriter, matrix_from_msg,
-                          value_to_msg, vector_to_msg)
-from nn_one_node.model import ACTIVATIONS, NeuronModel, RowPredictor
-from nn_one_node.ros.lifecycle import SteppedNode
+from nn_one_node.model import ACTIVATIONS, ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 from nn_one_node.parameters import (ParamSpec, finite_number, off_or_at_least, one_of,
                                     weights_vector)
+from nn_one_node.ros import diagnostics
+from nn_one_node.ros.codecs import MatrixDecoder, MessageError, VectorEncoder
+from nn_one_node.ros.lifecycle import SteppedNode
 from nn_one_node.ros.params import checked_values, declare_sized, validate
 from nn_one_node.ros.runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
-ALIGNED_KEEP_VALUES = 1 << 20
 
 
 def predictor_params(num_features: int) -> List[ParamSpec]:
@@ -65,14 +61,13 @@ def predictor_params(num_features: int) -> List[ParamSpec]:
     ]
 
 
-
 class PredictorNode(SteppedNode):
     """Serves y_hat = sigmoid(X . w^T + b) for every features message.
 
     Plain, or managed with ``--managed`` (nn_one_node.ros.lifecycle): declare_step declares the
     parameters; configure_step checks them, builds the model and creates the topics; while
     inactive, features are ignored and counted and /diagnostics says so; cleanup_step releases
-    the model, the buffers and the topics (the parameters keep their values).
+    the model, the codecs and the topics (the parameters keep their values).
     """
 
     default_node_name = 'predictor'
@@ -87,18 +82,13 @@ class PredictorNode(SteppedNode):
         self._values = values = checked_values(self, self._specs)
         self._model = self._build_model(values)
         self._row_predictor = RowPredictor(self._model)
-        # The fast path's output, filled and published again for every one-sample message:
-        # publish() serializes before it returns, so the message is free again at once.
-        self._one_prediction = value_to_msg(0.0)
-        # Cheaper still: messages read and one-sample predictions written in their serialized
-        # form (conversions.RawReader / RawVectorWriter), where the middleware's encoding is the
-        # one they expect; a message that does not parse is deserialized by rclpy.
-        self._raw_reader = RawReader(self._model.num_features)
-        self._raw_writer = RawVectorWriter()
-        self._raw_out = self._raw_writer.encode_value if self._raw_writer.enabled else None
-        # A batch read in place is unaligned (CDR puts float64 data 4 bytes off 8), and numpy
-        # then leaves BLAS for a slower loop: it is copied here first, a buffer kept for reuse.
-        self._aligned = np.empty(0)
+        # Features read and predictions written in their serialized form where the middleware's
+        # encoding is the one the codecs expect (else as messages): see ros/codecs.py. A sample
+        # of up to ROW_PYTHON_MAX_FEATURES values comes as Python floats, which RowPredictor
+        # sums at the least cost; a longer one as an ndarray, which it hands to np.vdot.
+        self._decoder = MatrixDecoder(self._model.num_features,
+                                      tuple_max=ROW_PYTHON_MAX_FEATURES)
+        self._encoder = VectorEncoder()
         self.received = 0
         self.predicted_messages = 0
         self.predicted_samples = 0
@@ -107,13 +97,11 @@ class PredictorNode(SteppedNode):
         self._pub = self.create_publisher(
             Float64MultiArray, 'prediction', QoSProfile(depth=10),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        raw = self._raw_reader.enabled
         self._sub = self.create_subscription(
-            Float64MultiArray, 'features',
-            self.serving(self._on_serialized if raw else self._on_features, 'features'),
-            qos_profile_sensor_data, raw=raw,
+            Float64MultiArray, 'features', self.serving(self._on_features, 'features'),
+            qos_profile_sensor_data, raw=self._decoder.raw,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diag_pub = diagnostics.create_publisher(self)
         period = values['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self.get_logger().info(
@@ -125,17 +113,14 @@ class PredictorNode(SteppedNode):
         # Also after a configure that stopped half-way: only what exists is destroyed.
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
-        for sub in (self._sub,):
-            if sub is not None:
-                self.destroy_subscription(sub)
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
         for pub in (self._pub, self._diag_pub):
             if pub is not None:
                 self.destroy_publisher(pub)
         self._pub = self._sub = self._diag_pub = self._diag_timer = None
         self._values = None
-        self._model = self._row_predictor = None
-        self._raw_reader = self._raw_writer = self._raw_out = self._one_prediction = None
-        self._aligned = None
+        self._model = self._row_predictor = self._decoder = self._encoder = None
 
     # ------------------------------------------------------------------------------ parameters
     @staticmethod
@@ -167,60 +152,26 @@ class PredictorNode(SteppedNode):
         return result
 
     # ------------------------------------------------------------------------------- messages
-    def _on_serialized(self, raw: bytes) -> None:
-        row = self._raw_reader.row(raw)
-        if row is not None:
-            row_predictor = self._row_predictor  # a snapshot, as in _on_features
-            y = row_predictor(row)
-            if y is not None:
-                self.received += 1
-                self._publish_value(y)
-                return
-        # Batches and layouts: read in place (the data a view of ``raw``: no copy); what does
-        # not parse is deserialized, which names what is wrong with it.
-        msg = self._raw_reader.message(raw)
-        if msg is None:
-            try:
-                msg = deserialize_message(raw, Float64MultiArray)
-            except Exception as err:  # noqa: BLE001 - whatever the type support raises
-                self.received += 1
-                self.refusals.refuse('malformed', f'cannot be deserialized ({len(raw)} bytes): '
-                                     f'{type(err).__name__}: {err}')
-                return
-        self._on_features(msg)
-
-    def _publish_value(self, y: float) -> None:
-        if self._raw_out is not None:
-            self._pub.publish(self._raw_out(y))
-        else:
-            out = self._one_prediction
-            out.data[0] = y
-            self._pub.publish(out)
-        self.predicted_messages += 1
-        self.predicted_samples += 1
-
-    def _on_features(self, msg) -> None:
-        """A Float64MultiArray, or a conversions.ParsedMessage."""
+    def _on_features(self, data) -> None:
+        """One features message: its bytes where the decoder reads them (``raw``), else it."""
         self.received += 1
         # The fast path, for the common message: one sample, no layout. A few numpy calls cost
         # more than the arithmetic of a sample (see model.RowPredictor); whatever it does not
         # handle (batches, layouts, wrong lengths, NaN, overflow) takes the vectorized path.
-        row_predictor = self._row_predictor  # a snapshot: weights and bias of the same update
-        data, layout = msg.data, msg.layout
-        if (len(data) == row_predictor.num_features and not layout.dim
-                and not layout.data_offset):
-            y = row_predictor(data)
+        row = self._decoder.row(data)
+        if row is not None:
+            y = self._row_predictor(row)  # a snapshot: weights and bias of the same update
             if y is not None:
-                self._publish_value(y)
+                self._pub.publish(self._encoder.value(y))
+                self.predicted_messages += 1
+                self.predicted_samples += 1
                 return
         model = self._model  # one reference: weights and bias from the same update
         try:
-            x = matrix_from_msg(msg, model.num_features)
+            x = self._decoder.matrix(data)
         except MessageError as err:
             self.refusals.refuse(err.kind, str(err))
             return
-        if not x.flags.aligned:
-            x = self._aligned_copy(x)
         with np.errstate(over='ignore', invalid='ignore'):  # judged just below
             try:
                 z = model.logits(x)
@@ -243,20 +194,9 @@ class PredictorNode(SteppedNode):
                 f'{z.shape[0]} sample(s): features too large for these weights')
             return
         y_hat = model.activate(z)
-        self._pub.publish(self._raw_writer.encode(y_hat) if self._raw_writer.enabled
-                          else vector_to_msg(y_hat))
+        self._pub.publish(self._encoder.vector(y_hat))
         self.predicted_messages += 1
         self.predicted_samples += y_hat.shape[0]
-
-    def _aligned_copy(self, x: np.ndarray) -> np.ndarray:
-        if x.size > self._aligned.size:
-            # Kept for the next batch up to 8 MB (1M values); a larger one is copied afresh.
-            if x.size > ALIGNED_KEEP_VALUES:
-                return np.array(x, dtype=np.float64)
-            self._aligned = np.empty(x.size)
-        out = self._aligned[:x.size].reshape(x.shape)
-        np.copyto(out, x)
-        return out
 
     # ----------------------------------------------------------------------------- diagnostics
     def counters(self) -> Dict[str, Any]:
@@ -273,21 +213,17 @@ class PredictorNode(SteppedNode):
         return counters
 
     def publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(
-            name=f'{self.get_fully_qualified_name()}: predictor', hardware_id='nn_one_node')
         refused = self.refusals.total
-        status.level = DiagnosticStatus.OK if not refused else DiagnosticStatus.WARN
-        status.message = ('serving' if not refused else
-                          f'{refused} messages refused; last: {self.refusals.last_reason}')
+        problems = [f'{refused} messages refused; last: {self.refusals.last_reason}'
+                    ] if refused else []
+        message = None
         if not self.active:
-            status.message = (f'inactive: {self.ignored.get("features", 0)} features messages '
-                              'ignored; ' + status.message.replace('serving', 'nothing refused'))
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.counters().items()]
-        status.values += [KeyValue(key=f'refused: {k}', value=str(v))
-                          for k, v in sorted(self.refusals.by_kind.items())]
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(msg)
+            message = (f'inactive: {self.ignored.get("features", 0)} features messages ignored; '
+                       + (problems[0] if problems else 'nothing refused'))
+        by_kind = [(f'refused: {k}', v) for k, v in sorted(self.refusals.by_kind.items())]
+        self._diag_pub.publish(diagnostics.status_message(
+            self, 'predictor', problems, 'serving', self.counters(), extra=by_kind,
+            message=message))
 
 
 # glibc's mallopt parameters (malloc.h)

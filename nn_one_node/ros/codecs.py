@@ -12,9 +12,11 @@ required on input: sizes and strides are what must agree with the data.
 A ``float64[]`` field of a received message is an ``array.array('d')``: ``np.frombuffer`` reads it
 without a copy, and ``array('d').frombytes`` fills one far faster than ``ndarray.tolist()``.
 
-The serialized form (the bytes of rclpy's ``raw=True`` subscriptions, and what ``publish`` takes
-as bytes) is read and written directly by ``RawReader`` and ``RawVectorWriter``: for one sample
-that costs less than rclpy's conversion to and from a message object (see the section below).
+A node's input and output go through one decoder and one encoder: ``MatrixDecoder`` reads
+(M, cols) matrices, ``VectorEncoder`` writes (M,) vectors. Each reads or writes the serialized form
+(the bytes of rclpy's ``raw=True`` subscriptions, and what ``publish`` takes as bytes) directly
+where the middleware's encoding is the one it expects, since for one sample that costs less than
+rclpy's conversion to and from a message object (see the section below), and messages elsewhere.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ from typing import List, NamedTuple, Optional
 import numpy as np
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
-from nn_one_node.model import ROW_PYTHON_MAX_FEATURES
-
 SAMPLES_LABEL = 'samples'
 FEATURES_LABEL = 'features'
 FEATURES_LABEL_LABELED = 'features+label'
@@ -37,8 +37,8 @@ COLUMN_LABELS = (FEATURES_LABEL, FEATURES_LABEL_LABELED)
 class MessageError(ValueError):
     """A message that cannot be used; the text is the reason given to the user.
 
-    ``kind`` is a short category for counters: 'length', 'layout' or 'empty' (the predictor
-    adds 'non-finite', 'overflow' and 'malformed').
+    ``kind`` is a short category for counters: 'length', 'layout', 'empty', or 'malformed' (bytes
+    that do not deserialize); the predictor adds 'non-finite' and 'overflow'.
     """
 
     def __init__(self, reason: str, kind: str = 'layout') -> None:
@@ -151,26 +151,34 @@ def to_float64_array(x: np.ndarray) -> array:
 
 
 # ----------------------------------------------------------------------- the serialized form
-# The predictor's hot path takes features messages serialized (rclpy's ``raw=True``) and
-# publishes one-sample predictions serialized: rclpy's conversion between a message and its
-# Python object costs more than a one-sample prediction itself (about 4.7 us to take one,
-# 2 us of the 4 us of a publish, against 0.1 us to read N values with ``struct``).
+# rclpy's conversion between a message and its Python object costs more than a one-sample
+# prediction itself (about 4.7 us to take one, 2 us of the 4 us of a publish, against 0.1 us to
+# read N values with ``struct``): so the decoder and the encoder below read and write the bytes.
 #
 # The serialized form is what the middleware writes: a 4-byte encapsulation header (byte 1 says
 # the byte order), then CDR. A one-sample message without a layout is
 #     header | dim count = 0 | data_offset = 0 | data length = N | padding | N float64
 # and any other message the same CDR, with its layout's dims (label string, size, stride) first.
-# Rather than trusting that description, both classes below check themselves at start against
-# rclpy's own (de)serialization on the running middleware; if they disagree (another encoding),
-# they report ``enabled = False`` and the caller uses messages throughout. A received message that
-# does not parse is left to rclpy's deserializer.
+# Rather than trusting that description, both classes check themselves at start against rclpy's
+# own (de)serialization on the running middleware; if they disagree (another encoding), they
+# report ``raw = False`` and take and give messages throughout. A received message that does not
+# parse is left to rclpy's deserializer, which says what is wrong with it.
 
 _BYTE_ORDER = {b'\x00\x00': '>', b'\x00\x01': '<'}  # CDR big- and little-endian encapsulation
+# A matrix read in place from the bytes is unaligned (CDR puts float64 data 4 bytes off 8), and
+# numpy then leaves BLAS for a slower loop: it is copied into a buffer kept for the next message,
+# up to this many values (8 MB); a larger one is copied afresh.
+ALIGNED_KEEP_VALUES = 1 << 20
 
 
 def _serialize(msg: Float64MultiArray) -> bytes:
     from rclpy.serialization import serialize_message  # needs only the type support library
     return serialize_message(msg)
+
+
+def _deserialize(raw: bytes) -> Float64MultiArray:
+    from rclpy.serialization import deserialize_message
+    return deserialize_message(raw, Float64MultiArray)
 
 
 def _dims(msg) -> List[tuple]:
@@ -196,29 +204,37 @@ class ParsedMessage(NamedTuple):
     data: np.ndarray
 
 
-class RawReader:
-    """Reads serialized features messages (Float64MultiArray) without deserializing them.
+class MatrixDecoder:
+    """The one reader of a Float64MultiArray input of ``cols`` values a row.
 
-    * ``row(raw)``: the N values of a one-sample message with no layout and no data_offset (a
-      tuple of floats for N <= ``tuple_max``, else a read-only ndarray), or None for anything
-      else;
-    * ``message(raw)``: any message, as a ``ParsedMessage`` whose data views ``raw`` (no copy),
-      or None where ``raw`` is not a well-formed message of the expected encoding (the caller
-      then deserializes it, which says what is wrong).
+    ``raw`` says what it reads: True where the running middleware's encoding is the one described
+    above (the subscription is then made with ``raw=True`` and the methods take its bytes), else
+    False (they take messages).
 
-    Values are not checked for finiteness. ``enabled`` is False where the running middleware's
-    encoding is not the one described above (see the probes in ``__init__``).
+    * ``row(data)``: the ``cols`` values of the common message, one sample with no layout and no
+      data_offset, at the least cost; None for any other message (``matrix`` reads those). From
+      bytes, a tuple of floats for ``cols <= tuple_max`` (for a caller that computes in Python
+      floats), else a read-only ndarray viewing the bytes; from a message, its ``array('d')``.
+    * ``matrix(data)``: any message as an (M, cols) aligned float64 array, or MessageError with the
+      reason (``matrix_from_msg``'s; kind 'malformed' for bytes that do not deserialize). The
+      array may view ``data`` or a buffer of the decoder's, reused by the next call.
+    * ``parse(raw)``: the bytes as a ``ParsedMessage`` whose data views ``raw`` (no copy), or None
+      where they are not a well-formed message of the expected encoding (or ``raw`` is False).
+
+    Values are not checked for finiteness.
     """
 
-    def __init__(self, num_features: int,
-                 tuple_max: int = ROW_PYTHON_MAX_FEATURES) -> None:
-        self.num_features = n = int(num_features)
+    def __init__(self, cols: int, tuple_max: int = 0) -> None:
+        self.cols = n = int(cols)
+        self.raw = False
+        self.row = self._message_row
+        self.matrix = self._message_matrix
+        self._aligned = np.empty(0)
         probe = Float64MultiArray()
         probe.data = array('d', [float(i) + 0.5 for i in range(n)])
         raw = _serialize(probe)
         order = _BYTE_ORDER.get(raw[:2])
         self._offset = len(raw) - 8 * n
-        self.enabled = False
         if order is None or self._offset < 16:
             return
         self._u32 = struct.Struct(order + 'I').unpack_from
@@ -230,25 +246,64 @@ class RawReader:
         self._dtype = np.dtype(order + 'f8')
         batch = matrix_to_msg(np.arange(2.0 * n).reshape(2, n) + 0.25)
         batch.layout.data_offset = 0
-        row = self.row(raw)  # None unless raw starts with the prefix described above
-        self.enabled = (row is not None and list(row) == list(probe.data)
-                        and self._same(batch) and self._same(probe))
+        row = self._raw_row(raw)  # None unless raw starts with the prefix described above
+        if (row is not None and list(row) == list(probe.data)
+                and self._same(batch) and self._same(probe)):
+            # Bound once here, so that a message costs one call and no test of ``raw``.
+            self.raw = True
+            self.row = self._raw_row
+            self.matrix = self._raw_matrix
 
     def _same(self, msg: Float64MultiArray) -> bool:
-        parsed = self.message(_serialize(msg))
+        parsed = self._parse(_serialize(msg))
         return (parsed is not None and parsed.data.tolist() == list(msg.data)
                 and parsed.layout.data_offset == msg.layout.data_offset
                 and _dims(parsed) == _dims(msg))
 
-    def row(self, raw: bytes):
+    # ------------------------------------------------------------------------------- messages
+    def _message_row(self, msg: Float64MultiArray):
+        data, layout = msg.data, msg.layout
+        if len(data) == self.cols and not layout.dim and not layout.data_offset:
+            return data
+        return None
+
+    def _message_matrix(self, msg) -> np.ndarray:
+        x = matrix_from_msg(msg, self.cols)
+        return x if x.flags.aligned else self._aligned_copy(x)
+
+    def _aligned_copy(self, x: np.ndarray) -> np.ndarray:
+        if x.size > self._aligned.size:
+            if x.size > ALIGNED_KEEP_VALUES:
+                return np.array(x, dtype=np.float64)
+            self._aligned = np.empty(x.size)
+        out = self._aligned[:x.size].reshape(x.shape)
+        np.copyto(out, x)
+        return out
+
+    # ---------------------------------------------------------------------------------- bytes
+    def _raw_row(self, raw: bytes):
         if len(raw) != self._length or not raw.startswith(self._prefix):
             return None
         if self._struct is not None:
             return self._struct.unpack_from(raw, self._offset)
-        return np.frombuffer(raw, dtype=self._dtype, count=self.num_features,
-                             offset=self._offset)
+        return np.frombuffer(raw, dtype=self._dtype, count=self.cols, offset=self._offset)
 
-    def message(self, raw: bytes) -> Optional[ParsedMessage]:
+    def _raw_matrix(self, raw: bytes) -> np.ndarray:
+        # Batches and layouts are read in place (the data a view of ``raw``: no copy); what does
+        # not parse is deserialized, which names what is wrong with it.
+        msg = self._parse(raw)
+        if msg is None:
+            try:
+                msg = _deserialize(raw)
+            except Exception as err:  # noqa: BLE001 - whatever the type support raises
+                raise MessageError(f'cannot be deserialized ({len(raw)} bytes): '
+                                   f'{type(err).__name__}: {err}', kind='malformed') from None
+        return self._message_matrix(msg)
+
+    def parse(self, raw: bytes) -> Optional[ParsedMessage]:
+        return self._parse(raw) if self.raw else None
+
+    def _parse(self, raw: bytes) -> Optional[ParsedMessage]:
         # CDR: every field aligned to its size, counted from the end of the 4-byte header.
         end = len(raw)
         if end < 8 or raw[:2] != self._prefix[:2]:
@@ -288,18 +343,24 @@ class RawReader:
         return ParsedMessage(_Layout(dims, data_offset), data)
 
 
-class RawVectorWriter:
-    """The serialized form of ``vector_to_msg(y)`` (and of ``value_to_msg``), built directly.
+class VectorEncoder:
+    """The one writer of (M,) vectors as ``vector_to_msg`` lays them out ([{label, M, M}]).
 
-    ``encode(y)`` (an (M,) float64 ndarray) and ``encode_value(y)`` (one float) return bytes for
-    ``Publisher.publish``. ``enabled`` is False (and neither must be used) where rclpy does not
-    deserialize what they write into exactly ``vector_to_msg``'s message (another encoding).
+    ``vector(y)`` (an (M,) float64 ndarray) and ``value(y)`` (one float, the common case) return
+    what ``Publisher.publish`` takes: where ``raw`` is True, the serialized bytes, built directly
+    (rclpy deserializes them into exactly ``vector_to_msg``'s message: checked at start); else a
+    message, for ``value`` one message refilled on every call (``publish`` serializes it before it
+    returns, so it is free again at once).
     """
 
     def __init__(self, label: str = SAMPLES_LABEL) -> None:
+        self._label = label
+        self._one = value_to_msg(0.0, label)
+        self.raw = False
+        self.vector = self._message_vector
+        self.value = self._message_value
         probe = _serialize(value_to_msg(0.5, label))
         order = _BYTE_ORDER.get(probe[:2])
-        self.enabled = False
         if order is None:
             return
         self._order = order
@@ -312,27 +373,39 @@ class RawVectorWriter:
         self._value = struct.Struct(order + 'd')
         self._native = np.dtype(order + 'f8') == np.dtype(np.float64)
         self._one_head = self._head(1)
-        self.enabled = (all(self._round_trips(y) for y in (
-            np.array([0.1234567890123]), np.array([0.1, -2.5, 1e300]), np.zeros(0)))
-            and self.encode_value(0.1234567890123) == self.encode(np.array([0.1234567890123])))
+        if (all(self._round_trips(y) for y in (
+                np.array([0.1234567890123]), np.array([0.1, -2.5, 1e300]), np.zeros(0)))
+                and self._raw_value(0.1234567890123)
+                == self._raw_vector(np.array([0.1234567890123]))):
+            self.raw = True
+            self.vector = self._raw_vector
+            self.value = self._raw_value
+
+    def _message_vector(self, y: np.ndarray) -> Float64MultiArray:
+        return vector_to_msg(y, self._label)
+
+    def _message_value(self, y: float) -> Float64MultiArray:
+        out = self._one
+        out.data[0] = y
+        return out
 
     def _head(self, m: int) -> bytes:
         return self._label_part + self._sizes.pack(m, m, 0, m) + self._tail_pad
 
-    def encode(self, y: np.ndarray) -> bytes:
+    def _raw_vector(self, y: np.ndarray) -> bytes:
         y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
         data = y.tobytes() if self._native else y.astype(self._order + 'f8').tobytes()
         return self._head(y.shape[0]) + data
 
-    def encode_value(self, y: float) -> bytes:
+    def _raw_value(self, y: float) -> bytes:
         return self._one_head + self._value.pack(y)
 
     def _round_trips(self, y: np.ndarray) -> bool:
-        from rclpy.serialization import deserialize_message
         try:
-            back = deserialize_message(self.encode(y), Float64MultiArray)
+            back = _deserialize(self._raw_vector(y))
         except Exception:  # noqa: BLE001 - another encoding: the writer stays off
             return False
-        expected = vector_to_msg(y)
+        expected = vector_to_msg(y, self._label)
         return (back.data.tobytes() == expected.data.tobytes()
                 and back.layout.data_offset == 0 and _dims(back) == _dims(expected))
+

@@ -1,6 +1,6 @@
 """The predictor's fast paths: ``model.RowPredictor`` and ``conversions.value_to_msg`` give what
-the vectorized path gives for one-sample messages, ``conversions.RawReader`` and
-``RawVectorWriter`` read and write exactly what rclpy's (de)serialization does, and
+the vectorized path gives for one-sample messages, ``conversions.MatrixDecoder`` and
+``VectorEncoder`` read and write exactly what rclpy's (de)serialization does, and
 ``keep_freed_heap`` (no ROS process)."""
 
 import math
@@ -16,7 +16,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from nn_one_node.ros import codecs as conversions
-from nn_one_node.ros.codecs import (RawReader, RawVectorWriter, matrix_to_msg, value_to_msg,
+from nn_one_node.ros.codecs import (MatrixDecoder, VectorEncoder, matrix_to_msg, value_to_msg,
                                      vector_to_msg)
 from nn_one_node.model import ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 
@@ -76,7 +76,8 @@ def test_an_overflowing_sum_is_left_to_the_vectorized_path(n):
     assert fast(array('d', [1e10, -1e10] + rest)) is None  # inf - inf: NaN from finite values
     # and as the predictor reads them from the serialized message (above the Python path's
     # limit, an unaligned ndarray view of the bytes)
-    assert fast(RawReader(n).row(serialize_message(features([1e10, 1e10] + rest)))) is None
+    reader = MatrixDecoder(n, ROW_PYTHON_MAX_FEATURES)
+    assert fast(reader.row(serialize_message(features([1e10, 1e10] + rest)))) is None
 
 
 def test_is_a_snapshot_of_the_model():
@@ -120,8 +121,8 @@ def same_floats(a, b):
 def test_raw_row_reader_reads_what_deserialization_reads(n, data):
     values = data.draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64),
                                 min_size=n, max_size=n))
-    reader = RawReader(n, ROW_PYTHON_MAX_FEATURES)
-    assert reader.enabled  # Fast DDS's CDR, as shipped: the fast path is on
+    reader = MatrixDecoder(n, ROW_PYTHON_MAX_FEATURES)
+    assert reader.raw  # Fast DDS's CDR, as shipped: the fast path is on
     raw = serialize_message(features(values))
     row = reader.row(raw)
     assert row is not None
@@ -132,7 +133,7 @@ def test_raw_row_reader_reads_what_deserialization_reads(n, data):
 def test_raw_row_reader_ignores_the_padding_bytes():
     raw = bytearray(serialize_message(features([1.0, 2.0, 3.0])))
     raw[16:20] = b'\xff\xfe\xfd\xfc'  # alignment padding: any writer may leave anything there
-    assert RawReader(3).row(bytes(raw)) == (1.0, 2.0, 3.0)
+    assert MatrixDecoder(3, ROW_PYTHON_MAX_FEATURES).row(bytes(raw)) == (1.0, 2.0, 3.0)
 
 
 def other_messages(n):
@@ -149,7 +150,7 @@ def other_messages(n):
 
 @pytest.mark.parametrize('n', [1, 3, 64, 1024])
 def test_raw_row_reader_leaves_every_other_message_to_deserialization(n):
-    reader = RawReader(n)
+    reader = MatrixDecoder(n)
     for name, msg in other_messages(n).items():
         assert reader.row(serialize_message(msg)) is None, name
     good = serialize_message(features([0.5] * n))
@@ -160,9 +161,9 @@ def test_raw_row_reader_leaves_every_other_message_to_deserialization(n):
 
 @pytest.mark.parametrize('y', [0.0, -0.0, 0.5, 1.0, 5e-324, 1 - 2**-53, -1e300])
 def test_raw_value_writer_writes_what_serialization_writes(y):
-    writer = RawVectorWriter()
-    assert writer.enabled
-    raw = writer.encode_value(y)
+    writer = VectorEncoder()
+    assert writer.raw
+    raw = writer.value(y)
     msg = deserialize_message(raw, Float64MultiArray)
     expected = value_to_msg(y)
     assert same_floats(msg.data, expected.data)
@@ -177,8 +178,8 @@ def test_an_unexpected_encoding_turns_the_fast_paths_off(monkeypatch, header):
     """Another middleware's encoding (here XCDR2 headers, or nothing) is not guessed at."""
     real = conversions._serialize
     monkeypatch.setattr(conversions, '_serialize', lambda msg: header + real(msg)[4:])
-    assert not RawReader(3).enabled
-    assert not RawVectorWriter().enabled
+    assert not MatrixDecoder(3).raw
+    assert not VectorEncoder().raw
 
 
 dims_strategy = st.lists(st.tuples(st.text(max_size=12), st.integers(0, 2**32 - 1),
@@ -194,7 +195,7 @@ def test_raw_reader_reads_any_message_as_deserialization_does(dims, data_offset,
                       for label, size, stride in dims]
     msg.layout.data_offset = data_offset
     raw = serialize_message(msg)
-    parsed = RawReader(3).message(raw)
+    parsed = MatrixDecoder(3).parse(raw)
     assert parsed is not None
     back = deserialize_message(raw, Float64MultiArray)
     assert same_floats(parsed.data, back.data)
@@ -202,16 +203,16 @@ def test_raw_reader_reads_any_message_as_deserialization_does(dims, data_offset,
     assert [tuple(d) for d in parsed.layout.dim] == \
         [(d.label, d.size, d.stride) for d in back.layout.dim]
     for cut in range(len(raw)):  # every truncation is refused, never misread
-        assert RawReader(3).message(raw[:cut]) is None, cut
-    assert RawReader(3).message(raw + bytes(8)) is None
+        assert MatrixDecoder(3).parse(raw[:cut]) is None, cut
+    assert MatrixDecoder(3).parse(raw + bytes(8)) is None
 
 
 @settings(max_examples=300, deadline=None)
 @given(raw=st.binary(max_size=200))
 def test_raw_reader_never_raises_on_arbitrary_bytes(raw):
-    reader = RawReader(3)
+    reader = MatrixDecoder(3)
     reader.row(raw)
-    parsed = reader.message(b'\x00\x01\x00\x00' + raw)
+    parsed = reader.parse(b'\x00\x01\x00\x00' + raw)
     if parsed is not None:
         assert parsed.data.dtype.kind == 'f'
 
@@ -220,7 +221,7 @@ def test_raw_reader_never_raises_on_arbitrary_bytes(raw):
 @given(values=st.lists(st.floats(width=64), max_size=50))
 def test_raw_vector_writer_writes_what_serialization_writes(values):
     y = np.array(values, dtype=np.float64)
-    raw = RawVectorWriter().encode(y)
+    raw = VectorEncoder().vector(y)
     assert raw == serialize_message(vector_to_msg(y))  # 'samples': no padding bytes to differ
     back = deserialize_message(raw, Float64MultiArray)
     assert same_floats(back.data, y)
