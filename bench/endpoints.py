@@ -441,9 +441,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             node: Node = Source(config.get('inputs', []), config.get('samples', []))
         elif role == 'sink':
             node = Sink(config.get('outputs', {}))
-            executor, name = make_executor('auto', context)
+            executor, _ = make_executor('auto', context)
             executor.add_node(node)
-            thread = threading.Thread(target=spin, args=(executor, name, context), daemon=True)
+            thread = threading.Thread(target=spin, args=(executor, context), daemon=True)
             thread.start()
         else:
             raise SystemExit(f'unknown role {role!r}: expected source or sink')

@@ -21,7 +21,7 @@
   SIGINT and SIGTERM itself and shuts the context down between callbacks, which is as safe.
 * At exit the node leaves the executor, and the executor is shut down, before the node is
   destroyed (the order rclpy's executors need).
-* ``--managed`` before ``--ros-args`` runs the node class as a lifecycle node (see managed.py);
+* ``--managed`` before ``--ros-args`` runs the node class as a lifecycle node (see lifecycle.py);
   it is then spun until the context shuts down or its shutdown transition ran (exit 0 too).
 """
 
@@ -137,12 +137,11 @@ def make_executor(choice: str, context):
     return SingleThreadedExecutor(context=context), 'single_threaded'
 
 
-def spin(executor, name: str, context, until: Optional[Callable[[], bool]] = None,
+def spin(executor, context, until: Optional[Callable[[], bool]] = None,
          stop: Optional[StopSignals] = None) -> None:
     """Spin until the context shuts down (a signal, rclpy.shutdown), ``until()``, or a signal
     that ``stop`` caught. Always in short ``spin_once`` steps, so that a caught signal is seen
-    within ``_SHUTDOWN_POLL_SEC`` on every executor."""
-    del name  # the same loop for every executor (see the module docstring)
+    within ``_SHUTDOWN_POLL_SEC`` on every executor (the same loop for each: see the module)."""
     while context.ok() and not (stop is not None and stop.requested is not None):
         if until is not None and until():
             return
@@ -186,7 +185,7 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
     """init, build the node, spin it on the chosen executor, clean up; return an exit code.
 
     With ``--managed`` before ``--ros-args`` in ``args`` (default: sys.argv) the node class, a
-    ``managed.SteppedNode``, is built as a lifecycle node; for any other class that is exit 2.
+    ``lifecycle.SteppedNode``, is built as a lifecycle node; for any other class that is exit 2.
     """
     managed, args = split_managed_flag(list(sys.argv if args is None else args))
     with StopSignals() as stop:
@@ -223,10 +222,10 @@ def _build_and_spin(node_factory, managed: bool, stop: StopSignals) -> int:
         node.get_logger().debug(f'spinning on the {name} executor')
         executor.add_node(node)
         if managed:
-            spin(executor, name, context, until=lambda: node.finished, stop=stop)
+            spin(executor, context, until=lambda: node.finished, stop=stop)
             linger(executor, context)
         else:
-            spin(executor, name, context, stop=stop)
+            spin(executor, context, stop=stop)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except RuntimeError:
@@ -250,10 +249,3 @@ def _build_and_spin(node_factory, managed: bool, stop: StopSignals) -> int:
             executor = None
             stop.arm()
     return 0
-
-
-def main_for(node_factory: Callable[[], Node]) -> Callable[[], None]:
-    """A console-script entry point for a node class."""
-    def main(args: Optional[List[str]] = None) -> None:
-        sys.exit(run(node_factory, args))
-    return main

@@ -44,7 +44,7 @@ def test_the_spin_loop_does_not_grow_with_its_polls(domain_id, monkeypatch, choi
     thread = threading.Thread(target=measure_then_stop)
     thread.start()
     try:
-        runtime.spin(executor, name, context)  # returns, or raises, once the context is down
+        runtime.spin(executor, context)  # returns, or raises, once the context is down
     except ExternalShutdownException:
         pass
     finally:
