@@ -29,6 +29,9 @@ loss and accuracy over time, stops the nodes with SIGINT and exits 0.
 
 Without the trainer (not installed, or ``--no-trainer``), the same demo shows the predictor
 answering with its initial model.
+
+This module starts and stops the nodes and runs the loop; the monitor node and the recorder are
+in ``demo_monitor``, the table, summary and plot in ``demo_summary``.
 """
 
 from __future__ import annotations
@@ -36,27 +39,25 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import importlib
 import importlib.util
-import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 import numpy as np
 
 from nn_one_node.ros.isolation import claim_domain_id, loopback_env
-from nn_one_node.sim.scenario import Scenario, accuracy, mean_abs_error, weight_error
+from nn_one_node.sim.scenario import Scenario
+from nn_one_node.tools.demo_monitor import Monitor, MonitorState, Recorder, Sample
+from nn_one_node.tools.demo_summary import HEADER, plot, reference, row, summary
 
 PACKAGE = 'nn_one_node'
-EVAL_SAMPLES = 200  # per evaluation batch; the k-th batch has EVAL_SAMPLES + k % 10 rows
-EVAL_SEED = 20240
 PRINT_PERIOD = 1.0
 STOP_TIMEOUT = 10.0
 START_TIMEOUT = 30.0  # for every node to log its first line
@@ -190,304 +191,6 @@ def start_nodes(inst: Installation, env: Dict[str, str], log_dir: Path,
         argv = [exe, '--ros-args', '--params-file', inst.params_file(path)]
         children.append(Child(name, argv, env, log_dir / f'{name}.log'))
     return children
-
-
-# ------------------------------------------------------------------------------- the recorder
-def message_class(msgtype: str):
-    """The rclpy message class of 'pkg/msg/Type'."""
-    package, _, name = msgtype.split('/')
-    return getattr(importlib.import_module(f'{package}.msg'), name)
-
-
-class Recorder:
-    """Writes the serialized messages of some topics to a rosbag2 (mcap storage), as received.
-
-    The messages are taken raw (the CDR bytes rosbag2 stores), so nothing is deserialized on the
-    way; the connections carry the message definitions, so any rosbag2 reader can decode them.
-    """
-
-    def __init__(self, path: Path) -> None:
-        from rosbags.rosbag2 import StoragePlugin, Writer
-        from rosbags.typesys import Stores, get_typestore
-        self.path = path
-        self._typestore = get_typestore(Stores.ROS2_JAZZY)
-        self._writer = Writer(path, version=9, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
-        self.counts: Dict[str, int] = {}
-
-    def connection(self, topic: str, msgtype: str):
-        conn = self._writer.add_connection(topic, msgtype, typestore=self._typestore)
-        self.counts[topic] = 0
-        return conn
-
-    def write(self, conn, timestamp_ns: int, data: bytes) -> None:
-        self._writer.write(conn, timestamp_ns, data)
-        self.counts[conn.topic] += 1
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-# -------------------------------------------------------------------------------- the monitor
-@dataclass
-class Sample:
-    t: float
-    samples: int
-    updates: int
-    loss: float
-    accuracy: float
-    mae: float
-    weight_error: float
-
-
-@dataclass
-class MonitorState:
-    samples: int = 0             # labeled rows the trainer received (or the sensor published)
-    trainer_seen: bool = False
-    deployments: int = 0         # trainer updates deployed (from /diagnostics)
-    loss: float = math.nan
-    losses: int = 0              # trainer updates (one loss message each)
-    accuracy: float = math.nan
-    mae: float = math.nan
-    evaluations: int = 0
-    weights: Optional[np.ndarray] = None
-    bias: float = 0.0
-    weight_error: float = math.nan
-    history: List[Sample] = field(default_factory=list)
-
-
-class Monitor:
-    """The demo's own rclpy node: publishes evaluation batches and reads the results."""
-
-    def __init__(self, domain_id: int, record: Optional[Recorder] = None,
-                 topics: Sequence[Tuple[str, str, bool]] = ()) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rcl_interfaces.srv import GetParameters
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile
-        from std_msgs.msg import Float64, Float64MultiArray
-
-        self._rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = rclpy.create_node('nn_one_demo_monitor', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.state = MonitorState()
-        self._eval = Scenario(EVAL_SEED)
-        # ground truth of the evaluation batches in flight, by their number of rows: a reply is
-        # matched to its batch by its size, so a late reply is never scored against another batch
-        self._pending: Dict[int, np.ndarray] = {}
-        self._batches = 0
-        self._param_future = None
-        self._labeled_rows = 0
-
-        node = self.node
-        self._features = node.create_publisher(Float64MultiArray, 'features', 10)
-        node.create_subscription(Float64MultiArray, 'prediction', self._on_prediction,
-                                 QoSProfile(depth=50))
-        node.create_subscription(Float64, 'trainer/loss', self._on_loss, 10)
-        node.create_subscription(Float64MultiArray, 'labeled_samples', self._on_labeled,
-                                 QoSProfile(depth=100))
-        node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 20)
-        self._params = node.create_client(GetParameters, 'predictor/get_parameters')
-        self.recorder = record
-        if record is not None:
-            self._record(topics)
-
-    def _record(self, topics: Sequence[Tuple[str, str, bool]]) -> None:
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        for name, msgtype, sensor in topics:
-            topic = self.node.resolve_topic_name(name)
-            conn = self.recorder.connection(topic, msgtype)
-            qos = qos_profile_sensor_data if sensor else QoSProfile(depth=100)
-            # bound to this connection; raw=True hands over the serialized bytes
-            self.node.create_subscription(
-                message_class(msgtype), name, functools.partial(self._on_raw, conn), qos,
-                raw=True)
-
-    def _on_raw(self, conn, data: bytes) -> None:
-        self.recorder.write(conn, self.node.get_clock().now().nanoseconds, data)
-
-    # ---------------------------------------------------------------------------- callbacks
-    def _on_prediction(self, msg) -> None:
-        y = self._pending.pop(len(msg.data), None)
-        if y is None:
-            return  # a prediction of the sensor's own single rows
-        y_hat = np.asarray(msg.data, dtype=np.float64)
-        self.state.accuracy = accuracy(y_hat, y)
-        self.state.mae = mean_abs_error(y_hat, y)
-        self.state.evaluations += 1
-
-    def _on_loss(self, msg) -> None:
-        self.state.loss = float(msg.data)
-        self.state.losses += 1
-
-    def _on_labeled(self, msg) -> None:
-        dims = msg.layout.dim
-        self._labeled_rows += int(dims[0].size) if len(dims) == 2 else 1
-        if not self.state.trainer_seen:
-            self.state.samples = self._labeled_rows
-
-    def _on_diagnostics(self, msg) -> None:
-        for status in msg.status:
-            if status.name.endswith(': trainer'):
-                values = {kv.key: kv.value for kv in status.values}
-                try:
-                    self.state.samples = int(values.get('samples received', self.state.samples))
-                    self.state.deployments = int(
-                        values.get('updates deployed', self.state.deployments))
-                except ValueError:
-                    continue
-                self.state.trainer_seen = True
-
-    # ---------------------------------------------------------------------------- requests
-    def evaluate(self) -> None:
-        """Publish a fresh evaluation batch and ask the predictor for its weights."""
-        from rcl_interfaces.srv import GetParameters
-
-        from nn_one_node.ros.codecs import matrix_to_msg
-        if self._features.get_subscription_count() > 0:
-            X, y = self._eval.sample(EVAL_SAMPLES + self._batches % 10)
-            self._batches += 1
-            self._pending[len(y)] = y
-            self._features.publish(matrix_to_msg(X))
-        if self._param_future is not None and not self._param_future.done():
-            return  # the previous request is still in flight
-        if self._params.service_is_ready():
-            self._param_future = self._params.call_async(
-                GetParameters.Request(names=['weights', 'bias']))
-            self._param_future.add_done_callback(self._on_parameters)
-
-    def _on_parameters(self, future) -> None:
-        from rclpy.parameter import parameter_value_to_python
-        reply = future.result()
-        if reply is None or len(reply.values) != 2:
-            return
-        w = np.asarray(parameter_value_to_python(reply.values[0]), dtype=np.float64)
-        b = float(parameter_value_to_python(reply.values[1]))
-        if w.shape == (self._eval.num_features,):
-            self.state.weights, self.state.bias = w, b
-            self.state.weight_error = weight_error(w, b, self._eval)
-
-    def spin_until(self, deadline: float) -> None:
-        while self.context.ok():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self.executor.spin_once(timeout_sec=min(0.1, remaining))
-
-    def ok(self) -> bool:
-        return self.context.ok()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
-
-
-# ------------------------------------------------------------------------------ presentation
-@dataclass(frozen=True)
-class Reference:
-    """The ground-truth model itself, scored on noisy readings: the best any model can do."""
-
-    mse: float
-    accuracy: float
-    mae: float
-
-
-def reference(samples: int = 20000) -> Reference:
-    s = Scenario(EVAL_SEED + 1)
-    X, y = s.sample(samples)
-    y_hat = s.probability(X)  # the true weights applied to the noisy readings
-    return Reference(float(np.mean((y_hat - y) ** 2)), accuracy(y_hat, y),
-                     mean_abs_error(y_hat, y))
-
-
-def _fmt(value: float, spec: str, width: int) -> str:
-    return f'{"-":>{width}}' if value is None or not math.isfinite(value) \
-        else f'{value:{width}{spec}}'
-
-
-def _percent(value: float) -> str:
-    return '-' if not math.isfinite(value) else f'{100 * value:.1f}%'
-
-
-HEADER = (f'{"time":>7}  {"samples":>8}  {"updates":>7}  {"train loss":>10}  {"accuracy":>8}  '
-          f'{"MAE":>6}  {"w error":>7}')
-
-
-def row(s: Sample) -> str:
-    return (f'{s.t:6.1f}s  {s.samples:8d}  {s.updates:7d}  {_fmt(s.loss, ".2e", 10)}  '
-            f'{_percent(s.accuracy):>8}  {_fmt(s.mae, ".3f", 6)}  '
-            f'{_fmt(s.weight_error, ".3f", 7)}')
-
-
-def summary(state: MonitorState, scenario: Scenario, ref: Reference, elapsed: float,
-            out: TextIO) -> None:
-    last = state.history[-1] if state.history else None
-    p = functools.partial(print, file=out)
-    p('')
-    p(f'summary after {elapsed:.1f} s')
-    p(f'  samples received by the trainer: {state.samples}'
-      if state.trainer_seen else f'  labeled samples published: {state.samples}')
-    if state.losses:
-        p(f'  trainer updates (deployed):      {state.losses} ({state.deployments})')
-        p(f'  final training loss:             {_fmt(state.loss, ".3e", 0).strip()} '
-          f'(the true model on noisy readings: {ref.mse:.3e})')
-    else:
-        p('  trainer updates:                 none')
-    acc = last.accuracy if last else math.nan
-    p(f'  final accuracy:                  {_fmt(100 * acc, ".1f", 0).strip()} % '
-      f'on {EVAL_SAMPLES}+ fresh samples (the true model: {100 * ref.accuracy:.1f} %)')
-    p(f'  final mean abs error:            {_fmt(last.mae if last else math.nan, ".4f", 0)} '
-      f'(the true model: {ref.mae:.4f})')
-    p(f'  deployed weights vs truth:       relative error '
-      f'{_fmt(state.weight_error, ".3f", 0).strip()}')
-    if state.weights is not None:
-        p(f'    {"sensor":<15}{"deployed":>10}{"true":>10}')
-        for name, w, t in zip(scenario.feature_names, state.weights, scenario.true_weights):
-            p(f'    {name:<15}{w:10.3f}{t:10.3f}')
-        p(f'    {"bias":<15}{state.bias:10.3f}{scenario.true_bias:10.3f}')
-
-
-def plot(history: Sequence[Sample], ref: Reference, path: Path, with_trainer: bool) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    t = np.array([s.t for s in history])
-    fig, (ax_loss, ax_acc, ax_w) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
-    loss = np.array([s.loss for s in history])
-    if with_trainer and np.isfinite(loss).any():
-        ax_loss.semilogy(t, loss, 'o-', ms=3, color='tab:red', label='trainer loss on its buffer')
-        ax_loss.axhline(ref.mse, ls=':', color='gray', label='true model on noisy readings')
-        ax_loss.legend(loc='upper right', fontsize='small')
-    else:
-        ax_loss.text(0.5, 0.5, 'no trainer: no training loss', ha='center', va='center',
-                     transform=ax_loss.transAxes)
-    ax_loss.set_ylabel('training loss (MSE)')
-    ax_loss.set_title('nn_one_node: online learning of wheel-slip risk')
-    ax_acc.plot(t, [100 * s.accuracy for s in history], 'o-', ms=3, label='accuracy')
-    ax_acc.axhline(100 * ref.accuracy, ls=':', color='gray', label='true model')
-    ax_acc.set_ylabel('predictor accuracy on\nfresh samples (%)')
-    ax_acc.set_ylim(0, 105)
-    ax_acc.legend(loc='center right', fontsize='small')
-    ax_mae = ax_acc.twinx()
-    ax_mae.plot(t, [s.mae for s in history], 's--', ms=3, color='tab:green', label='MAE')
-    ax_mae.set_ylabel('mean abs error', color='tab:green')
-    ax_mae.set_ylim(0, 0.6)
-    ax_w.plot(t, [s.weight_error for s in history], 'o-', ms=3, color='tab:purple')
-    ax_w.set_ylabel('deployed weights:\nrelative error')
-    ax_w.set_xlabel('time (s)')
-    ax_w.set_ylim(bottom=0)
-    for ax in (ax_loss, ax_acc, ax_w):
-        ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------- main
