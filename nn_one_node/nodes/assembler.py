@@ -24,7 +24,6 @@ import sys
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import JumpThreshold
 from rclpy.duration import Duration
@@ -36,6 +35,7 @@ from nn_one_node.assembly.assembler import Assembler
 from nn_one_node.assembly.config import LIVE, SPECS, AssemblerConfig, param_specs
 from nn_one_node.assembly.errors import ConfigError
 from nn_one_node.parameters import ParamSpec
+from nn_one_node.ros import diagnostics
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
 from nn_one_node.ros.lifecycle import SteppedNode
 from nn_one_node.ros.params import checked_values, declare, descriptor, validate
@@ -67,8 +67,8 @@ class AssemblerNode(SteppedNode):
 
     def declare_step(self) -> None:
         self._specs = assembler_params()
-        declared = [s for s in self._specs if s.name != 'feature_names']
-        declare(self, declared, check=False)
+        self._declared = [s for s in self._specs if s.name != 'feature_names']  # filled later
+        declare(self, self._declared, check=False)
         self._values: Optional[Dict[str, Any]] = None  # set by configure_step
         self._asm = None
         self._features_pub = self._samples_pub = self._diag_pub = None
@@ -77,8 +77,7 @@ class AssemblerNode(SteppedNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def configure_step(self) -> None:
-        declared = [s for s in self._specs if s.name != 'feature_names']
-        values = checked_values(self, declared)
+        values = checked_values(self, self._declared)
         self._refusals = RefusalLog(self.get_logger(), 'input message', WARN_THROTTLE_SEC)
         try:
             cfg = AssemblerConfig.from_params(values)
@@ -103,7 +102,7 @@ class AssemblerNode(SteppedNode):
             self._samples_pub = self.create_publisher(
                 Float64MultiArray, 'labeled_samples', QoSProfile(depth=LABELED_DEPTH),
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diag_pub = diagnostics.create_publisher(self)
         self._clock = self.get_clock()
         self._subs = [self.create_subscription(
             asm.classes[topic], topic, self.serving(self._callback_for(topic), topic),
@@ -278,26 +277,19 @@ class AssemblerNode(SteppedNode):
                 self._other_types.pop(topic, None)
         kv += [(f'publishers of another type: {t}', ', '.join(o))
                for t, o in sorted(self._other_types.items()) if o]
-        status = DiagnosticStatus(name=f'{self.get_fully_qualified_name()}: assembler',
-                                  hardware_id='nn_one_node')
-        if silent:
-            status.level = DiagnosticStatus.WARN
-            status.message = 'no recent message on ' + ', '.join(silent)
-        else:
-            status.level = DiagnosticStatus.OK
-            status.message = 'assembling'
+        problems = ['no recent message on ' + ', '.join(silent)] if silent else []
+        message = ok = None
         if self.managed:
             ignored = sum(self.ignored.values())
             kv += [('lifecycle state', self.lifecycle_state()),
                    ('messages ignored (inactive)', ignored)]
             kv += [(f'ignored: {t}', n) for t, n in sorted(self.ignored.items())]
             if not self.active:
-                status.level = DiagnosticStatus.OK
-                status.message = (f'inactive: {ignored} input messages ignored, nothing '
-                                  'published (values held go stale)')
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in kv]
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self._clock.now().to_msg()
+                ok = True
+                message = (f'inactive: {ignored} input messages ignored, nothing published '
+                           '(values held go stale)')
+        msg = diagnostics.status_message(self, 'assembler', problems, 'assembling', extra=kv,
+                                         message=message, ok=ok, clock=self._clock)
         self._diag_pub.publish(msg)
 
 
