@@ -223,12 +223,20 @@ class PolicyConfig:
     def from_params(cls, params: Mapping[str, Any]) -> 'PolicyConfig':
         """From a node's ``ros__parameters`` (unknown names ignored); ValueError names a bad
         entry."""
-        known = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in params.items() if k in known})
-        reason = cfg.problem()
+        reason = cls.problem_of(params)
         if reason:
             raise ValueError(reason)
-        return cfg
+        return cls(**cls._known(params))
+
+    @classmethod
+    def problem_of(cls, params: Mapping[str, Any]) -> Optional[str]:
+        """``problem()`` of the settings in ``params`` (unknown names ignored)."""
+        return cls(**cls._known(params)).problem()
+
+    @classmethod
+    def _known(cls, params: Mapping[str, Any]) -> Dict[str, Any]:
+        names = {f.name for f in fields(cls)}
+        return {k: v for k, v in params.items() if k in names}
 
     def problem(self) -> Optional[str]:
         """Why these settings cannot work, or None: each value's type and range, then the

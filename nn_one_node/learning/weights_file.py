@@ -31,8 +31,9 @@ import signal
 import re
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import yaml
@@ -330,3 +331,56 @@ def _content(params: Dict[Any, Any], expected: Optional[int]) -> WeightsFileCont
         raise WeightsFileError(f'holds a model for {n} features, {expected} expected')
     w.flags.writeable = False
     return WeightsFileContent(w, float(bias), activation, int(n))
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What ``resume_weights_file`` found: the model (None: start fresh), the lines to log as
+    (level, text), and ``error``: why the file was unusable ('' if it was not)."""
+
+    content: Optional[WeightsFileContent]
+    log: List[Tuple[str, str]]
+    error: str = ''
+
+
+def resume_weights_file(path: PathLike, num_features: int) -> Resumed:
+    """The model to resume from ``path`` at start, as the trainer does it: temporaries left by a
+    writer killed mid-write are removed; a missing file means a fresh start; a malformed one is
+    moved aside (``<path>.corrupt-<time>``, never overwritten or lost) and the start is fresh.
+    ``WeightsFileUnreadable`` (a directory, no permission) propagates: it is the configuration's
+    fault, and what it names is someone else's, not to be moved.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> resume_weights_file(os.path.join(d, 'w.yaml'), 2).log[-1][1].startswith('no weights')
+    True
+    >>> with open(os.path.join(d, 'w.yaml'), 'w') as f:
+    ...     _ = f.write('not: [a model')
+    >>> r = resume_weights_file(os.path.join(d, 'w.yaml'), 2)
+    >>> r.content is None, r.log[-1][0], sorted(os.listdir(d))[0].startswith('w.yaml.corrupt-')
+    (True, 'error', True)
+    """
+    path = os.fspath(path)
+    log: List[Tuple[str, str]] = []
+    stale = remove_stale_temporaries(path)
+    if stale:
+        log.append(('info', f'removed {len(stale)} temporary file(s) of {path} left by a writer '
+                            f'killed mid-write: {", ".join(sorted(stale))}'))
+    if not os.path.exists(path):
+        log.append(('info', f'no weights file at {path} yet: starting fresh'))
+        return Resumed(None, log)
+    try:
+        return Resumed(load_weights_file(path, num_features=num_features), log)
+    except WeightsFileUnreadable:
+        raise
+    except WeightsFileError as err:  # read, and malformed
+        stamp = f'{time.strftime("%Y%m%d-%H%M%S")}-{time.time_ns() % 10**9:09d}'
+        kept = f'{path}.corrupt-{stamp}'  # unique: two in one second do not collide
+        try:
+            os.replace(path, kept)
+            where = f'moved aside to {kept}'
+        except OSError as move_err:
+            where = f'could not be moved aside ({move_err})'
+        log.append(('error', f'weights file {path} is unusable ({err}); it was {where}; '
+                             'starting fresh'))
+        return Resumed(None, log, str(err))

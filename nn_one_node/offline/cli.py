@@ -286,7 +286,7 @@ class Evaluator:
         self.series = Series(['t', 'accuracy', 'log_loss', 'mse', 'samples'])
 
     def add(self, rows: np.ndarray, now_ns: int) -> None:
-        from nn_one_node.offline.learner import _predict
+        from nn_one_node.model import forward as _predict
         X, y = rows[:, :self.n], rows[:, self.n]
         p = _predict(X, self.w, self.b, self.activation)
         b = (now_ns - self.start_ns) // self.bin_ns

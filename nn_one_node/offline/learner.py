@@ -14,9 +14,9 @@
 * ``Replay`` drives a source and a learner through a recording: the clock is the bag's receive
   time (or its ``/clock`` topic, as ``use_sim_time`` would), timers fire at their periods of that
   time, and a backward jump of it clears the assembler as the live node does.
-* ``TrainerLearner``: the trainer's policy and parameters (its ``trainer`` section): the
-  trainer node's own ``policy.LearningPolicy`` (prequential scoring, change detection, cadence,
-  the gate), its clock being bag time.
+* ``TrainerLearner``: the trainer's parameters (its ``trainer`` section) and the trainer
+  node's own ``learning.trainer_core.TrainerCore`` (prequential scoring, change detection,
+  cadence, the gate), its clock being bag time.
 * ``Scores``: accuracy, log loss, MSE, a calibration table and confusion counts, accumulated in
   O(1) memory however long the bag.
 
@@ -35,96 +35,67 @@ Example: a stream of labeled rows whose ground truth is the scenario's, learned 
 
 from __future__ import annotations
 
-from __future__ import annotations
-
+from dataclasses import fields
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from nn_one_node.model import sigmoid
+from nn_one_node.learning import config
+from nn_one_node.learning.config import PolicyConfig
+from nn_one_node.learning.trainer_core import TrainerCore
+from nn_one_node.model import forward
 from nn_one_node.offline.params_file import ConfigError
 from nn_one_node.offline.replay import NS
 from nn_one_node.offline.scores import Scores, Series, _num
-
-
-def _predict(X: np.ndarray, w: np.ndarray, b: float, activation: str) -> np.ndarray:
-    z = X @ w + b
-    return sigmoid(z) if activation == 'sigmoid' else z
+from nn_one_node.parameters import NUM_FEATURES, values_from_section
 
 
 def trainer_values(section: Mapping[str, Any], num_features: int) -> Dict[str, Any]:
-    """The trainer's parameter values from its params-file section: its typed table's defaults,
-    overridden by the file, checked by the table's own checks (ConfigError naming the entry)."""
-    from nn_one_node.parameters import NUM_FEATURES, check_all
-    from nn_one_node.nodes.trainer import trainer_params  # the node's table (imports rclpy)
+    """The trainer's parameter values from its params-file section: the trainer's table
+    (``learning.config``) read as ROS reads it; ConfigError names the entry. The policy's own
+    settings that the table does not list (``change_min_samples``) are taken as they are."""
     n = section.get('num_features', num_features)
     if n != num_features:
         raise ConfigError(f'trainer num_features is {n!r} but the samples have {num_features} '
                           'features')
-    specs = [NUM_FEATURES] + trainer_params(num_features)
-    values = {s.name: s.default for s in specs}
-    known = {s.name: s for s in specs}
-    for name, value in section.items():
-        spec = known.get(name)
-        if spec is None:
-            continue  # QoS overrides, use_sim_time ...: not the policy's
-        if isinstance(spec.default, float) and isinstance(value, int) \
-                and not isinstance(value, bool):
-            raise ConfigError(f'trainer {name} must be a double (write {value}.0, as ROS '
-                              f'requires), got {value!r}')
-        if type(value) is not type(spec.default) and not (
-                isinstance(spec.default, list) and isinstance(value, list)):
-            raise ConfigError(f'trainer {name} must be of type {type(spec.default).__name__}, '
-                              f'got {value!r}')
-        lo_hi = spec.int_range or spec.float_range
-        if lo_hi is not None and not (lo_hi[0] <= value <= lo_hi[1]):
-            raise ConfigError(f'trainer {name} must lie in [{lo_hi[0]}, {lo_hi[1]}], '
-                              f'got {value!r}')
-        values[name] = value
-    values['num_features'] = num_features
-    reasons = check_all(specs, values, [s.name for s in specs])
-    if reasons:
-        raise ConfigError('trainer parameters: ' + '; '.join(reasons))
+    specs = [NUM_FEATURES] + config.trainer_params(num_features)
+    try:
+        values = values_from_section(specs, section, 'trainer',
+                                     known={'num_features': num_features})
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    values.update({f.name: section[f.name] for f in fields(PolicyConfig)
+                   if f.name in section and f.name not in values})
     return values
 
 
 class TrainerLearner:
-    """The trainer's learning, offline: ``policy.LearningPolicy`` (the code the trainer node
-    runs) with the params file's ``trainer`` section, on bag time.
+    """The trainer's learning, offline: ``TrainerCore`` (the code the trainer node runs) with
+    the params file's ``trainer`` section, on bag time.
 
-    Driven as the node drives it: ``add(rows, now_ns)`` scores the rows with the model in force,
-    then keeps them (prequential), and updates when ``due_by_rows`` (fast start,
-    ``update_every``, a detected change); ``advance(now_ns)`` is the node's ``train_period``
-    timer, at multiples of the period of bag time (an update when ``can_update``).
-    ``weights``, ``bias``, ``activation`` are the model in force; ``history`` holds the
-    report's series, one point per update.
+    Driven as the node drives it: ``add(rows, now_ns)`` gives the rows to the core (scored by
+    the model in force, then kept; an update when they make one due); ``advance(now_ns)`` is the
+    node's ``train_period`` timer, at multiples of the period of bag time. ``weights``,
+    ``bias``, ``activation`` are the model in force; ``history`` holds the report's series,
+    one point per update.
     """
 
-    policy = "policy.LearningPolicy (the trainer node's)"
+    policy = "learning.trainer_core.TrainerCore (the trainer node's)"
 
     def __init__(self, section: Mapping[str, Any], num_features: int) -> None:
-        from nn_one_node.learning.policy import LearningPolicy
-        from nn_one_node.learning.config import PolicyConfig, initial_weights
         self.values = v = trainer_values(section, num_features)
         self.num_features = n = num_features
-        # The policy's own parameters that the trainer's table does not list (yet) are taken
-        # from the section as they are; PolicyConfig checks them.
-        from dataclasses import fields as _fields
-        extra = {f.name: section[f.name] for f in _fields(PolicyConfig)
-                 if f.name in section and f.name not in v}
         try:
-            self.config = PolicyConfig.from_params({**v, **extra})
+            self.core = TrainerCore({**v, 'weights_file': '', 'predictor_node': ''})
         except (TypeError, ValueError) as err:
             raise ConfigError(f'trainer parameters: {err}') from None
-        weights = np.asarray(v['weights'], dtype=np.float64)
-        if not np.any(weights) and v['seed'] >= 0:
-            weights = initial_weights(n, v['seed'])
-        self.pol = LearningPolicy(n, self.config, weights=weights, bias=float(v['bias']))
+        self.core.on_update = self._on_update
+        self.core.on_change = self._on_change
+        self.pol = self.core.policy
         self.activation = self.pol.activation
         self.period_ns = int(float(v['train_period']) * NS)
         self._next_ns: Optional[int] = None
-        self.failed = 0
-        self.last_reason = ''
+        self._now_ns = 0
         self.changes: List[int] = []  # bag times (ns) at which a change was detected
         self.scores = Scores()
         self.history = Series(['t', 'accuracy', 'log_loss', 'mse', 'samples', 'loss',
@@ -132,15 +103,15 @@ class TrainerLearner:
 
     @property
     def weights(self) -> np.ndarray:
-        return self.pol.weights
+        return self.core.weights
 
     @property
     def bias(self) -> float:
-        return self.pol.bias
+        return self.core.bias
 
     @property
     def updates(self) -> int:
-        return self.pol.updates + self.failed
+        return self.pol.updates + self.core.failed
 
     @property
     def deployed(self) -> int:
@@ -150,53 +121,44 @@ class TrainerLearner:
     def buffer(self):
         return self.pol.buffer
 
+    @property
+    def last_reason(self) -> str:
+        return self.core.last_update_reason
+
     def add(self, rows: np.ndarray, now_ns: int) -> None:
         n = self.num_features
-        pol = self.pol
         X, y = rows[:, :n], rows[:, n]
-        self.scores.add(_predict(X, pol._model[0], pol._model[1], self.activation), y)
-        changes = pol.changes
-        now = now_ns * 1e-9
-        pol.add(X, y, now)
-        if pol.changes != changes:
-            self.changes.append(now_ns)
-        if pol.due_by_rows():  # as the node's _learn: the rows may make an update due
-            self._update(now_ns)
+        self.scores.add(forward(X, self.core.weights, self.core.bias, self.activation), y)
+        self._now_ns = now_ns
+        self.core.learn(X, y, now_ns * 1e-9)
 
     def advance(self, now_ns: int) -> None:
         if self._next_ns is None:
             self._next_ns = (now_ns // self.period_ns + 1) * self.period_ns
         while self._next_ns <= now_ns:
-            t = self._next_ns
-            if self.pol.can_update:  # as the node's train_period timer
-                self._update(t)
+            self._now_ns = t = self._next_ns
+            self.core.tick(t * 1e-9)  # as the node's train_period timer
             self._next_ns = t + self.period_ns
 
     def jumped_back(self, now_ns: int) -> None:
         """The clock went back: the timer restarts one period after the new time (rcl)."""
         self._next_ns = now_ns + self.period_ns
 
-    def _update(self, t_ns: int) -> None:
-        try:
-            result = self.pol.update(t_ns * 1e-9)
-        except ValueError as err:  # as the node: counted, the model in force stays
-            self.failed += 1
-            self.last_reason = f'update failed: {err}'
-            return
-        self.last_reason = result.reason
+    def _on_change(self) -> None:
+        self.changes.append(self._now_ns)
+
+    def _on_update(self, result) -> None:
         m = self.pol.metrics()
-        self.history.add(t_ns / NS, _num(m['accuracy']), _num(m['log_loss']), _num(m['mse']),
-                         m['samples'], _num(result.loss), bool(result.deployed), self.bias,
-                         *self.weights.tolist())
+        self.history.add(self._now_ns / NS, _num(m['accuracy']), _num(m['log_loss']),
+                         _num(m['mse']), m['samples'], _num(result.loss),
+                         bool(result.deployed), self.bias, *self.weights.tolist())
 
     def summary(self) -> Dict[str, Any]:
         m = self.pol.metrics()
         return {'policy': self.policy, 'updates': self.updates, 'updates_deployed': self.deployed,
-                'updates_refused': self.pol.refused + self.failed,
+                'updates_refused': self.pol.refused + self.core.failed,
                 'last_update': self.last_reason, 'samples_held': self.buffer.count,
                 'changes_detected': len(self.changes),
                 'change_times': [t / NS for t in self.changes],
                 'windowed': {k: (_num(v) if isinstance(v, float) else v)
                              for k, v in m.items()}}
-
-

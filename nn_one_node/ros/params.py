@@ -69,6 +69,11 @@ def checked_values(node, specs: Iterable[ParamSpec]) -> Dict[str, Any]:
     return values
 
 
+def current_values(node, specs: Iterable[ParamSpec]) -> Dict[str, Any]:
+    """The node's current values of ``specs``, as they are (each set was validated)."""
+    return {s.name: _value_or_default(node, s) for s in specs}
+
+
 def _declared_value(spec: ParamSpec) -> Any:
     # rclpy cannot tell the type of an empty list (it declares a byte array): a string array
     # whose default is empty is declared by its type, statically typed, and left unset.

@@ -23,7 +23,9 @@ from bagkit import NS, robot_params, write_labeled_bag, write_params, write_robo
 from nn_one_node.assembly.assembler import default_resolver
 from nn_one_node.offline.bagio import Recording
 from nn_one_node.ros.codecs import matrix_from_msg
-from nn_one_node.offline.learning import AssembledSource, Replay, params_for
+from nn_one_node.offline.sources import AssembledSource
+from nn_one_node.offline.replay import Replay
+from nn_one_node.offline.params_file import params_for
 from nn_one_node.learning.weights_file import load_weights_file
 from rosbench import diagnostic_values, executable_path
 

@@ -25,7 +25,7 @@ from std_msgs.msg import Float64, Float64MultiArray
 
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg
 from nn_one_node.model import NeuronModel
-from nn_one_node.ros.params import NUM_FEATURES
+from nn_one_node.parameters import NUM_FEATURES
 from nn_one_node.learning.weights_file import save_weights_file
 from nn_one_node.sim.scenario import Scenario
 

@@ -15,7 +15,9 @@ from bagkit import NS, labeled_msg, write_labeled_bag, write_params
 from nn_one_node.offline import cli as bag_tool
 from nn_one_node.offline.report import read_report_metadata
 from nn_one_node.offline.bagio import BagError, BagWriter, Recording
-from nn_one_node.offline.learning import LabeledSource, Scores, Series, params_for
+from nn_one_node.offline.sources import LabeledSource
+from nn_one_node.offline.scores import Scores, Series
+from nn_one_node.offline.params_file import params_for
 from nn_one_node.learning.screening import Refusals, screen_rows
 from nn_one_node.sim.scenario import Scenario, weight_error
 from nn_one_node.learning.weights_file import load_weights_file, save_weights_file
@@ -495,7 +497,8 @@ def test_offline_samples_are_the_assemblers_own(robot):
     """The rows nn_one_bag trains on are those assembly.Assembler builds when driven by hand
     (ticks at multiples of 1/rate, then flush) with the bag's times: the same code."""
     from nn_one_node.assembly.assembler import Assembler, AssemblerConfig
-    from nn_one_node.offline.learning import AssembledSource, Replay
+    from nn_one_node.offline.sources import AssembledSource
+    from nn_one_node.offline.replay import Replay
 
     section = params_for(yaml.safe_load(robot['params'].read_text()), 'assembler')
     got = []
