@@ -2,6 +2,13 @@
 
 One copy of the rules, pure (no ROS import), used by the trainer node and by ``nn_one_bag``
 (``offline``), so a recording refuses and counts what the live trainer would.
+
+>>> refused = Refusals()
+>>> rows = np.array([[0.5, 1.0], [np.nan, 0.0], [2.0, 1.5], [1e200, 1.0]])
+>>> screen_rows(rows, 1, 'sigmoid', refused).tolist()
+[[0.5, 1.0]]
+>>> refused.by_kind
+{'non-finite': 1, 'magnitude': 1, 'label range': 1}
 """
 
 from __future__ import annotations
