@@ -20,7 +20,7 @@ from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64MultiArray
 
 from bagkit import NS, robot_params, write_labeled_bag, write_params, write_robot_bag
-from nn_one_node.assembly.assembler import default_resolver
+from nn_one_node.assembly.msgtypes import default_resolver
 from nn_one_node.offline.bagio import Recording
 from nn_one_node.ros.codecs import matrix_from_msg
 from nn_one_node.offline.sources import AssembledSource

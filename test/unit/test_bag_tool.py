@@ -496,7 +496,8 @@ def test_typed_robot_topics_train_and_evaluate_through_the_assembler(robot, tmp_
 def test_offline_samples_are_the_assemblers_own(robot):
     """The rows nn_one_bag trains on are those assembly.Assembler builds when driven by hand
     (ticks at multiples of 1/rate, then flush) with the bag's times: the same code."""
-    from nn_one_node.assembly.assembler import Assembler, AssemblerConfig
+    from nn_one_node.assembly.assembler import Assembler
+    from nn_one_node.assembly.config import AssemblerConfig
     from nn_one_node.offline.sources import AssembledSource
     from nn_one_node.offline.replay import Replay
 

@@ -15,7 +15,8 @@ from nn_one_node.nodes import predictor as predictor_node
 from nn_one_node.nodes import sim_robot as sim_robot_node
 
 from nn_one_node.nodes import trainer as trainer_node
-from nn_one_node.assembly.assembler import Assembler, AssemblerConfig
+from nn_one_node.assembly.assembler import Assembler
+from nn_one_node.assembly.config import AssemblerConfig
 from nn_one_node.parameters import NUM_FEATURES
 from nn_one_node.sim.robot_scenario import too_slow
 from nn_one_node.sim.scenario import Scenario
