@@ -2,8 +2,7 @@
 reliability suite).
 
 One assembler process per test, fed over real DDS one message at a time. Each message is judged
-first by an oracle written here from the README's rules (not from nn_one_node.assembly.assembler):
-for
+first by an oracle written here from the README's rules (not from nn_one_node.assembly): for
 every entry, the value it must now hold (the message's, or the older one when the message's is a
 bad reading). Every message carries a sequence number in a field that is always valid, which is
 also a feature: the first row that shows it is the row of that message, and its other values
