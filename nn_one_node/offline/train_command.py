@@ -1,0 +1,63 @@
+"""``nn_one_bag train``: learn a model from bags as the trainer node would, on bag time, and
+write it as a weights file (atomically; on any failure the file is neither written nor changed).
+"""
+
+from __future__ import annotations
+
+from nn_one_node.offline.bagio import Recording
+from nn_one_node.offline.commands import (PROG, Failure, build_source, check_inputs,
+                                          choose_source, clock_topic, fmt, load_document,
+                                          replay_bag, trainer_section, write_outputs)
+from nn_one_node.offline.learner import TrainerLearner
+from nn_one_node.offline.params_file import ConfigError
+
+
+def cmd_train(args) -> int:
+    from nn_one_node.offline.report import train_report
+    from nn_one_node.learning.weights_file import save_weights_file
+    document = load_document(args.params_file)
+    kind = choose_source(args, document)
+    section, n = trainer_section(document)
+    activation = section.get('activation', 'sigmoid')
+    with Recording(args.bags) as rec:
+        source = build_source(kind, document, n, activation, args.labeled_topic)
+        check_inputs(rec, source.inputs, 'assembler section' if kind == 'assembler'
+                     else 'trainer (labeled samples)')
+        try:
+            learner = TrainerLearner(section, source.num_features)
+        except ConfigError as err:
+            raise Failure(f'trainer section of the params file: {err}') from None
+        if kind == 'labeled':
+            source.activation = learner.activation
+        clock = clock_topic(rec, args.clock)
+        run = replay_bag(rec, source, learner, learner.add, clock, 'train', args.quiet)
+        storages = rec.storages()
+    if learner.deployed == 0:
+        refused = source.refusal_summary()
+        raise Failure(
+            f'nothing learned from {", ".join(args.bags)}: {learner.scores.count} labeled '
+            f'samples, {learner.updates} update(s) run, none deployed '
+            f'(min_samples {learner.values["min_samples"]}, train_period '
+            f'{learner.values["train_period"]} s of bag time'
+            + (f'; last: {learner.last_reason}' if learner.last_reason else '')
+            + ')' + (f'; {refused}' if refused else '') + f'; {args.out} not written')
+    metrics = {
+        'command': 'train', 'bags': list(args.bags), 'storages': storages, 'source': kind,
+        'feature_names': list(source.feature_names), 'run': run,
+        'prequential': learner.scores.summary(), 'training': learner.summary(),
+        'model': {'weights': learner.weights.tolist(), 'bias': learner.bias,
+                  'activation': learner.activation, 'file': args.out},
+        'series': learner.history.as_dict(), 'inputs': source.counters(),
+    }
+    try:
+        save_weights_file(args.out, learner.weights, learner.bias, learner.activation)
+    except (OSError, ValueError) as err:
+        raise Failure(f'cannot write {args.out}: {err}') from None
+    write_outputs(args, metrics, train_report)
+    pre = metrics['prequential']
+    print(f'{PROG} train: {run["messages"]:,} messages, {run["bag_seconds"]:.1f} s of bag time '
+          f'in {run["wall_seconds"]:.1f} s; {pre["samples"]:,} samples, '
+          f'{learner.deployed}/{learner.updates} updates deployed, '
+          f'{len(learner.changes)} change(s) detected; prequential accuracy '
+          f'{fmt(pre["accuracy"])}, log loss {fmt(pre["log_loss"])}; wrote {args.out}')
+    return 0
