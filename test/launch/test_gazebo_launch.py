@@ -9,24 +9,16 @@ everywhere, without the bridge, in test_gazebo_process.py.
 """
 
 import os
-import tempfile
 import unittest
-from pathlib import Path
 
-import launch
 import pytest
 import launch_testing.actions
 import launch_testing.asserts
 from ament_index_python.packages import get_package_share_directory
 from gazebo_replay import assert_learnt_without_crossing, check_gazebo_learning
-from launch.actions import IncludeLaunchDescription, SetEnvironmentVariable
+from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from rosbench import RosBench
-
-from nn_one_node.ros.isolation import claim_domain_id, loopback_env
-
-_DOMAIN = []
-_ISOLATION_KEYS = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY')
+from launch_support import isolated, release_domains, launch_domain_bench
 
 
 def installed_gazebo_launch() -> str:
@@ -35,19 +27,8 @@ def installed_gazebo_launch() -> str:
 
 @pytest.mark.launch_test
 def generate_test_description():
-    lock = claim_domain_id()
-    _DOMAIN.append(lock)
-    env = loopback_env(lock.domain_id)
-    isolation = {k: env[k] for k in _ISOLATION_KEYS if k in env}
-    os.environ.update(isolation)
-    for key in ('ROS_LOCALHOST_ONLY', 'ROS_STATIC_PEERS'):
-        if key not in env:
-            os.environ.pop(key, None)
-    actions = [SetEnvironmentVariable(k, v) for k, v in isolation.items()]
-    actions.append(SetEnvironmentVariable('PYTHONUNBUFFERED', '1'))
-    # the bridge runs (no gz sim here: it bridges nothing); the test node publishes what it would
     gazebo = IncludeLaunchDescription(PythonLaunchDescriptionSource(installed_gazebo_launch()))
-    return launch.LaunchDescription(actions + [gazebo, launch_testing.actions.ReadyToTest()])
+    return isolated(gazebo)
 
 
 class TestGazeboLearning(unittest.TestCase):
@@ -56,11 +37,8 @@ class TestGazeboLearning(unittest.TestCase):
         proc_output.assertWaitFor('assembling 4 features', timeout=30.0)
         proc_output.assertWaitFor('predicting from /features', timeout=30.0)
         proc_output.assertWaitFor('training on /labeled_samples', timeout=30.0)
-        ros = RosBench(int(os.environ['ROS_DOMAIN_ID']), Path(tempfile.mkdtemp()))
-        try:
+        with launch_domain_bench() as ros:
             result = check_gazebo_learning(ros)
-        finally:
-            ros.close()
         assert_learnt_without_crossing(result)
 
 
@@ -71,5 +49,4 @@ class TestShutdown(unittest.TestCase):
         try:
             launch_testing.asserts.assertExitCodes(proc_info)
         finally:
-            for lock in _DOMAIN:
-                lock.release()
+            release_domains()
