@@ -1,16 +1,15 @@
-"""Render the reliability figures (artifacts/reliability.json) into the README's reliability block.
+"""Render the reliability figures (artifacts/reliability.json) into doc/reliability.md's block.
 
     source scripts/setup_env.sh
     make test ARGS="test/process/test_fuzz_process.py test/unit/test_extreme_input.py \\
-        test/process/test_faults_process.py test/process/test_soak_process.py"      # the CI
-        figures
+        test/process/test_faults_process.py test/process/test_soak_process.py"  # CI's figures
     python bench/soak.py --duration 240                              # the long soak
     python bench/soak.py --qos-probe && python bench/soak.py --burst-at-once
-    python -m bench.reliability_report                               # README.md, in place
+    python -m bench.reliability_report                   # doc/reliability.md, in place
 
 The tests and bench/soak.py write the figures (reliability_kit.record); this only formats them,
 between ``<!-- reliability:begin -->`` and ``<!-- reliability:end -->``, and leaves every other
-line of the README alone. A section not run yet is shown as such.
+line of the page alone. A section not run yet is shown as such.
 """
 
 from __future__ import annotations
@@ -260,14 +259,16 @@ def render(figures: Dict[str, Any], machine: Optional[str] = None) -> str:
 def replace_block(text: str, block: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise SystemExit(f'README has no {BEGIN} ... {END} block')
+        raise SystemExit(f'the page has no {BEGIN} ... {END} block')
     return text[:start + len(BEGIN)] + '\n' + block + text[end:]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--json', type=Path, default=REPO / 'artifacts' / 'reliability.json')
-    parser.add_argument('--readme', type=Path, default=REPO / 'README.md')
+    parser.add_argument('--page', '--readme', dest='readme', type=Path,
+                        default=REPO / 'doc' / 'reliability.md',
+                        help='the page that holds the block')
     parser.add_argument('--print', action='store_true', help='print the block, change nothing')
     args = parser.parse_args(argv)
     if not args.json.exists():

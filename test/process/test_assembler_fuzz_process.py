@@ -2,7 +2,7 @@
 reliability suite).
 
 One assembler process per test, fed over real DDS one message at a time. Each message is judged
-first by an oracle written here from the README's rules (not from nn_one_node.assembly): for
+first by an oracle written here from doc/assembler.md's rules (not from nn_one_node.assembly): for
 every entry, the value it must now hold (the message's, or the older one when the message's is a
 bad reading). Every message carries a sequence number in a field that is always valid, which is
 also a feature: the first row that shows it is the row of that message, and its other values
@@ -43,7 +43,7 @@ def f32(values):
 
 # ---------------------------------------------------------------------------------- oracle
 def scan_oracle(ranges, rmin, rmax):
-    """The README's rules for a LaserScan's entries: min, max, mean(ranges), ranges[0],
+    """doc/assembler.md's rules for a LaserScan's entries: min, max, mean(ranges), ranges[0],
     ranges[-1], ranges[0:2]; None where the reading is bad."""
     r = f32(ranges)
 

@@ -1,7 +1,7 @@
 """Hostile and malformed input against the installed predictor and trainer (issue 6).
 
 One predictor process and one trainer process per test, driven over real DDS by the test node.
-Every message is judged first by an oracle written from the README's contract
+Every message is judged first by an oracle written from the nodes' contract (doc/nodes/)
 (reliability_kit.layout_verdict, independent of nn_one_node.ros.codecs), then sent alone, and the
 node's answer is checked before the next one:
 
@@ -372,9 +372,9 @@ class TrainerUnderFuzz:
         return self.ros.call(srv, f'/trainer/{name}', request or srv.Request(), TIMEOUT)
 
     def classify(self, msg: Float64MultiArray):
-        """(Expect, rows kept, refused rows by kind): the README's rules for labeled samples,
-        in the trainer's order: non-finite, then values beyond +-MAX_MAGNITUDE, then a label
-        outside [0, 1] (the sigmoid model)."""
+        """(Expect, rows kept, refused rows by kind): the rules for labeled samples
+        (doc/nodes/trainer.md), in the trainer's order: non-finite, then values beyond
+        +-MAX_MAGNITUDE, then a label outside [0, 1] (the sigmoid model)."""
         e = layout_verdict(msg, N + 1)
         if e.rows is None:
             return e, None, Counter()
@@ -612,7 +612,7 @@ def test_parameter_abuse_is_refused_and_the_model_in_force_stays_everywhere(ros,
     expected = NeuronModel(N, weights=hand[0], bias=hand[1]).predict(x)
     np.testing.assert_allclose(reply.data, expected, rtol=0, atol=1e-15)
 
-    # What any participant CAN do (see the README's security notes): set the predictor's
+    # What any participant CAN do (see doc/reliability.md, security): set the predictor's
     # weights, as the trainer does. The trainer reads the predictor's model back once per
     # train_period and deploys its own again.
     r = ros.set_parameters('/predictor', {'weights': [9.0] * N}, atomic=True)

@@ -1,4 +1,4 @@
-"""bench/reliability_report.py renders the figures of the reliability tests into the README's
+"""bench/reliability_report.py renders the figures of the reliability tests into a page's
 block, and touches nothing outside it."""
 
 import json

@@ -1,12 +1,12 @@
 """Shared pieces of the reliability tests (issue 6) and of bench/soak.py.
 
-* An oracle for std_msgs/Float64MultiArray layouts, written from the README's contract and not
-  from nn_one_node.ros.codecs, so that a fuzz test compares the nodes against an independent
-  reading of the rules: for a message it gives the number of rows, or every kind of refusal the
+* An oracle for std_msgs/Float64MultiArray layouts, written from the documented contract
+  (doc/nodes/) and not from nn_one_node.ros.codecs, so that a fuzz test compares the nodes
+  against an independent reading of the rules: for a message it gives the number of rows, or every kind of refusal the
   message deserves (a node must report one of them).
 * Hostile message builders: NaN, +-inf, denormals, huge magnitudes, contradictory layouts.
 * Figures: ``record(section, figures)`` merges a section into artifacts/reliability.json, which
-  ``python -m bench.reliability_report`` renders into the README's reliability section.
+  ``python -m bench.reliability_report`` renders into doc/reliability.md.
 * Process memory (VmRSS) and a few waits on diagnostics shared by the process tests.
 """
 
@@ -49,7 +49,7 @@ class Expect:
 
 
 def layout_verdict(msg: Float64MultiArray, cols: int) -> Expect:
-    """The README's layout contract for a message of rows of ``cols`` values.
+    """The documented layout contract for a message of rows of ``cols`` values.
 
     Accepted: no dim and exactly ``cols`` values; one dim of size ``cols`` and ``cols`` values;
     two dims ``[{M, M*cols}, {cols, cols}]`` with M >= 1 and M*cols values, whose labels do not
