@@ -2,8 +2,8 @@
 
 * An oracle for std_msgs/Float64MultiArray layouts, written from the documented contract
   (doc/nodes/) and not from nn_one_node.ros.codecs, so that a fuzz test compares the nodes
-  against an independent reading of the rules: for a message it gives the number of rows, or every kind of refusal the
-  message deserves (a node must report one of them).
+  against an independent reading of the rules: for a message it gives the number of rows, or
+  every kind of refusal the message deserves (a node must report one of them).
 * Hostile message builders: NaN, +-inf, denormals, huge magnitudes, contradictory layouts.
 * Figures: ``record(section, figures)`` merges a section into artifacts/reliability.json, which
   ``python -m bench.reliability_report`` renders into doc/reliability.md.
