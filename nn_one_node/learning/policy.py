@@ -131,7 +131,6 @@ class LearningPolicy:
         self.refused = 0
         self.last_loss = math.nan
         self.last_reason = ''
-        self.last_iterations = 0
 
     # --------------------------------------------------------------------- configuration
     def _new_detector(self) -> Optional[PageHinkley]:
@@ -331,7 +330,6 @@ class LearningPolicy:
                               deadline=deadline, l2=cfg.l2)
         self._cadence.updated(now, young)
         self.updates += 1
-        self.last_iterations = result.iterations
         deployed, reason = result.deployed, result.reason
         if deployed and held_out:
             with np.errstate(all='ignore'):

@@ -118,7 +118,6 @@ class AssemblerNode(SteppedNode):
         self.tick_late_max_ns = 0
         period = self._values['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
-        self._last_row_stale: List[str] = []
         self._other_types: Dict[str, List[str]] = {}
         log = self.get_logger()
         inputs = ', '.join(f'{self.resolve_topic_name(t)} ({ty})' for t, ty in asm.inputs.items())

@@ -76,8 +76,6 @@ class SimSensorNode(QuietStopNode):
         self._labels = Scenario(labels_seed)
         self._features = Scenario(features_seed)
         self.num_features = self._labels.num_features
-        self.features_published = 0
-        self.labeled_rows_published = 0
 
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._features_pub = self.create_publisher(
@@ -113,7 +111,6 @@ class SimSensorNode(QuietStopNode):
     def publish_features(self) -> None:
         X, _ = self._features.sample(1)
         self._features_pub.publish(Float64MultiArray(data=to_float64_array(X[0])))
-        self.features_published += 1
 
     def publish_labeled(self) -> None:
         batch = self._values['label_batch']
@@ -123,7 +120,6 @@ class SimSensorNode(QuietStopNode):
         else:
             msg = matrix_to_msg(rows, cols_label=FEATURES_LABEL_LABELED)
         self._labeled_pub.publish(msg)
-        self.labeled_rows_published += batch
 
 
 def main(args: Optional[List[str]] = None) -> None:

@@ -213,9 +213,6 @@ class BagWriter:
     def make(self, msgtype: str, **fields: Any) -> Any:
         return _make(self.store, msgtype, fields)
 
-    def serialize(self, msg: Any) -> bytes:
-        return bytes(self.store.serialize_cdr(msg, msg.__msgtype__))
-
     def connection(self, topic: str, msgtype: str):
         con = self._connections.get(topic)
         if con is None:

@@ -89,7 +89,6 @@ class AssembledSource:
         # rclpy's create_timer(1.0 / rate): the period in integer nanoseconds
         self.period_ns = int(float(1.0 / cfg.rate) * NS)
         self._next_ns: Optional[int] = None
-        self.rows_built = 0
         self.feature_rows: Optional[Callable[[np.ndarray, float], None]] = None
 
     def advance(self, now_ns: int) -> List[np.ndarray]:
@@ -110,10 +109,8 @@ class AssembledSource:
     def _tick(self, t_ns: int, out: List[np.ndarray]) -> None:
         now = t_ns * 1e-9  # as the node: clock.now().nanoseconds * 1e-9
         row, samples = self.asm.step(now)
-        if row is not None:
-            self.rows_built += 1
-            if self.feature_rows is not None:
-                self.feature_rows(row, now)
+        if row is not None and self.feature_rows is not None:
+            self.feature_rows(row, now)
         out.extend(samples)
 
     def jumped_back(self, now_ns: int) -> None:

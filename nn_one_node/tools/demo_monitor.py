@@ -83,7 +83,6 @@ class MonitorState:
     losses: int = 0              # trainer updates (one loss message each)
     accuracy: float = math.nan
     mae: float = math.nan
-    evaluations: int = 0
     weights: Optional[np.ndarray] = None
     bias: float = 0.0
     weight_error: float = math.nan
@@ -152,7 +151,6 @@ class Monitor:
         y_hat = np.asarray(msg.data, dtype=np.float64)
         self.state.accuracy = accuracy(y_hat, y)
         self.state.mae = mean_abs_error(y_hat, y)
-        self.state.evaluations += 1
 
     def _on_loss(self, msg) -> None:
         self.state.loss = float(msg.data)
