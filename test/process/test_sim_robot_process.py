@@ -130,15 +130,17 @@ def test_typed_topics_stamped_on_sim_time_labels_late_and_a_jump_back(ros):
         ('left_wheel_joint', 'right_wheel_joint'), ('right_wheel_joint', 'left_wheel_joint')}
     assert any(np.isinf(np.asarray(m.ranges)).any() for m in got['scan'])
 
-    # each label is the moment's own, out label_delay after its centre (checked ten times a
-    # moment: within a tenth of a moment, plus the delivery to this node)
+    # each label is the moment's own, out label_delay after its centre, never before (checked
+    # ten times a moment: within a tenth of a moment, plus the delivery to this node; the clock
+    # runs at 2.5x real time, so 0.5 s of it is 0.2 s of wall time for a busy machine: a label
+    # arrived 0.47 s of sim time late once while the whole suite ran)
     by_p = {robot.moment(k, 0).probability: k for k in range(495, 535)}
     indices = []
     for arrived, p in clock.labels:
         assert p in by_p, f'label {p} is no moment of timeline 0'
         k = by_p[p]
         due = robot.moment(k, 0).centre + delay
-        assert due - 1e-6 <= arrived <= due + period / 10.0 + 0.1, (k, arrived, due)
+        assert due - 1e-6 <= arrived <= due + period / 10.0 + 0.5, (k, arrived, due)
         indices.append(k)
     assert indices == list(range(indices[0], indices[0] + len(indices)))
     assert indices[0] == robot.index_at(100.0) + 1 and len(indices) >= 20

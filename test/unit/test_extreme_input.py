@@ -15,16 +15,19 @@ from nn_one_node.model import NeuronModel, sigmoid
 from nn_one_node.learning.screening import MAX_MAGNITUDE
 from nn_one_node.learning.buffer import SampleBuffer
 from nn_one_node.learning.standardizer import Workspace
-from nn_one_node.learning.descent import train_update
+from nn_one_node.learning.descent import GATE_RTOL, train_update
 
 PROPERTY = settings(derandomize=True, deadline=None, database=None, max_examples=300)
 
 
 def gated(r, w0, b0):
-    """The gate's promise for one update result."""
+    """The gate's promise for one update result: a deployed candidate is finite and not worse
+    than the model it started from beyond rounding (GATE_RTOL: a rise of 5e-10 relative was
+    found at a converged model, with another numpy's summation order)."""
     if r.deployed:
         assert np.all(np.isfinite(r.weights)) and np.isfinite(r.bias), r
-        assert np.isfinite(r.loss_after) and r.loss_after <= r.loss_before, r
+        assert np.isfinite(r.loss_after), r
+        assert r.loss_after <= r.loss_before * (1.0 + GATE_RTOL), r
     else:
         assert r.reason.startswith('refused'), r.reason
         np.testing.assert_array_equal(r.weights, w0)
