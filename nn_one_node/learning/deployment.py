@@ -176,6 +176,7 @@ class Deployment:
         self.predictor_state = ''
         self._state_call: Optional[Tuple[Call, float]] = None
         self._state_ok = False
+        self._held = False  # hold() until the next poll(): no send from a reply's callback
 
     @property
     def name(self) -> str:
@@ -201,6 +202,7 @@ class Deployment:
     # ------------------------------------------------------------------------------ deploy
     def poll(self) -> None:
         """Send the model in force to the predictor unless it has it; never blocks."""
+        self._held = False
         link = self.link
         if link is None:
             return
@@ -274,6 +276,7 @@ class Deployment:
             self._state_call[0].cancel()
             self._state_call = None
         self._state_ok = False
+        self._held = True
 
     def _on_state(self, call: Call) -> None:
         if self._state_call is None or self._state_call[0] is not call:
@@ -294,6 +297,8 @@ class Deployment:
         if self._pending is not None and self._pending[0] is call:
             self._pending = None
             self._on_reply(call, version, sent)
+            if self.version > version and not self._held:
+                self.poll()  # a newer model waited behind this one: send it now, not next tick
 
     def _on_reply(self, call: Call, version: int, sent: Model) -> None:
         if call.failed():

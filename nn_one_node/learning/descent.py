@@ -35,14 +35,11 @@ from typing import Optional, Tuple
 import numpy as np
 
 from nn_one_node.learning.buffer import _check_count
+from nn_one_node.learning.gate import GATE_RTOL
 from nn_one_node.learning.standardizer import Standardizer, Workspace
 from nn_one_node.model import (_BCE_EPS, ArrayLike, as_bias, as_weights, check_activation,
                                check_learning_rate, check_loss, check_tolerance)
 
-# The gate's notion of "worse": a rise of the loss by more than this relative amount. Below it
-# the difference is rounding (gradient descent at its optimum), not a worse model: refusing it
-# would warn "learning_rate too large?" about a converged model.
-GATE_RTOL = 1e-9
 
 # A fused MSE gradient step (``_Kernel.mse_step``) on a buffer larger than _STEP_BLOCKED_BYTES
 # (too large for the last-level cache) runs in row blocks of about _STEP_BLOCK_BYTES, so that the
@@ -210,6 +207,7 @@ class UpdateResult:
     iterations: int
     deployed: bool
     reason: str
+    converged: bool = False  # the descent stopped at ``tolerance``, not at its budget
 
 
 def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
@@ -295,6 +293,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     steps = 0
     failure = ''
     previous = None
+    converged = False
     for _ in range(max_steps):
         b_raw = scaler._to_raw_into(w_s, b_s, w_raw)
         if kernel.bce:
@@ -326,6 +325,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
             failure = f'the weights became non-finite at step {steps}'
             break
         if previous is not None and abs(current - previous) < tol:
+            converged = True
             break
         previous = current
         if deadline is not None and time.monotonic() >= deadline:
@@ -348,5 +348,5 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     else:
         return UpdateResult(w_new, b_new, loss_before, loss_after, steps, True,
                             f'deployed: loss {loss_before:.6g} -> {loss_after:.6g} after '
-                            f'{steps} step(s) on {m} samples')
-    return UpdateResult(w0, b0, loss_before, loss_after, steps, False, reason)
+                            f'{steps} step(s) on {m} samples', converged)
+    return UpdateResult(w0, b0, loss_before, loss_after, steps, False, reason, converged)

@@ -19,6 +19,11 @@ from nn_one_node.model import _BCE_EPS, forward
 # as at the first updates of a fast start, train_update's gate (the training loss) decides alone.
 GATE_MIN_ROWS = 8
 
+# The gate's notion of "worse": a rise of the loss by more than this relative amount. Below it
+# the difference is rounding (gradient descent at its optimum, a candidate equal to the
+# incumbent), not a worse model: refusing it would warn about a converged model.
+GATE_RTOL = 1e-9
+
 
 def row_losses(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float, activation: str,
                loss: str) -> np.ndarray:
@@ -37,7 +42,8 @@ def paired_gate(candidate: np.ndarray, incumbent: np.ndarray,
 
     The rows are the same for both (a paired comparison): with ``d = candidate - incumbent``,
     the candidate is refused when ``mean(d) > z * std(d) / sqrt(len(d))`` (one-sided, about 2.3%
-    false refusals at z = 2) or when a loss is not finite. An equal model is accepted.
+    false refusals at z = 2) or when a loss is not finite. An equal model is accepted, and so
+    is one worse by rounding alone (``GATE_RTOL`` of the incumbent's loss): a tie is no refusal.
 
     >>> ok, why = paired_gate(np.array([0.1, 0.2, 0.1, 0.3]), np.array([0.2, 0.2, 0.3, 0.3]))
     >>> ok
@@ -45,6 +51,8 @@ def paired_gate(candidate: np.ndarray, incumbent: np.ndarray,
     >>> ok, why = paired_gate(np.array([0.5, 0.6, 0.7, 0.6]), np.array([0.1, 0.2, 0.1, 0.2]))
     >>> ok, why
     (False, 'held-out loss 0.6 against 0.15 on 4 rows (worse by 0.45 +- 0.05)')
+    >>> paired_gate(np.array([0.25, 0.25 + 1e-17]), np.array([0.25, 0.25]))[0]   # a tie
+    True
     """
     candidate = np.asarray(candidate, dtype=np.float64)
     incumbent = np.asarray(incumbent, dtype=np.float64)
@@ -58,6 +66,6 @@ def paired_gate(candidate: np.ndarray, incumbent: np.ndarray,
     mean = float(np.mean(d))
     stderr = float(np.std(d, ddof=1) / math.sqrt(k)) if k > 1 else 0.0
     text = f'held-out loss {lc:.6g} against {li:.6g} on {k} rows'
-    if mean > z * stderr and mean > 0.0:
+    if mean > z * stderr and mean > GATE_RTOL * abs(li):
         return False, f'{text} (worse by {mean:.3g} +- {stderr:.3g})'
     return True, text

@@ -178,11 +178,26 @@ def test_a_new_model_waits_for_the_one_in_flight_then_goes():
     assert len(link.of('deploy')) == 1  # one request at a time
     link.of('deploy')[0].finish((True, ''))
     assert d.confirmed_version == 1 and not d.in_sync
-    d.poll()
+    # sent as soon as the one in flight is confirmed, from its reply: not at the next poll
+    assert len(link.of('deploy')) == 2
     second = link.of('deploy')[1]
     assert second.payload == MODEL_B
+    d.poll()
+    assert len(link.of('deploy')) == 2  # in flight: not sent twice
     second.finish((True, ''))
     assert d.in_sync and d.confirmed_version == 2
+
+
+def test_a_held_deployment_sends_nothing_from_a_reply_until_the_next_poll():
+    d, link, _, _ = make()
+    d.new_model(*MODEL_A)
+    d.poll()
+    d.new_model(*MODEL_B)
+    d.hold()  # the trainer was deactivated
+    link.of('deploy')[0].finish((True, ''))
+    assert d.confirmed_version == 1 and len(link.of('deploy')) == 1
+    d.poll()  # active again
+    assert link.of('deploy')[1].payload == MODEL_B
 
 
 def test_an_unanswered_request_is_dropped_after_the_timeout_and_sent_again():

@@ -15,7 +15,8 @@ from nn_one_node.model import NeuronModel, sigmoid
 from nn_one_node.learning.screening import MAX_MAGNITUDE
 from nn_one_node.learning.buffer import SampleBuffer
 from nn_one_node.learning.standardizer import Workspace
-from nn_one_node.learning.descent import GATE_RTOL, train_update
+from nn_one_node.learning.descent import train_update
+from nn_one_node.learning.gate import GATE_RTOL
 
 PROPERTY = settings(derandomize=True, deadline=None, database=None, max_examples=300)
 
