@@ -15,6 +15,11 @@ a looping bag) drops every value, row and waiting label: no row mixes both sides
 across. A stamp more than ``max_age`` ahead of the clock is refused (kind ``'future stamp'``):
 after a jump back it is a message of the old timeline still in flight.
 
+``problems(now)`` is what the node's ``/diagnostics`` WARN: no row published for ``no_rows_after``
+seconds (at least ``NO_ROWS_MIN_SEC``, or ``NO_ROWS_TICKS`` row periods), or rows skipped on more
+than half the ticks since the last status; and why, input by input: never heard from, or heard
+but older than ``max_age`` (stopped, too slow, stamped in the past, or its values refused).
+
 A fake message type stands in for a ROS one here (a ROS type works the same way):
 
 >>> from types import SimpleNamespace as NS
@@ -46,13 +51,17 @@ array([3., 4.])
 Step(row=None, samples=[])
 >>> asm.counters()['stale']
 {'/wheels/effort[left]': 1, '/wheels/effort[right]': 1}
+>>> for part in asm.problems(5.0)[0].split(': ', 1):   # no row since 1.1 s, and why
+...     print(part)
+no row published for 3.9 s (a row needs every input younger than max_age 0.5 s)
+/wheels older than max_age (3.9 s > 0.5 s): no message for 3.9 s
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -62,6 +71,12 @@ from nn_one_node.assembly.errors import ConfigError, MessageFault
 from nn_one_node.assembly.getters import CompiledEntry, compile_entry
 from nn_one_node.assembly.msgtypes import default_resolver, stamp_getter
 from nn_one_node.assembly.ring import RowRing
+
+# No row published for this long is a WARN (the predictor then answers nothing): at least a second
+# (a stale input for less is a hiccup, counted in 'rows stale'), and at least this many row
+# periods at a slow rate.
+NO_ROWS_MIN_SEC = 1.0
+NO_ROWS_TICKS = 5
 
 
 class Step(NamedTuple):
@@ -131,6 +146,10 @@ class Assembler:
         self.stale_by_input: Dict[str, int] = {}
         self.messages: Dict[str, int] = {t: 0 for t in self._topics}
         self.last_arrival: Dict[str, Optional[float]] = {t: None for t in self._topics}
+        self.last_stamp: Dict[str, float] = {t: -math.inf for t in self._topics}
+        self._rows_since: Optional[float] = None  # the last row, or when rows became due
+        self._gaps: Dict[str, float] = dict.fromkeys(self._topics, 0.0)  # since the last status
+        self._at_status = (0, 0)  # ticks and stale rows at the last status
         self.refused: Dict[str, int] = {}
         self.last_refusal = ''
         self.labels_received = 0
@@ -164,6 +183,7 @@ class Assembler:
             self._count(self.unmatched, 'dropped by a time jump', len(self._pending))
         self._pending = []
         self._last_now = -math.inf
+        self._rows_since = None
         self.time_jumps += 1
         if self._on_clear is not None:
             self._on_clear(reason)
@@ -186,6 +206,9 @@ class Assembler:
         if t is None:
             raise KeyError(f'{topic} is not an input of this assembler')
         self.messages[topic] += 1
+        last = self.last_arrival[topic]
+        if last is not None and now - last > self._gaps[topic]:
+            self._gaps[topic] = now - last
         self.last_arrival[topic] = now
         when = now
         if t.stamp is not None:
@@ -200,6 +223,7 @@ class Assembler:
                     self._refuse('future stamp', f'{topic}: stamped {stamp:.3f} s, '
                                  f'{stamp - now:.3f} s ahead of the clock ({now:.3f} s)')
                     return []
+        self.last_stamp[topic] = when
         values, stamps = self._values, self._stamps
         for k, lo, hi, extract in t.features:
             try:
@@ -259,6 +283,8 @@ class Assembler:
         """The row due at this tick (a copy), or None when an input is stale (counted)."""
         self._check_time(now)
         self.ticks += 1
+        if self._rows_since is None:
+            self._rows_since = now
         max_age = self.cfg.max_age
         stale = False
         for k, s in enumerate(self._stamps):
@@ -272,6 +298,7 @@ class Assembler:
         row = self._values.copy()
         self._ring.append(now, row)
         self.rows += 1
+        self._rows_since = now
         return row
 
     def flush(self, now: float) -> List[np.ndarray]:
@@ -310,6 +337,77 @@ class Assembler:
             out.append(sample)
             self.labels_joined += 1
         self._pending = keep
+        return out
+
+    # ---------------------------------------------------------------------------- health
+    def expect_rows(self) -> None:
+        """Rows are due from the next tick on (the node's activation): a gap before it is none."""
+        self._rows_since = None
+
+    @property
+    def no_rows_after(self) -> float:
+        """Seconds without a row that make a WARN."""
+        return max(NO_ROWS_MIN_SEC, NO_ROWS_TICKS / self.cfg.rate)
+
+    def seconds_without_rows(self, now: float) -> Optional[float]:
+        """Seconds since the last row (or since rows became due); None before the first tick."""
+        return None if self._rows_since is None else max(0.0, now - self._rows_since)
+
+    def problems(self, now: float, notes: Optional[Mapping[str, str]] = None) -> List[str]:
+        """What a user must act on, once a status (the ticks since the last call count): no row
+        for ``no_rows_after`` seconds, or rows skipped on more than half the ticks since the
+        last call; and why (``notes``: more words on a topic, e.g. publishers of another type).
+        Empty while rows flow, and when every input is young again (a row is due)."""
+        ticks, stale = self.ticks - self._at_status[0], self.rows_stale - self._at_status[1]
+        self._at_status = (self.ticks, self.rows_stale)
+        gaps, self._gaps = self._gaps, dict.fromkeys(self._topics, 0.0)
+        max_age = self.cfg.max_age
+        rule = f'(a row needs every input younger than max_age {max_age:g} s)'
+        gap = self.seconds_without_rows(now)
+        if gap is not None and gap >= self.no_rows_after:
+            why = self.stale_inputs(now, notes)
+            return [f'no row published for {gap:.1f} s {rule}: ' + '; '.join(why)] if why else []
+        if ticks >= NO_ROWS_TICKS and ticks > stale and 2 * stale > ticks:  # rows, too few
+            why = self.stale_inputs(now, notes) or [
+                f'{t} older than max_age ({g:.3g} s > {max_age:g} s) between its messages'
+                for t, g in gaps.items() if g > max_age and self._topics[t].features]
+            return [f'rows skipped on {stale} of {ticks} ticks since the last status {rule}'
+                    + (': ' + '; '.join(why) if why else ' (see stale: <input>)')]
+        return []
+
+    def stale_inputs(self, now: float, notes: Optional[Mapping[str, str]] = None) -> List[str]:
+        """Why each input topic that holds a row back does, in words: never heard from, or
+        older than max_age (no message lately, stamps behind the clock, or values refused)."""
+        max_age = self.cfg.max_age
+        notes = notes or {}
+        out = []
+        for topic, t in self._topics.items():
+            if not t.features:
+                continue  # the label alone: rows do not wait for it
+            note = f' ({notes[topic]})' if notes.get(topic) else ''
+            last = self.last_arrival[topic]
+            if last is None:
+                out.append(f'no message yet on {topic}{note}')
+                continue
+            ages = {self.input_names[k]: now - self._stamps[k] for k, *_ in t.features}
+            age = max(ages.values())
+            if age <= max_age:
+                continue
+            since = now - last
+            if math.isinf(age):
+                never = ', '.join(name for name, a in ages.items() if math.isinf(a))
+                out.append(f'{topic}: no value yet from {never} ({self.messages[topic]} '
+                           f'message(s), none usable; last refusal: {self.last_refusal})')
+                continue
+            text = f'{topic} older than max_age ({age:.3g} s > {max_age:g} s)'
+            if since > max_age:
+                text += f': no message for {since:.3g} s'
+            elif now - self.last_stamp[topic] > max_age:
+                text += (f': messages arrive, stamped {now - self.last_stamp[topic]:.3g} s '
+                         'behind the clock (latency, or the clocks of two computers apart)')
+            else:
+                text += f': messages arrive, their values refused ({self.last_refusal})'
+            out.append(text + note)
         return out
 
     # ---------------------------------------------------------------------------- counters

@@ -139,6 +139,7 @@ class AssemblerNode(SteppedNode):
         gc.freeze()
 
     def activate_step(self) -> None:
+        self._asm.expect_rows()  # a gap while inactive is no fault
         self._timer = self.create_timer(1.0 / self._values['rate'], self._on_tick)
 
     def deactivate_step(self) -> None:
@@ -262,6 +263,8 @@ class AssemblerNode(SteppedNode):
         kv += [('readings refused', c['refused total']), ('last refusal', c['last refusal'])]
         kv += [(f'refused: {k}', v) for k, v in sorted(c['refused'].items())]
         kv += [('time jumps', c['time jumps']), ('rows held', c['rows held'])]
+        gap = asm.seconds_without_rows(now)
+        kv.append(('seconds since last row', 'never' if gap is None else f'{gap:.3f}'))
         silent = []
         for topic in asm.inputs:
             last = c['last arrival'][topic]
@@ -276,7 +279,9 @@ class AssemblerNode(SteppedNode):
                 self._other_types.pop(topic, None)
         kv += [(f'publishers of another type: {t}', ', '.join(o))
                for t, o in sorted(self._other_types.items()) if o]
-        problems = ['no recent message on ' + ', '.join(silent)] if silent else []
+        notes = {t: f'its publishers are of type {", ".join(o)}, not {asm.inputs[t]}'
+                 for t, o in self._other_types.items() if o}
+        problems = asm.problems(now, notes)
         message = ok = None
         if self.managed:
             ignored = sum(self.ignored.values())
