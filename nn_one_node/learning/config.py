@@ -134,6 +134,11 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   'not the bias: each step also shrinks them by learning_rate * l2 (the '
                   'objective is the loss + l2 |w_s|^2 for mse, + l2 |w_s|^2 / 2 for bce).',
                   float_range=(0.0, 1.0e6), check=non_negative_number),
+        ParamSpec('prior', 0.1, 'A prior that holds a young training set back: each step '
+                  'also pulls the standardized weights toward zero by learning_rate * prior / '
+                  'M (M: the rows the update fits), so that a few rows cannot make an '
+                  'over-confident model; it fades as rows accrue. Added to l2. 0: off.',
+                  float_range=(0.0, 1.0e6), check=non_negative_number),
         ParamSpec('update_every', 0, 'Also update once this many samples have '
                   'arrived since the last update, between train_period ticks; 0: off.',
                   int_range=(0, 100_000_000)),
@@ -213,6 +218,7 @@ class PolicyConfig:
     update_every: int = DEFAULTS['update_every']
     fast_start: int = DEFAULTS['fast_start']
     l2: float = DEFAULTS['l2']
+    prior: float = DEFAULTS['prior']
     change_threshold: float = DEFAULTS['change_threshold']
     change_delta: float = DEFAULTS['change_delta']
     change_min_samples: int = CHANGE_MIN_SAMPLES

@@ -214,14 +214,16 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                  learning_rate: float, iterations: int, tolerance: float = 1e-9,
                  activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
                  workspace: Optional[Workspace] = None,
-                 deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
+                 deadline: Optional[float] = None, l2: float = 0.0,
+                 min_steps: int = 1) -> UpdateResult:
     """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
 
     1. Warm start from the deployed raw model ``(weights, bias)``; with ``normalize`` the model is
        moved to standardized space with the buffer's ``Standardizer`` (else mu = 0, sigma = 1).
     2. Up to ``iterations`` full-batch gradient-descent steps of the course's formulas, as
-       ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``,
-       or once ``time.monotonic()`` passes ``deadline`` (at least one step is made).
+       ``NeuronModel.fit`` (equal within rounding): stop once ``|L_k - L_(k-1)| < tolerance``
+       (after ``min_steps`` steps at least), or once ``time.monotonic()`` passes ``deadline``
+       (at least one step is made).
        With ``l2 > 0`` each step also shrinks the standardized weights (not the bias):
        ``w_s -= alpha l2 w_s`` (ridge / weight decay, as scikit-learn's ``alpha``), and the
        losses the gate compares (and ``loss_before``/``loss_after``) are the objective the
@@ -271,12 +273,13 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     # Overflow and NaN are outcomes the gate handles below, not warnings for the log.
     with np.errstate(all='ignore'):
         return _update(X, y, w0, b0, lr, max_steps, tol, activation, loss, scaler, ws, deadline,
-                       l2)
+                       l2, min_steps)
 
 
 def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
             tol: float, activation: str, loss: str, scaler: Standardizer,
-            ws: Workspace, deadline: Optional[float] = None, l2: float = 0.0) -> UpdateResult:
+            ws: Workspace, deadline: Optional[float] = None, l2: float = 0.0,
+            min_steps: int = 1) -> UpdateResult:
     """``train_update`` after argument checks: the descent and the gate."""
     m, n = X.shape
     kernel = _Kernel(X, y, activation, loss, ws)
@@ -324,7 +327,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         if not (np.isfinite(w_s, out=finite_n).all() and np.isfinite(b_s)):
             failure = f'the weights became non-finite at step {steps}'
             break
-        if previous is not None and abs(current - previous) < tol:
+        if previous is not None and abs(current - previous) < tol and steps >= min_steps:
             converged = True
             break
         previous = current

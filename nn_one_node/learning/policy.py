@@ -69,6 +69,13 @@ from nn_one_node.learning.page_hinkley import PageHinkley
 from nn_one_node.learning.standardizer import Workspace
 from nn_one_node.model import activate_one, forward
 
+# A model with standing (resumed from the weights file, set by hand) is judged against a
+# candidate only on at least this many rows the candidate was not fitted to.
+STANDING_MIN_HELD_OUT = 30
+
+# An update that stops at relative_tolerance makes at least this many steps first.
+RELATIVE_MIN_STEPS = 10
+
 # train_window 0 (auto): rows a feature, and the least window.
 AUTO_WINDOW_PER_FEATURE = 100
 AUTO_WINDOW_MIN = 1000
@@ -85,7 +92,8 @@ class PolicyUpdate:
 
     ``deployed``: the candidate is the model in force now. ``loss``: the training loss of the
     model in force afterwards on the rows trained on (the trainer's ``~/loss``). ``rows``: rows
-    trained on; ``held_out``: rows judged on; ``iterations``: gradient steps; ``reason``: words.
+    trained on; ``held_out``: rows judged on; ``iterations``: gradient steps; ``reason``: words;
+    ``idle``: no descent ran (neither deployed nor refused).
     """
 
     deployed: bool
@@ -94,6 +102,7 @@ class PolicyUpdate:
     rows: int
     held_out: int
     iterations: int
+    idle: bool = False  # nothing was trained: nothing new to learn, or the incumbent waits
 
 
 class LearningPolicy:
@@ -122,6 +131,12 @@ class LearningPolicy:
                                 cfg.fast_start)
         self._young = 0  # rows held since the start, the last reset or the last change
         self._tol_scale = math.nan  # the last update's loss: scales relative_tolerance
+        # The last descent ran to ``tolerance`` on every row held (or its candidate was refused
+        # on them): with no new row, an update would only repeat it.
+        self._settled = False
+        # The model in force came from outside (the weights file, by hand) and has standing: a
+        # candidate replaces it only when it is better on enough rows it was not fitted to.
+        self.standing = False
         self._label_stats = [0, 0.0, 0.0]  # linear: rows, moving mean and variance of labels
         self.changes = 0
         self.last_change_at: Optional[int] = None  # rows seen when it was detected
@@ -145,6 +160,8 @@ class LearningPolicy:
         if reason:
             raise ValueError(reason)
         old, self.cfg = self.cfg, cfg
+        if cfg != old:
+            self._settled = False  # other settings: the next update trains under them
         if cfg.buffer_size != self.buffer.capacity:
             self.buffer.resize(cfg.buffer_size)
             self._young = min(self._young, self.buffer.count)
@@ -179,6 +196,10 @@ class LearningPolicy:
             raise ValueError(f'a model needs {self.num_features} finite weights and bias')
         self._model = (w.copy(), float(bias))
         self._start = None
+        self._settled = False
+        self.standing = True
+        # a model with standing is no fresh start: no doubling cadence from scratch
+        self._cadence.young_at_last = max(self._cadence.young_at_last, self.cfg.fast_start)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return forward(X, *self._model, self.cfg.activation)
@@ -303,31 +324,54 @@ class LearningPolicy:
     def update(self, now: float, deadline: Optional[float] = None) -> PolicyUpdate:
         """Train a candidate and deploy it if the gate passes; ``deadline`` (time.monotonic)
         defaults to now + ``max_update_seconds``. ValueError from ``train_update`` (e.g. 'bce'
-        with labels outside [0, 1]) propagates: nothing changes then."""
+        with labels outside [0, 1]) propagates: nothing changes then.
+
+        With no new row since a descent that ran to ``tolerance`` on every row held, there is
+        nothing to learn: the update is idle (whoever asks, whenever). A descent cut short
+        (``relative_tolerance`` while rows arrive, ``iterations_per_update``, the deadline)
+        goes on from the model in force at the next update, so the same rows end at the same
+        model. A model with standing (``set_model``) is replaced only by a candidate better on
+        at least ``STANDING_MIN_HELD_OUT`` rows it was not fitted to."""
         cfg = self.cfg
         rows = self.training_rows()
         young = self._young
         if rows == 0:
             return PolicyUpdate(False, 'no samples held: nothing to train on', math.nan, 0, 0, 0)
+        new = self._cadence.new
+        if not new and self._settled and self._start is None:
+            self._cadence.updated(now, young)
+            return PolicyUpdate(False, 'nothing new to learn: the descent converged on the '
+                                'rows held', self.last_loss, rows, 0, 0, idle=True)
+        if self.standing:
+            held_out = min(new, rows - cfg.min_samples)
+            if held_out < STANDING_MIN_HELD_OUT:  # rows accrue until a candidate can be judged
+                return PolicyUpdate(False, f'the model in force stands until '
+                                    f'{STANDING_MIN_HELD_OUT} new rows can judge a candidate '
+                                    f'({max(held_out, 0)} so far)', self.last_loss, rows, 0, 0,
+                                    idle=True)
+        else:
+            held_out = min(new, rows // 4)
+            if held_out < GATE_MIN_ROWS:  # too few to judge on: the training loss gate alone
+                held_out = 0
         X, y = self.buffer.newest(rows)
-        held_out = min(self._cadence.new, rows // 4)
-        if held_out < GATE_MIN_ROWS:  # too few to judge on: the training loss gate alone
-            held_out = 0
         fit = rows - held_out
         w0, b0 = self._model if self._start is None else self._start
-        tol = cfg.tolerance
+        tol, min_steps = cfg.tolerance, 1
         # Stop at convergence relative to the loss while rows arrive: the window is about to
-        # change, its exact optimum is worth little. Without new rows the descent goes on to
-        # ``tolerance`` (what a robot at rest has time for).
-        if cfg.relative_tolerance and math.isfinite(self._tol_scale) and self._cadence.new:
+        # change, its exact optimum is worth little; the descent goes on at the next update.
+        # Not at one slow step: MSE through a saturated sigmoid has flat stretches.
+        if cfg.relative_tolerance and math.isfinite(self._tol_scale) and new:
             tol = max(tol, cfg.relative_tolerance * self._tol_scale)
+            min_steps = RELATIVE_MIN_STEPS
         if deadline is None:
             deadline = time.monotonic() + cfg.max_update_seconds
+        # The prior: a pull toward zero that fades as rows accrue (l2 of prior / M).
+        l2 = cfg.l2 + (cfg.prior / fit if cfg.prior else 0.0)
         result = train_update(X[:fit], y[:fit], w0, b0, learning_rate=cfg.learning_rate,
                               iterations=cfg.iterations_per_update, tolerance=tol,
                               activation=cfg.activation, loss=cfg.loss,
                               normalize=cfg.normalize, workspace=self._workspace,
-                              deadline=deadline, l2=cfg.l2)
+                              deadline=deadline, l2=l2, min_steps=min_steps)
         self._cadence.updated(now, young)
         self.updates += 1
         deployed, reason = result.deployed, result.reason
@@ -337,6 +381,9 @@ class LearningPolicy:
                                   cfg.activation, cfg.loss)
                 theirs = row_losses(X[fit:], y[fit:], w0, b0, cfg.activation, cfg.loss)
             deployed, verdict = paired_gate(mine, theirs, cfg.gate_z)
+            if deployed and self.standing and not float(np.mean(mine)) < float(np.mean(theirs)):
+                deployed = False
+                verdict += ': not better than the model in force, which stands'
             reason = (f'{reason}; {verdict}' if deployed else
                       f'refused: the candidate is worse on rows it was not fitted to: '
                       f'{verdict}')
@@ -344,11 +391,14 @@ class LearningPolicy:
             self._model = (np.asarray(result.weights, dtype=np.float64).copy(),
                            float(result.bias))
             self._start = None
+            self.standing = False
             self.deployed += 1
             self.last_loss = result.loss_after
         else:
             self.refused += 1
             self.last_loss = result.loss_before
+        self._settled = (not held_out and tol == cfg.tolerance
+                         and (result.converged or not deployed))
         if math.isfinite(self.last_loss):
             self._tol_scale = self.last_loss
         self.last_reason = reason
@@ -371,6 +421,8 @@ class LearningPolicy:
         self._cadence.last_update = None
         self._tol_scale = math.nan
         self.last_loss = math.nan
+        self._settled = False
+        self.standing = False
         return dropped
 
     # ---------------------------------------------------------------------------- metrics

@@ -13,6 +13,9 @@ counters the diagnostics show. The node converts messages, parameters and servic
 * ``sync()``: the weights file and the predictor brought up to the model in force.
 * ``check(values)`` judges a parameter change (no side effect); ``apply(values)`` reacts to
   one that was made (a model set by hand, another activation, new settings).
+* ``problems(now)`` and ``counters(now)``: what ``/diagnostics`` WARN and show; the learning's
+  WARNs (a silent label topic, every row refused, worse than the constant guess, no update
+  deployed) are ``health.TrainerHealth``'s.
 
 >>> import numpy as np
 >>> from nn_one_node.learning.config import DEFAULTS
@@ -40,6 +43,7 @@ import numpy as np
 
 from nn_one_node.learning.config import PolicyConfig, initial_weights
 from nn_one_node.learning.deployment import Deployment, PredictorLink
+from nn_one_node.learning.health import UNDEPLOYED_RUN, TrainerHealth
 from nn_one_node.learning.policy import LearningPolicy, PolicyUpdate
 from nn_one_node.learning.screening import Refusals, screen_rows
 from nn_one_node.learning.weights_file import resume_weights_file, save_weights_file
@@ -67,20 +71,26 @@ class TrainerCore:
     def __init__(self, values: Mapping[str, Any], link: Optional[PredictorLink] = None,
                  logger: Any = None, active: Callable[[], bool] = lambda: True,
                  running: Callable[[], bool] = lambda: True,
-                 rows_refused: Optional[Refusals] = None) -> None:
+                 rows_refused: Optional[Refusals] = None,
+                 messages_refused: Optional[Refusals] = None) -> None:
         self.values = dict(values)
         self.num_features = n = int(values['num_features'])
         self.log = logger if logger is not None else _Quiet()
         self.active = active
         self.running = running
         self.rows_refused = rows_refused if rows_refused is not None else Refusals()
+        self.messages_refused = messages_refused if messages_refused is not None else Refusals()
+        self.health = TrainerHealth(n)
         self.on_update: Callable[[PolicyUpdate], None] = lambda result: None
         self.on_change: Callable[[], None] = lambda: None
         weights = np.asarray(values['weights'], dtype=np.float64)
-        if not np.any(weights) and values['seed'] >= 0:
+        given = bool(np.any(weights) or values['bias'])
+        if not given and values['seed'] >= 0:
             weights = initial_weights(n, values['seed'])
         self.policy = LearningPolicy(n, PolicyConfig.from_params(values), weights,
                                      float(values['bias']))
+        if given:  # a model set by hand (a params file): it has standing
+            self.policy.set_model(weights, float(values['bias']))
         self.deployment = Deployment(link, self.log, deploy_timeout=values['deploy_timeout'],
                                      check_period=values['train_period'], throttle=THROTTLE_SEC)
         self.training_enabled = True
@@ -180,15 +190,29 @@ class TrainerCore:
     def receive(self, rows: np.ndarray, now: float) -> None:
         """The rows of a labeled_samples message (M, N + 1): screened, then learned."""
         n = self.num_features
+        self.health.heard(now)
+        refused = self.rows_refused.total
         kept = screen_rows(rows, n, self.activation, self.rows_refused)
+        if self.rows_refused.total != refused:
+            self.health.rows_refused(self.rows_refused, self.rows_refused.total - refused)
         if kept.shape[0]:
+            self.health.kept()
             self.learn(kept[:, :n], kept[:, n], now)
+
+    def refuse_message(self, kind: str, reason: str, now: float,
+                       width: Optional[int] = None) -> None:
+        """A labeled_samples message refused whole (its layout); ``width``: the values a row
+        has by it, when known (the health's words: "rows have 6 values, num_features is 4")."""
+        self.messages_refused.refuse(kind, reason)
+        self.health.message_refused(kind, reason, now, width)
 
     def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
         """Checked rows to the policy (scored, then kept); an update if the rows make it due.
         Not while the clock stands at zero (use_sim_time before /clock ticks): with simulated
         time, training follows the clock, by the samples too."""
         changes = self.policy.changes
+        if self.health.model_rows is None and self.deployment.version:
+            self.health.model_given(self.policy.buffer.total_added)  # rows scored before it
         self.policy.add(X, y, now)
         if self.policy.changes != changes:
             self.on_change()
@@ -215,21 +239,29 @@ class TrainerCore:
         except ValueError as err:  # a buffer the chosen loss cannot use (e.g. bce labels)
             self.failed += 1
             self.last_update_reason = f'update failed: {err}'
+            self.health.updated(False, self.last_update_reason)
             self.log.warning(self.last_update_reason, throttle_duration_sec=THROTTLE_SEC)
             return self.last_update_reason
         if not self.running():
             return STOPPED_DURING_UPDATE
+        if result.idle:
+            self.last_update_reason = result.reason
+            return result.reason
         self.last_update_reason = result.reason
         self.last_loss = result.loss
+        run = self.health.updated(result.deployed, result.reason)
         if result.deployed:
             self.deployment.new_model(self.weights, self.bias, self.activation)
             self._gated_at = time.monotonic()
             if self.weights_file:
                 self.save()
             self.log.debug(result.reason)
+        elif run < UNDEPLOYED_RUN:  # a refusal is the gate at work: WARN only when they persist
+            self.log.info(f'update not deployed, the previous model stays: {result.reason}',
+                          throttle_duration_sec=THROTTLE_SEC)
         else:
-            self.log.warning(f'update not deployed, the previous model stays: {result.reason}',
-                             throttle_duration_sec=THROTTLE_SEC)
+            self.log.warning(f'{run} updates in a row not deployed, the previous model stays: '
+                             f'{result.reason}', throttle_duration_sec=THROTTLE_SEC)
         self.on_update(result)
         return result.reason
 
@@ -273,11 +305,26 @@ class TrainerCore:
         times = [t for t in (self._gated_at, self.deployment.confirmed_at) if t is not None]
         return max(times) if times else None
 
-    def problems(self) -> List[str]:
-        """What a user must act on (a deployment in flight within deploy_timeout is not)."""
-        return [p for p in (self.file_error, self.deployment.problem()) if p]
+    def _window_labels(self) -> Optional[np.ndarray]:
+        """The labels of the prequential metrics' window (the newest rows held, scored in that
+        order); None for a linear model, or when the ring no longer holds them all."""
+        k = self.policy.metrics()['window']
+        if self.activation != 'sigmoid' or not k or self.policy.buffer.count < k:
+            return None
+        return self.policy.buffer.newest(k)[1]
 
-    def counters(self) -> Dict[str, Any]:
+    def problems(self, now: Optional[float] = None) -> List[str]:
+        """What a user must act on (a deployment in flight within deploy_timeout is not); with
+        ``now`` (ROS time), also the learning's WARNs (``health.TrainerHealth``)."""
+        found = [p for p in (self.file_error, self.deployment.problem()) if p]
+        if now is not None:
+            pol = self.policy
+            found += self.health.problems(now, self.active(), self.values['train_period'],
+                                          pol.metrics()['accuracy'], self._window_labels(),
+                                          pol.buffer.total_added)
+        return found
+
+    def counters(self, now: Optional[float] = None) -> Dict[str, Any]:
         pol = self.policy
         m = pol.metrics()
         since = ('never' if self.last_deployed_at is None
@@ -304,4 +351,5 @@ class TrainerCore:
             'last change at sample': ('never' if m['last_change_at'] is None
                                       else m['last_change_at']),
             'training samples': m['training_rows'],
+            **(self.health.figures(now, self._window_labels()) if now is not None else {}),
         }
