@@ -36,6 +36,7 @@ from std_msgs.msg import Float64, Float64MultiArray, UInt32
 from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.learning import config
+from nn_one_node.learning.health import claimed_width
 from nn_one_node.learning.trainer_core import STOPPED_DURING_UPDATE, THROTTLE_SEC, TrainerCore
 from nn_one_node.parameters import ParamSpec
 from nn_one_node.ros import diagnostics
@@ -87,7 +88,9 @@ class TrainerNode(SteppedNode):
         self.core = core = TrainerCore(
             v, RosPredictorLink(self, target) if target else None, log,
             active=lambda: self.active, running=self.context.ok,
-            rows_refused=RefusalLog(log, 'labeled sample row(s)', THROTTLE_SEC))
+            rows_refused=RefusalLog(log, 'labeled sample row(s)', THROTTLE_SEC),
+            messages_refused=self.messages_refused)
+        core.health.topic = self.resolve_topic_name('labeled_samples')
         core.on_update, core.on_change = self._on_update, self._on_change
         activation = core.resume()  # the file's model, and its activation if another
         result = self._publish_model()
@@ -211,7 +214,8 @@ class TrainerNode(SteppedNode):
         try:
             rows = matrix_from_msg(msg, self.num_features + 1)
         except MessageError as err:
-            self.messages_refused.refuse(err.kind, str(err))
+            self.core.refuse_message(err.kind, str(err), self._now(), claimed_width(
+                len(msg.data), [(d.label, d.size) for d in msg.layout.dim]))
             return
         self.core.receive(rows, self._now())
 
@@ -287,7 +291,8 @@ class TrainerNode(SteppedNode):
         core = self.core
         if self.active:
             core.deployment.poll()  # retries and read-backs also when train_period is long
-        problems = core.problems()
+        now = self._now()
+        problems = core.problems(now)
         message = '; '.join(problems) or ('training' if core.training_enabled else 'paused')
         dep = core.deployment
         if dep.linked and dep.version and not dep.in_sync and not problems:
@@ -295,13 +300,13 @@ class TrainerNode(SteppedNode):
         if not self.active:
             message = (f'inactive: {self.ignored.get("labeled_samples", 0)} labeled_samples '
                        'messages ignored, nothing trained or deployed; ' + message)
-        values = {**core.counters(), 'messages refused': self.messages_refused.total}
+        values = {**core.counters(now), 'messages refused': core.messages_refused.total}
         if self.managed:
             values['lifecycle state'] = self.lifecycle_state()
             values['messages ignored (inactive)'] = self.ignored.get('labeled_samples', 0)
         extra = [(f'refused: {k}', c) for k, c in sorted(core.rows_refused.by_kind.items())]
         extra += [(f'messages refused: {k}', c)
-                  for k, c in sorted(self.messages_refused.by_kind.items())]
+                  for k, c in sorted(core.messages_refused.by_kind.items())]
         self._pubs['diagnostics'].publish(diagnostics.status_message(
             self, 'trainer', problems, '', values, extra, message=message))
 
