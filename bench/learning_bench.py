@@ -1,46 +1,46 @@
-"""Issue 16: the trainer's learning, prequentially, side by side with River and scikit-learn.
+"""Issue 23: the trainer's own learning code, prequentially, side by side with River.
 
-Every learner sees the same streams, row by row, in the same order. Each row is first predicted
-by the model in force (the probability of class 1), then learned: prequential evaluation
-("test-then-train", as River's ``evaluate.progressive_val_score``).
+Measures ``nn_one_node.learning.trainer_core.TrainerCore`` in this process, driven exactly as the
+trainer node drives it, with the trainer's defaults (``learning.config.DEFAULTS``, only
+``num_features`` set and ``weights`` zeros; deploying nowhere): ``core.receive(rows, now)`` for a
+labeled_samples message, ``core.tick(now)`` for the ``train_period`` timer, ``core.update(now)``
+then ``core.sync()`` for ``~/train_now``. Prequential ("test-then-train"): every row is predicted
+by the model in force (``core.weights``, ``core.bias`` through ``nn_one_node.model.forward``)
+before it is given to the core. The peer sees the same rows in the same messages: River's
+``preprocessing.StandardScaler() | linear_model.LogisticRegression()`` at its defaults
+(``predict_proba_one`` for every row of a message, then ``learn_one`` for each); with ``--peers
+river,sklearn`` also scikit-learn's ``SGDClassifier(loss='log_loss')`` after a
+``StandardScaler``, ``partial_fit`` per message.
 
-Learners
-* ``today``: the trainer's policy before issue 16 (its defaults at commit ac20e5a): a
-  ``training.SampleBuffer`` of 10,000 samples and, every ``train_period`` (1 s) of stream time
-  with at least 10 samples held, one ``training.train_update`` of at most 100 full-batch steps
-  (learning_rate 2.0, MSE, sigmoid, normalized, 1 s budget) warm-started from the model in force,
-  which it replaces when the gate passes. Replayed as the node's timer does it.
-* ``policy``: ``nn_one_node.learning.policy.LearningPolicy`` with the trainer's default parameters
-  (``PolicyConfig.from_params({})``), driven as the trainer node drives it: ``add`` per message,
-  ``update`` whenever ``due`` (after a message and at each timer tick of ``train_period``).
-* ``river``: ``preprocessing.StandardScaler() | linear_model.LogisticRegression()``
-  (``predict_proba_one`` then ``learn_one``), River's defaults.
-* ``sklearn``: ``StandardScaler.partial_fit`` then ``SGDClassifier(loss='log_loss').partial_fit``
-  on each row (the scaler's ``transform`` before predicting); 0.5 before the first fit.
+Streams: ``learning_streams.py`` (real data sets of scikit-learn, streams of our own; a tuning
+and a validation set). Stream time: rows arrive at the stream's rate (10 rows/s for the data sets,
+100 rows/s for ours); the timer counts that time.
 
-Streams (fixed seeds; labels drawn from a logistic concept ``P(y=1) = sigmoid(x . w + b)``):
-stationary (5 features); abrupt change (the concept's weights are replaced midway); gradual change
-(rows come from the new concept with a probability rising linearly over 20% of the stream);
-mixed raw scales (features with spreads from 1e-2 to 1e3 and offsets, abrupt change midway);
-class imbalance (about 10% positives); more features (50, of which 10 informative); and the
-demo's wheel-slip scenario (``nn_one_node.sim.scenario``: soft labels, 50 rows a message).
-The rows arrive at ``--rate`` samples per second of stream time, ``--rows-per-message`` a
-message: the clock that the trainer's ``train_period`` counts.
+Protocols
+1. ``row``: one row a message at the stream's rate; the timer ticks every ``train_period`` from
+   the start (a tick due at a row's time comes first).
+2. ``batch``: rounds of K rows (K = 10 for a stream under 1000 rows, else 100), one a K/rate
+   seconds: predict the K rows, give them in one message, then ``~/train_now`` (update + sync).
+   The timer runs too, its ticks half a period off the rounds (``train_period`` / 2 after them).
+3. ``irregular``: messages of 1, 2, 3 ... rows (geometric, mean 2.5) at random intervals
+   (exponential, the stream's mean rate); the timer starts at a random phase and each tick comes
+   late by a random 0-25 % of the period (a busy executor).
 
-Figures per stream and learner
-* accuracy (threshold 0.5) and log loss (probabilities clipped to [1e-12, 1 - 1e-12]) over the
-  whole stream, prequentially;
-* recovery (streams with a change): the pre-change accuracy is the learner's prequential accuracy
-  over the ``PRE_WINDOW`` rows before the change (for the gradual stream: before the transition
-  starts); recovery is the number of rows after the change (gradual: after the transition ends)
-  until the accuracy over the last ``RECOVERY_WINDOW`` rows, all after the change, first reaches
-  90% of it. So ``RECOVERY_WINDOW`` is the least possible value; ``null`` means never.
-* CPU per row in microseconds (``time.process_time``, this process): ``learn`` is what the learner
-  spends learning (River/sklearn: ``learn_one``/``partial_fit`` including the scaler; today/policy:
-  adding the rows, the updates, and for the policy its own prequential scoring and metrics);
-  ``predict`` is the bench's prediction call.
+Restart (the ``restart`` stream): before the message holding the middle row, the trainer stops
+and a new ``TrainerCore`` with the same values resumes from the weights file the first one wrote
+(``values['weights_file']``, ``core.resume()``); its timer starts then. River keeps its model.
 
-    python bench/learning_bench.py [--quick] [--rows N] [--only today,river] [--out PREFIX]
+Figures per stream, protocol and learner: prequential accuracy (threshold 0.5) over the whole
+stream and over its first 10 %; log loss; recovery after an abrupt change: the rows after the
+change until the accuracy over the last ``RECOVERY_WINDOW`` rows (all after the change) is back
+within ``RECOVERY_TOLERANCE`` of the learner's own accuracy over the ``PRE_WINDOW`` rows before
+it (least possible ``RECOVERY_WINDOW``; None: never); learning CPU per row
+(``time.process_time`` around the learning calls only: receive, tick, train_now, the restart;
+River's ``learn_one`` including the dict it takes); for the restart, the accuracy over the
+``RESTART_WINDOW`` rows after it and before it.
+
+    python bench/learning_bench.py [--quick] [--streams a,b] [--protocols row,batch]
+                                   [--peers river,sklearn] [--out PREFIX] [--no-plot]
 
 Writes PREFIX.json, PREFIX.md and PREFIX.png (default bench/results/learning).
 """
@@ -52,139 +52,81 @@ from nn_one_node import blas_threads  # noqa: F401 - one BLAS thread, as the tra
 import argparse
 import json
 import math
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from nn_one_node.learning.buffer import SampleBuffer
-from nn_one_node.learning.standardizer import Workspace
-from nn_one_node.learning.descent import train_update
+import learning_report
+import learning_streams
+from nn_one_node.learning.config import DEFAULTS
+from nn_one_node.learning.trainer_core import TrainerCore
+from nn_one_node.model import forward
 
-RATE = 100.0  # rows per second of stream time
-TRAIN_PERIOD = 1.0  # the trainer's default train_period (s)
-PRE_WINDOW = 2000
-RECOVERY_WINDOW = 200
-RECOVERY_FRACTION = 0.9
-PLOT_WINDOW = 500
+PROTOCOLS = ('row', 'batch', 'irregular')
+PEERS = ('river', 'sklearn')
+PRE_WINDOW = 1000
+RECOVERY_WINDOW = 100
+RECOVERY_TOLERANCE = 0.05
+RESTART_WINDOW = 1000
+EARLY_FRACTION = 0.1
+JITTER = 0.25  # the irregular protocol's ticks come late by up to this fraction of the period
 EPS = 1e-12
-LEARNERS = ('today', 'policy', 'river', 'sklearn')
-
-# The trainer's defaults at ac20e5a (before issue 16): "today's policy".
-TODAY = dict(buffer_size=10000, min_samples=10, learning_rate=2.0, iterations=100,
-             tolerance=1e-9, max_update_seconds=1.0)
-
-
-# ------------------------------------------------------------------------------------ streams
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _concept(rng: np.random.Generator, n: int, informative: Optional[int] = None,
-             strength: float = 3.0) -> np.ndarray:
-    k = n if informative is None else informative
-    w = np.zeros(n)
-    w[:k] = rng.normal(size=k)
-    return w * (strength / np.linalg.norm(w))
-
-
-def make_stream(name: str, rows: int, seed: int = 0) -> Dict:
-    """The rows ``X`` (rows, N), labels ``y`` and, for a change, its row(s)."""
-    if name == 'demo':  # the demo's wheel-slip scenario: soft labels, 50 rows a message
-        from nn_one_node.sim.scenario import Scenario
-        X, y = Scenario(seed).sample(rows)
-        return dict(name=name, X=X, y=y, change=None, per_message=DEMO_ROWS_PER_MESSAGE)
-    rng = np.random.default_rng(seed)
-    change = None
-    n = 50 if name == 'features50' else 5
-    X = rng.normal(size=(rows, n))
-    w1 = _concept(rng, n, 10 if name == 'features50' else None)
-    w2 = _concept(rng, n)
-    b = 0.0
-    p_new = np.zeros(rows)
-    if name in ('abrupt', 'mixed_scales'):
-        change = rows // 2
-        p_new[change:] = 1.0
-    elif name == 'gradual':
-        start, end = int(rows * 0.4), int(rows * 0.6)
-        p_new[start:end] = np.linspace(0.0, 1.0, end - start)
-        p_new[end:] = 1.0
-        change = (start, end)
-    elif name == 'imbalance':
-        b = -3.2
-    new = rng.random(rows) < p_new
-    z = np.where(new, X @ w2, X @ w1) + b
-    y = (rng.random(rows) < _sigmoid(z)).astype(np.float64)
-    if name == 'mixed_scales':  # raw scales 1e-2 .. 1e3 and offsets: the concept is unchanged
-        scale = np.array([1e-2, 1e-1, 1.0, 1e2, 1e3])
-        offset = np.array([0.5, -3.0, 10.0, 200.0, -5000.0])
-        X = X * scale + offset
-    return dict(name=name, X=X, y=y, change=change)
-
-
-STREAMS = ('stationary', 'abrupt', 'gradual', 'mixed_scales', 'imbalance', 'features50', 'demo')
-DEMO_ROWS_PER_MESSAGE = 50  # config/nn_one.yaml: label_batch 50 at label_rate 2 Hz = 100 rows/s
-EARLY = 1000  # rows of the "early" accuracy: how fast a learner starts
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------------- learners
-class Today:
-    """The trainer before issue 16, replayed: ring buffer + a train_update every train_period."""
+class Ours:
+    """The trainer node's code: ``TrainerCore`` with the trainer's defaults."""
 
-    def __init__(self, n: int) -> None:
-        self.buffer = SampleBuffer(TODAY['buffer_size'], n)
-        self.ws = Workspace()
-        self.w = np.zeros(n)
-        self.b = 0.0
-        self.next_tick = TRAIN_PERIOD
+    def __init__(self, n: int, weights_file: str = '') -> None:
+        self.values = {**DEFAULTS, 'num_features': n, 'weights': [0.0] * n,
+                       'weights_file': weights_file}
+        self.core = TrainerCore(self.values)
+        self.restarts = 0
+        self.totals = dict(updates=0, deployed=0, refused=0, changes=0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return _sigmoid(X @ self.w + self.b)
+        core = self.core
+        return forward(X, core.weights, core.bias, core.activation)
 
-    def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
-        self.tick(now)
-        self.buffer.add(X, y)
+    def give(self, rows: np.ndarray, now: float) -> None:
+        self.core.receive(rows, now)  # a labeled_samples message
 
     def tick(self, now: float) -> None:
-        while now >= self.next_tick:
-            self.next_tick += TRAIN_PERIOD
-            if self.buffer.count >= TODAY['min_samples']:
-                r = train_update(*self.buffer.arrays(), self.w, self.b,
-                                 learning_rate=TODAY['learning_rate'],
-                                 iterations=TODAY['iterations'], tolerance=TODAY['tolerance'],
-                                 workspace=self.ws,
-                                 deadline=time.monotonic() + TODAY['max_update_seconds'])
-                if r.deployed:
-                    self.w, self.b = r.weights, r.bias
+        self.core.tick(now)  # the train_period timer
+
+    def train_now(self, now: float) -> None:
+        self.core.update(now)  # ~/train_now
+        self.core.sync()
+
+    def restart(self) -> None:
+        """SIGINT, then a new trainer with the same parameters, resuming the weights file."""
+        self._count()
+        self.core = TrainerCore(self.values)
+        self.core.resume()
+        self.restarts += 1
+
+    def _count(self) -> None:
+        pol = self.core.policy
+        for key, value in (('updates', pol.updates), ('deployed', pol.deployed),
+                           ('refused', pol.refused), ('changes', pol.metrics()['changes'])):
+            self.totals[key] += value
+
+    def summary(self) -> Dict:
+        self._count()
+        w = self.core.weights
+        return dict(self.totals, restarts=self.restarts,
+                    final_max_abs_weight=float(np.max(np.abs(w))), final_bias=self.core.bias)
 
 
-class Policy:
-    """nn_one_node.learning.policy with the trainer's defaults, driven as the trainer node drives
-    it."""
-
-    def __init__(self, n: int, params: Optional[Dict] = None) -> None:
-        from nn_one_node.learning.policy import LearningPolicy
-        from nn_one_node.learning.config import PolicyConfig
-        self.pol = LearningPolicy(n, PolicyConfig.from_params(params or {}))
-        self.next_tick = TRAIN_PERIOD
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return _sigmoid(X @ self.pol.weights + self.pol.bias)
-
-    def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
-        pol = self.pol
-        while now >= self.next_tick:  # the node's train_period timer
-            if pol.can_update:
-                pol.update(self.next_tick)
-            self.next_tick += TRAIN_PERIOD
-        pol.add(X, y, now)
-        if pol.due_by_rows():  # the node's sample callback
-            pol.update(now)
-
-
-class River:
+class RiverPeer:
     def __init__(self, n: int) -> None:
         from river import linear_model, preprocessing
         self.model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
@@ -193,12 +135,15 @@ class River:
         return np.array([self.model.predict_proba_one(dict(enumerate(x))).get(True, 0.5)
                          for x in X.tolist()])
 
-    def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
+    def learn(self, X: np.ndarray, y: np.ndarray) -> None:
         for x, label in zip(X.tolist(), y.tolist()):
             self.model.learn_one(dict(enumerate(x)), label > 0.5)
 
+    def summary(self) -> Dict:
+        return {}
 
-class Sklearn:
+
+class SklearnPeer:
     def __init__(self, n: int) -> None:
         from sklearn.linear_model import SGDClassifier
         from sklearn.preprocessing import StandardScaler
@@ -211,54 +156,138 @@ class Sklearn:
             return np.full(X.shape[0], 0.5)
         return self.model.predict_proba(self.scaler.transform(X))[:, 1]
 
-    def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
+    def learn(self, X: np.ndarray, y: np.ndarray) -> None:
         self.scaler.partial_fit(X)
         self.model.partial_fit(self.scaler.transform(X), (y > 0.5).astype(int), classes=[0, 1])
         self.fitted = True
 
+    def summary(self) -> Dict:
+        return {}
 
-FACTORIES: Dict[str, Callable[[int], object]] = {
-    'today': Today, 'policy': Policy, 'river': River, 'sklearn': Sklearn}
+
+PEER_CLASSES = {'river': RiverPeer, 'sklearn': SklearnPeer}
 
 
-# ---------------------------------------------------------------------------------- the run
-def run_learner(learner, stream: Dict, rate: float, per_message: int) -> Dict:
+# ---------------------------------------------------------------------------------- schedules
+def messages(protocol: str, m: int, rate: float, K: int,
+             rng: np.random.Generator) -> Iterator[Tuple[float, int, int, bool]]:
+    """(time, first row, end row, train_now) of each message, in time order."""
+    if protocol == 'row':
+        for i in range(m):
+            yield (i + 1) / rate, i, i + 1, False
+    elif protocol == 'batch':
+        for j, start in enumerate(range(0, m, K)):
+            yield (j + 1) * K / rate, start, min(start + K, m), True
+    else:
+        t, start = 0.0, 0
+        while start < m:
+            size = int(rng.geometric(0.4))
+            t += float(rng.exponential(size / rate))
+            yield t, start, min(start + size, m), False
+            start += size
+
+
+class Timer:
+    """The node's ``train_period`` timer, created at ``start``: ticks at ``start + phase + k
+    period`` (phase: one period, as rclpy's first callback), each late by ``jitter`` x a uniform
+    draw in [0, 1) of the period (not cumulative)."""
+
+    def __init__(self, start: float, period: float, phase: float, jitter: float = 0.0,
+                 rng: Optional[np.random.Generator] = None) -> None:
+        self.next = start + phase
+        self.period, self.jitter, self.rng = period, jitter, rng
+        self._late = self._draw()
+
+    def _draw(self) -> float:
+        return float(self.rng.random()) * self.jitter * self.period if self.jitter else 0.0
+
+    def due(self, now: float) -> Iterator[float]:
+        while self.next + self._late <= now:
+            t = self.next + self._late
+            self.next += self.period
+            self._late = self._draw()
+            yield t
+
+
+def new_timer(protocol: str, start: float, period: float, rng: np.random.Generator) -> Timer:
+    if protocol == 'row':
+        return Timer(start, period, period)
+    if protocol == 'batch':
+        return Timer(start, period, 0.5 * period)
+    return Timer(start, period, float(rng.random()) * period, JITTER, rng)
+
+
+# ------------------------------------------------------------------------------------ the run
+def run(stream: Dict, protocol: str, peers: List[str], workdir: str) -> Dict:
+    """One stream through one protocol: every learner's predictions and learning CPU."""
     X, y = stream['X'], stream['y']
-    m = X.shape[0]
-    p = np.empty(m)
-    learn_cpu = predict_cpu = 0.0
+    m, n = X.shape
+    rows = np.column_stack([X, y])
+    rng = np.random.default_rng([learning_streams.STREAMS[stream['name']].seed,
+                                 PROTOCOLS.index(protocol)])
+    weights_file = os.path.join(workdir, f'{stream["name"]}-{protocol}.yaml') \
+        if stream['restart_at'] is not None else ''
+    ours = Ours(n, weights_file)
+    others = {name: PEER_CLASSES[name](n) for name in peers}
+    p = {name: np.empty(m) for name in ['ours', *others]}
+    cpu = dict.fromkeys(p, 0.0)
     clock = time.process_time
-    for start in range(0, m, per_message):
-        stop = min(start + per_message, m)
-        now = stop / rate  # the message's arrival, in stream seconds
-        Xm, ym = X[start:stop], y[start:stop]
+    period = float(DEFAULTS['train_period'])
+    timer = new_timer(protocol, 0.0, period, rng)
+    restart_at = stream['restart_at']
+    restarted_row = None
+    for now, a, b, train_now in messages(protocol, m, stream['rate'], stream['K'], rng):
+        for t in timer.due(now):
+            t0 = clock()
+            ours.tick(t)
+            cpu['ours'] += clock() - t0
+        if restart_at is not None and restarted_row is None and b > restart_at:
+            t0 = clock()
+            ours.restart()
+            cpu['ours'] += clock() - t0
+            timer = new_timer(protocol, now, period, rng)
+            restarted_row = a
+        Xm = X[a:b]
+        p['ours'][a:b] = ours.predict(Xm)
+        for name, peer in others.items():
+            p[name][a:b] = peer.predict(Xm)
         t0 = clock()
-        p[start:stop] = learner.predict(Xm)
-        t1 = clock()
-        learner.learn(Xm, ym, now)
-        t2 = clock()
-        predict_cpu += t1 - t0
-        learn_cpu += t2 - t1
-    return dict(p=p, learn_us=learn_cpu / m * 1e6, predict_us=predict_cpu / m * 1e6)
+        ours.give(rows[a:b], now)
+        if train_now:
+            ours.train_now(now)
+        cpu['ours'] += clock() - t0
+        for name, peer in others.items():
+            t0 = clock()
+            peer.learn(Xm, y[a:b])
+            cpu[name] += clock() - t0
+    learners = {'ours': ours, **others}
+    out: Dict = {name: dict(p=p[name], learn_us=cpu[name] / m * 1e6,
+                            info=learners[name].summary()) for name in p}
+    out['restarted_row'] = restarted_row
+    return out
 
 
-def score(p: np.ndarray, y: np.ndarray, change) -> Dict:
+def score(p: np.ndarray, y: np.ndarray, change: Optional[int],
+          restarted_row: Optional[int]) -> Dict:
+    m = y.shape[0]
     correct = ((p >= 0.5) == (y > 0.5)).astype(np.float64)
     pc = np.clip(p, EPS, 1.0 - EPS)
     logloss = -(y * np.log(pc) + (1.0 - y) * np.log1p(-pc))
-    out = dict(accuracy=float(correct.mean()), log_loss=float(logloss.mean()),
-               mse=float(np.mean((p - y) ** 2)), early_accuracy=float(correct[:EARLY].mean()))
+    early = max(1, math.ceil(EARLY_FRACTION * m))
+    out = dict(accuracy=float(correct.mean()), first10=float(correct[:early].mean()),
+               log_loss=float(logloss.mean()))
     if change is not None:
-        before, after = (change, change) if isinstance(change, int) else change
-        pre = float(correct[max(0, before - PRE_WINDOW):before].mean())
-        target = RECOVERY_FRACTION * pre
-        c = np.concatenate([[0.0], np.cumsum(correct[after:])])
+        pre = float(correct[max(0, change - PRE_WINDOW):change].mean())
+        c = np.concatenate([[0.0], np.cumsum(correct[change:])])
         k = np.arange(RECOVERY_WINDOW, c.shape[0])
         rolling = (c[k] - c[k - RECOVERY_WINDOW]) / RECOVERY_WINDOW
-        hit = np.nonzero(rolling >= target)[0]
-        out.update(pre_change_accuracy=pre,
-                   recovery=int(k[hit[0]]) if hit.size else None,
-                   accuracy_after_change=float(correct[after:].mean()))
+        hit = np.nonzero(rolling >= pre - RECOVERY_TOLERANCE - 1e-12)[0]
+        out.update(pre_change_accuracy=pre, recovery=int(k[hit[0]]) if hit.size else None,
+                   accuracy_after_change=float(correct[change:].mean()))
+    if restarted_row is not None:
+        r, w = restarted_row, min(RESTART_WINDOW, restarted_row, m - restarted_row)
+        out.update(restart_window=w, before_restart=float(correct[r - w:r].mean()),
+                   after_restart=float(correct[r:r + w].mean()))
     return out
 
 
@@ -270,126 +299,99 @@ def rolling_accuracy(p: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
     return (c[k] - c[lo]) / (k - lo)
 
 
+def meta(argv: List[str], started: float) -> Dict:
+    import nn_one_node
+
+    def git(*args: str) -> str:
+        done = subprocess.run(['git', *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.rstrip() if done.returncode == 0 else ''
+
+    versions = {}
+    for name in ('river', 'sklearn', 'numpy'):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            versions[name] = None
+    return dict(command=' '.join(['python', 'bench/learning_bench.py', *argv]).strip(),
+                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+                commit=git('rev-parse', '--short', 'HEAD'),
+                uncommitted=[line[3:] for line in git('status', '--porcelain', '--',
+                                                      'nn_one_node').splitlines()],
+                nn_one_node=str(Path(nn_one_node.__file__).parent),
+                machine=platform.platform(), python=platform.python_version(),
+                cpus=os.cpu_count(), versions=versions,
+                duration_s=round(time.monotonic() - started, 1))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--quick', action='store_true', help='4,000 rows a stream')
-    ap.add_argument('--rows', type=int, default=20000)
-    ap.add_argument('--rate', type=float, default=RATE)
-    ap.add_argument('--rows-per-message', type=int, default=1)
-    ap.add_argument('--only', default=','.join(LEARNERS))
-    ap.add_argument('--streams', default=','.join(STREAMS))
-    ap.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'learning'))
+    ap.add_argument('--quick', action='store_true',
+                    help=f'{learning_streams.OWN_ROWS_QUICK} rows a stream of our own, '
+                    f'{learning_streams.QUICK_REAL_ROWS} at most of a data set')
+    ap.add_argument('--streams', default=','.join(learning_streams.STREAMS))
+    ap.add_argument('--protocols', default=','.join(PROTOCOLS))
+    ap.add_argument('--peers', default='river', help='river and optionally sklearn (slow)')
+    ap.add_argument('--out', default=str(REPO / 'bench' / 'results' / 'learning'))
     ap.add_argument('--no-plot', action='store_true')
     args = ap.parse_args(argv)
-    rows = 4000 if args.quick else args.rows
-    learners = [name for name in args.only.split(',') if name]
-    results: Dict = dict(rows=rows, rate=args.rate, rows_per_message=args.rows_per_message,
-                         train_period=TRAIN_PERIOD, recovery_window=RECOVERY_WINDOW,
-                         pre_window=PRE_WINDOW, machine=platform.platform(),
-                         python=platform.python_version(), streams={})
+    started = time.monotonic()
+    names = [s for s in args.streams.split(',') if s]
+    protocols = [s for s in args.protocols.split(',') if s]
+    peers = [s for s in args.peers.split(',') if s]
+    for bad, known, what in ((names, learning_streams.STREAMS, '--streams'),
+                             (protocols, PROTOCOLS, '--protocols'), (peers, PEERS, '--peers')):
+        unknown = [x for x in bad if x not in known]
+        if unknown:
+            ap.error(f'{what}: unknown {unknown}; known: {", ".join(known)}')
+    if 'river' not in peers:
+        ap.error('--peers: river is the peer the goals are judged against')
+    streams = {name: learning_streams.make(learning_streams.STREAMS[name], args.quick)
+               for name in names}
+    results: Dict = dict(
+        config=dict(quick=args.quick, protocols=protocols, peers=peers,
+                    train_period=DEFAULTS['train_period'], pre_window=PRE_WINDOW,
+                    recovery_window=RECOVERY_WINDOW, recovery_tolerance=RECOVERY_TOLERANCE,
+                    restart_window=RESTART_WINDOW, early_fraction=EARLY_FRACTION,
+                    jitter=JITTER, trainer_values={k: v for k, v in DEFAULTS.items()
+                                                   if k != 'weights'}),
+        streams={name: {k: s[k] for k in ('set', 'kind', 'label', 'drift', 'rate', 'K',
+                                          'change', 'restart_at')}
+                 | dict(rows=int(s['X'].shape[0]), features=int(s['X'].shape[1]),
+                        positives=float(s['y'].mean()))
+                 for name, s in streams.items()},
+        results={})
     curves: Dict = {}
-    for sname in args.streams.split(','):
-        stream = make_stream(sname, rows, seed=STREAMS.index(sname) + 1)
-        results['streams'][sname] = {}
-        curves[sname] = {}
-        for lname in learners:
-            learner = FACTORIES[lname](stream['X'].shape[1])
-            r = run_learner(learner, stream, args.rate,
-                            stream.get('per_message', args.rows_per_message))
-            s = score(r['p'], stream['y'], stream['change'])
-            s.update(learn_us=r['learn_us'], predict_us=r['predict_us'])
-            if lname == 'policy':
-                s['changes_detected'] = learner.pol.metrics()['changes']
-                s['updates'] = learner.pol.metrics()['updates']
-            results['streams'][sname][lname] = s
-            curves[sname][lname] = rolling_accuracy(r['p'], stream['y'], PLOT_WINDOW)
-            print(f'{sname:13s} {lname:8s} acc {s["accuracy"]:.4f} logloss '
-                  f'{s["log_loss"]:.4f} recovery {s.get("recovery", "-")!s:>5} learn '
-                  f'{s["learn_us"]:7.1f} us/row', flush=True)
-        results['streams'][sname]['change'] = stream['change']
+    with tempfile.TemporaryDirectory(prefix='learning_bench-') as workdir:
+        for protocol in protocols:
+            results['results'][protocol] = by_stream = {}
+            for name, s in streams.items():
+                r = run(s, protocol, peers, workdir)
+                by_stream[name] = entry = {}
+                for learner in ['ours', *peers]:
+                    e = score(r[learner]['p'], s['y'], s['change'], r['restarted_row'])
+                    e.update(learn_us=r[learner]['learn_us'], **r[learner]['info'])
+                    entry[learner] = e
+                    window = max(20, min(500, s['X'].shape[0] // 10))
+                    curves.setdefault(name, {})[(protocol, learner)] = \
+                        rolling_accuracy(r[learner]['p'], s['y'], window)
+                entry['goals'] = learning_report.goals(entry, s)
+                o, rv = entry['ours'], entry['river']
+                print(f'{protocol:9s} {name:13s} acc {o["accuracy"]:.4f} river '
+                      f'{rv["accuracy"]:.4f}  first10 {o["first10"]:.3f} / '
+                      f'{rv["first10"]:.3f}  cpu {o["learn_us"]:6.1f} / {rv["learn_us"]:6.1f} '
+                      f'us/row  goals {learning_report.met_text(entry["goals"])}', flush=True)
+    results['summary'] = learning_report.summary(results)
+    results['meta'] = meta(argv, started)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.json').write_text(json.dumps(results, indent=1) + '\n')
-    out.with_suffix('.md').write_text(markdown(results, learners))
+    out.with_suffix('.md').write_text(learning_report.markdown(results))
     if not args.no_plot:
-        plot(curves, results, out.with_suffix('.png'))
+        learning_report.plot(curves, results, out.with_suffix('.png'))
+    print(f'{results["meta"]["duration_s"]} s; wrote {out}.json, .md'
+          + ('' if args.no_plot else ', .png'))
     return 0
-
-
-def goals(results: Dict) -> List[str]:
-    """The issue's goals, judged on this run (needs the policy, River and today)."""
-    lines = []
-    for sname, by in results['streams'].items():
-        if not all(k in by for k in ('policy', 'river', 'today')):
-            continue
-        pol, riv, today = by['policy'], by['river'], by['today']
-        ok = pol['accuracy'] >= riv['accuracy'] - 0.005
-        lines.append(f'{sname}: accuracy {pol["accuracy"]:.4f} >= river {riv["accuracy"]:.4f} '
-                     f'- 0.005: {"yes" if ok else "NO"}')
-        if pol.get('recovery', None) is not None or riv.get('recovery') is not None:
-            a, b = pol.get('recovery'), riv.get('recovery')
-            ok = a is not None and (b is None or a <= b)
-            lines.append(f'{sname}: recovery {a} <= river {b}: {"yes" if ok else "NO"}')
-        ok = pol['learn_us'] <= riv['learn_us']
-        lines.append(f'{sname}: learning CPU {pol["learn_us"]:.1f} <= river '
-                     f'{riv["learn_us"]:.1f} us/row: {"yes" if ok else "NO"}')
-        if sname in ('stationary', 'features50', 'imbalance', 'demo'):
-            ok = pol['accuracy'] >= today['accuracy'] - 0.005
-            lines.append(f'{sname}: accuracy {pol["accuracy"]:.4f} >= today '
-                         f'{today["accuracy"]:.4f} - 0.005: {"yes" if ok else "NO"}')
-    return lines
-
-
-def markdown(results: Dict, learners: List[str]) -> str:
-    lines = [f'# Learning benchmark ({results["rows"]} rows a stream, {results["rate"]:g} rows/s, '
-             f'{results["rows_per_message"]} row(s) a message, train_period '
-             f'{results["train_period"]:g} s)', '',
-             f'{results["machine"]}, Python {results["python"]}. Recovery: rows after the change '
-             f'until the accuracy over the last {results["recovery_window"]} rows reaches 90% of '
-             f'the accuracy over the {results["pre_window"]} rows before it (least possible: '
-             f'{results["recovery_window"]}). CPU: microseconds per row, time.process_time.', '',
-             f'Early: accuracy over the first {EARLY} rows. The demo stream is the wheel-slip '
-             'scenario of the demo (soft labels, 50 rows a message).', '',
-             '| stream | learner | accuracy | early | log loss | recovery | learn us/row | '
-             'predict us/row |', '| --- | --- | --- | --- | --- | --- | --- | --- |']
-    for sname, by in results['streams'].items():
-        for lname in learners:
-            s = by[lname]
-            rec = s.get('recovery', '-')
-            lines.append(f'| {sname} | {lname} | {s["accuracy"]:.4f} | '
-                         f'{s["early_accuracy"]:.4f} | {s["log_loss"]:.4f} | '
-                         f'{"never" if rec is None else rec} | {s["learn_us"]:.1f} | '
-                         f'{s["predict_us"]:.1f} |')
-    g = goals(results)
-    if g:
-        lines += ['', '## Goals (issue 16)', ''] + [f'- {line}' for line in g]
-    return '\n'.join(lines) + '\n'
-
-
-def plot(curves: Dict, results: Dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    names = list(curves)
-    cols = 4
-    fig, axes = plt.subplots(math.ceil(len(names) / cols), cols, figsize=(18, 8), squeeze=False)
-    for ax, sname in zip(axes.flat, names):
-        for lname, acc in curves[sname].items():
-            ax.plot(acc, label=lname, linewidth=1.0)
-        change = results['streams'][sname]['change']
-        for c in ([] if change is None else [change] if isinstance(change, int) else change):
-            ax.axvline(c, color='grey', linestyle=':', linewidth=1.0)
-        ax.set_title(sname)
-        ax.set_xlabel('row')
-        ax.set_ylabel(f'accuracy (last {PLOT_WINDOW} rows)')
-        ax.set_ylim(0.3, 1.0)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis('off')
-    axes.flat[0].legend(loc='lower right')
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 if __name__ == '__main__':
