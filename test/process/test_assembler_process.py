@@ -2,14 +2,17 @@
 (sensor_msgs Imu, LaserScan, JointState, nav_msgs Odometry, std_msgs Bool, geometry_msgs
 PointStamped, rosgraph_msgs Clock): every path form, feature_names through GetParameters,
 staleness and refusals in /diagnostics, the delayed join with labels out of order under
-use_sim_time, a backward /clock jump, and bad configurations (exit 2 and the reason)."""
+use_sim_time, a backward /clock jump, bad configurations (exit 2 and the reason), and what
+/diagnostics WARN when no row is published: an input never heard from, one older than max_age."""
 
 import math
+import re
 from array import array
 
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PointStamped
 from nav_msgs.msg import Odometry
 from reliability_kit import Diagnostics, refused_by_kind
@@ -301,3 +304,58 @@ def test_a_float64_input_and_label_by_threshold_without_headers(ros):
         return samples
     ros.spin_until(labeled, TIMEOUT, 'a labeled sample')
     assert samples[0].data.tolist() == [0.5, 1.0]
+
+
+def test_no_rows_is_a_warning_naming_the_input_never_heard_or_older_than_max_age(ros):
+    proc = ros.start('assembler', {'features': ['/imu sensor_msgs/msg/Imu linear_acceleration.z',
+                                                '/battery std_msgs/msg/Float64 data'],
+                                   'rate': 20.0, 'max_age': 0.5, 'diagnostics_period': 0.2})
+    imu = ros.publisher(Imu, '/imu')
+    battery = ros.publisher(Float64, '/battery')
+    rows = ros.collect(Float64MultiArray, '/features')
+    diags = ros.collect(DiagnosticArray, '/diagnostics')
+    for pub in (imu, battery):
+        ros.wait_for_subscribers(pub, 1, TIMEOUT)
+
+    def publish(imu_behind: float, with_battery: bool) -> None:
+        msg = Imu()
+        t = ros.node.get_clock().now().nanoseconds - int(imu_behind * 1e9)
+        msg.header.stamp = Time(sec=t // 10**9, nanosec=t % 10**9)
+        msg.linear_acceleration.z = 9.81
+        imu.publish(msg)
+        if with_battery:
+            battery.publish(Float64(data=24.0))
+
+    def status_while(imu_behind: float, with_battery: bool, check, what):
+        """Publishing every ~50 ms, the assembler's first status from now on that ``check``."""
+        start = len(diags)
+
+        def found():
+            publish(imu_behind, with_battery)
+            return next((s for msg in diags[start:] for s in msg.status
+                         if s.name.endswith(': assembler') and check(s)), None)
+        return ros.spin_until(found, TIMEOUT, what)
+
+    # /battery never heard from: after a second without a row, WARN, naming it
+    s = status_while(0.0, False, lambda s: s.level == DiagnosticStatus.WARN, 'the WARN')
+    assert s.message.startswith('no row published for '), s.message
+    assert s.message.endswith('(a row needs every input younger than max_age 0.5 s): no message '
+                              'yet on /battery'), s.message
+    values = {kv.key: kv.value for kv in s.values}
+    assert float(values['seconds since last row']) >= 1.0 and values['rows published'] == '0'
+    assert not rows
+
+    # /battery fresh, /imu arriving every 50 ms but stamped 0.9 s back: older than max_age
+    s = status_while(0.9, True, lambda s: '/imu older than max_age' in s.message, 'the old /imu')
+    assert s.level == DiagnosticStatus.WARN, s
+    # 0.9 s and the time since the newest message (up to a spin's delay on a busy machine)
+    age = r'(0\.9\d*|1(\.\d+)?) s'
+    assert re.search(rf'/imu older than max_age \({age} > 0\.5 s\): messages arrive, stamped '
+                     rf'{age} behind the clock', s.message), s.message
+    assert 'no message' not in s.message and '/battery' not in s.message, s.message
+    assert not rows
+
+    # both fresh: rows, and OK
+    s = status_while(0.0, True, lambda s: s.level == DiagnosticStatus.OK, 'OK with rows')
+    assert s.message == 'assembling' and rows
+    assert proc.alive() and proc.stop() == 0
