@@ -122,8 +122,8 @@ class Ours:
     def summary(self) -> Dict:
         self._count()
         w = self.core.weights
-        return dict(self.totals, restarts=self.restarts,
-                    final_max_abs_weight=float(np.max(np.abs(w))), final_bias=self.core.bias)
+        return dict(self.totals, restarts=self.restarts, final_weights=w.tolist(),
+                    final_bias=self.core.bias)
 
 
 class RiverPeer:
@@ -356,9 +356,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                     jitter=JITTER, trainer_values={k: v for k, v in DEFAULTS.items()
                                                    if k != 'weights'}),
         streams={name: {k: s[k] for k in ('set', 'kind', 'label', 'drift', 'rate', 'K',
-                                          'change', 'restart_at')}
+                                          'change', 'restart_at', 'clock')}
                  | dict(rows=int(s['X'].shape[0]), features=int(s['X'].shape[1]),
-                        positives=float(s['y'].mean()))
+                        positives=float(s['y'].mean()),
+                        clock_range=(None if s['clock'] is None else
+                                     np.ptp(s['X'][:, s['clock']]).item()))
                  for name, s in streams.items()},
         results={})
     curves: Dict = {}

@@ -129,6 +129,15 @@ def markdown(results: Dict) -> str:
             missed = by_set[which]['missed']
             if missed:
                 lines.append(f'- {protocol}, {which}: missed {", ".join(missed)}')
+    for name, s in streams.items():
+        if s.get('clock') is not None:
+            swings = ', '.join(
+                f'{protocol} {by[name]["ours"]["final_weights"][s["clock"]]:+.3g} '
+                f'({abs(by[name]["ours"]["final_weights"][s["clock"]]) * s["clock_range"]:.2g})'
+                for protocol, by in results['results'].items())
+            lines += ['', f'Clock-like feature of {name} (column {s["clock"]}, moving '
+                      f'{s["clock_range"]:.3g} over the stream): our final weight on it per '
+                      f'protocol (the logit it moves over the stream): {swings}.']
     lines += ['', '## Streams', '', '| stream | set | rows x features | rows/s | K | positives | '
               'what |', '| --- | --- | --- | --- | --- | --- | --- |']
     for which in SETS:

@@ -46,6 +46,7 @@ class Stream:
     make: Callable[[int, np.random.Generator], Made]
     drift: str = ''  # 'abrupt', 'gradual' or '' (stationary)
     restart: bool = False  # the trainer restarts midway from its weights file
+    clock: Optional[int] = None  # the column of a feature that drifts like a clock
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -163,9 +164,9 @@ STREAMS: Dict[str, Stream] = {s.name: s for s in (
            'offsets, the concept replaced midway', 4,
            _abrupt(5, scale=MIXED_SCALE, offset=MIXED_OFFSET), drift='abrupt'),
     Stream('battery', 'tuning', 'own', "the demo robot's 5 sensors + a battery voltage "
-           'falling steadily (a clock-like feature)', 7, _robot),
+           'falling steadily (a clock-like feature)', 7, _robot, clock=5),
     Stream('restart', 'tuning', 'own', 'as battery (another seed); the trainer restarts '
-           'midway from its weights file', 8, _robot, restart=True),
+           'midway from its weights file', 8, _robot, restart=True, clock=5),
     Stream('features2', 'validation', 'own', '2 features (a position in metres: offsets 5 '
            'and 20, spreads 2 and 0.5)', 9,
            _features(2, scale=np.array([2.0, 0.5]), offset=np.array([5.0, 20.0]))),
@@ -180,7 +181,8 @@ STREAMS: Dict[str, Stream] = {s.name: s for s in (
 def make(spec: Stream, quick: bool = False) -> Dict:
     """The stream's rows and how they arrive: ``rate`` (rows per second of stream time), ``K``
     (rows a round of the batch protocol), ``change`` (row of an abrupt change, or None),
-    ``restart_at`` (row before which the trainer restarts, or None)."""
+    ``restart_at`` (row before which the trainer restarts, or None), ``clock`` (the column of a
+    clock-like feature, or None)."""
     rng = np.random.default_rng(spec.seed)
     if spec.kind == 'real':
         rows, rate = (QUICK_REAL_ROWS if quick else 1_000_000), REAL_RATE
@@ -190,4 +192,5 @@ def make(spec: Stream, quick: bool = False) -> Dict:
     m = X.shape[0]
     return dict(name=spec.name, set=spec.set, kind=spec.kind, label=spec.label,
                 drift=spec.drift, X=X, y=y, change=change, rate=rate,
-                K=10 if m < 1000 else 100, restart_at=m // 2 if spec.restart else None)
+                K=10 if m < 1000 else 100, restart_at=m // 2 if spec.restart else None,
+                clock=spec.clock)

@@ -41,6 +41,7 @@ def test_quick_learning_bench_writes_every_result(tmp_path):
     assert any(streams[n]['kind'] == 'real' for n in validation)
     assert any(streams[n]['drift'] for n in validation)
     assert any(s['restart_at'] for s in streams.values())
+    assert any(s['clock'] is not None and s['clock_range'] > 0 for s in streams.values())
     assert any(s['change'] is not None for s in streams.values())
     assert {s['kind'] for s in streams.values()} == {'real', 'own'}
     for s in streams.values():
@@ -57,6 +58,7 @@ def test_quick_learning_bench_writes_every_result(tmp_path):
                 assert math.isfinite(e['log_loss']) and e['learn_us'] > 0, where
             ours, goals = entry['ours'], entry['goals']
             assert ours['updates'] > 0 and ours['deployed'] > 0, where
+            assert len(ours['final_weights']) == streams[name]['features'], where
             assert set(goals) <= GOALS and {'accuracy', 'first10', 'cpu'} <= set(goals)
             assert all(isinstance(ok, bool) for ok in goals.values()), where
             if streams[name]['change'] is not None:
@@ -72,6 +74,7 @@ def test_quick_learning_bench_writes_every_result(tmp_path):
 
     md = out.with_suffix('.md').read_text()
     assert r['meta']['command'] in md and '## Goals met' in md and '## Streams' in md
+    assert 'Clock-like feature of ' in md
     assert md.count('## Protocol ') == 3
     assert md.count('| **validation** |') == 3 and md.count('| **tuning** |') == 3
     for name in streams:
