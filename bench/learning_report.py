@@ -161,8 +161,8 @@ def markdown(results: Dict) -> str:
 
 
 def plot(curves: Dict, results: Dict, path: Path) -> None:
-    """Top: ours - River per stream and protocol (overall, first 10 %) against the goals;
-    below: the rolling accuracy over each stream."""
+    """Top: ours against River per stream and protocol (accuracy overall and over the first
+    10 %, learning CPU) with the goals; below: the rolling accuracy over each stream."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -177,31 +177,39 @@ def plot(curves: Dict, results: Dict, path: Path) -> None:
                           height_ratios=[0.15, 1.6, 0.6] + [1.0] * grid_rows)
     markers = {'row': 'o', 'batch': 's', 'irregular': '^'}
     top = []
-    for col, (key, limit, title) in enumerate((
-            ('accuracy', -0.005, 'over the whole stream (goal: >= -0.005)'),
-            ('first10', -0.02, 'over the first 10 % (goal: >= -0.02)'))):
-        ax = fig.add_subplot(gs[1, 2 * col:2 * col + 2])
+    for span, key, limit, ylabel, title in (
+            (slice(0, 2), 'accuracy', -0.005, 'accuracy, ours - River',
+             'Accuracy over the whole stream, ours - River (goal: >= -0.005)'),
+            (slice(2, 3), 'first10', -0.02, 'accuracy, ours - River',
+             'First 10 %, ours - River (goal: >= -0.02)'),
+            (slice(3, 4), 'learn_us', 1.0, 'CPU per row, ours / River (log)',
+             'Learning CPU, ours / River (goal: <= 1)')):
+        ax = fig.add_subplot(gs[1, span])
         for k, protocol in enumerate(protocols):
-            d = [results['results'][protocol][n]['ours'][key]
-                 - results['results'][protocol][n]['river'][key] for n in names]
+            by = results['results'][protocol]
+            d = [by[n]['ours'][key] / by[n]['river'][key] if key == 'learn_us'
+                 else by[n]['ours'][key] - by[n]['river'][key] for n in names]
             ax.plot([i + (k - 1) * 0.2 for i in range(len(names))], d, markers[protocol],
                     label=f'protocol {PROTOCOL_TITLES[protocol].split(".")[0]} ({protocol})',
-                    markersize=6)
+                    markersize=5)
         ax.axhline(limit, color='red', linestyle='--', linewidth=1.0, label='goal')
-        ax.axhline(0.0, color='grey', linewidth=0.6)
+        if key == 'learn_us':
+            ax.set_yscale('log')
+        else:
+            ax.axhline(0.0, color='grey', linewidth=0.6)
         ax.axvline(n_tuning - 0.5, color='black', linestyle=':', linewidth=1.0)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels([n + (' (v)' if streams[n]['set'] == 'validation' else '')
-                            for n in names], rotation=45, ha='right', fontsize=8)
-        ax.set_xlabel('stream; (v): validation, held out from tuning (right of the dotted line)',
-                      fontsize=8)
-        ax.set_ylabel('accuracy, ours - River')
-        ax.set_title(f'Ours - River, accuracy {title}', fontsize=10)
+                            for n in names], rotation=60, ha='right', fontsize=7)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         top.append(ax)
     legend_ax = fig.add_subplot(gs[0, :])
     legend_ax.axis('off')
-    legend_ax.legend(*top[0].get_legend_handles_labels(), loc='center', ncol=4, fontsize=9)
+    legend_ax.legend(*top[0].get_legend_handles_labels(), loc='center', ncol=4, fontsize=9,
+                     title='(v): a validation stream, held out from tuning (right of the dotted '
+                     'lines)', title_fontsize=9)
     styles = {('row', 'ours'): ('C0', '-'), ('row', 'river'): ('C3', '-'),
               ('batch', 'ours'): ('C1', '--'), ('irregular', 'ours'): ('C2', ':')}
     handles = {}
