@@ -343,7 +343,7 @@ class LearningPolicy:
             return PolicyUpdate(False, 'nothing new to learn: the descent converged on the '
                                 'rows held', self.last_loss, rows, 0, 0, idle=True)
         if self.standing:
-            held_out = min(new, rows - cfg.min_samples)
+            held_out = min(new, rows // 2)  # judged on up to half, fitted to the rest
             if held_out < STANDING_MIN_HELD_OUT:  # rows accrue until a candidate can be judged
                 return PolicyUpdate(False, f'the model in force stands until '
                                     f'{STANDING_MIN_HELD_OUT} new rows can judge a candidate '

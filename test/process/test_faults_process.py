@@ -50,9 +50,12 @@ WRITER = {'num_features': WRITER_N, 'buffer_size': 64, 'min_samples': 1, 'train_
 KILL_ROUNDS = int(os.environ.get('NN1_KILL_ROUNDS', '10'))
 
 
-def writer_samples(rng):
+def writer_samples(rng, sign: float = 1.0):
+    """64 fresh rows. A resumed model has standing: a candidate replaces it (and the file is
+    written) only when better on rows it was not fitted to, so each round's rows follow the
+    other ``sign`` of the concept than the round before, which its resumed model learned."""
     X = rng.normal(size=(64, WRITER_N))
-    return batch_msg(np.column_stack([X, sigmoid(X[:, 0] - X[:, 1])]))
+    return batch_msg(np.column_stack([X, sigmoid(sign * (X[:, 0] - X[:, 1]))]))
 
 
 def wait_for_writes(path, count, deadline, resend=None):
@@ -101,16 +104,19 @@ def test_sigkill_while_the_trainer_writes_never_leaves_a_broken_weights_file(ros
         if rnd:
             trainer.wait_for_output(f'resumed the model from {path}', TIMEOUT)
         ros.wait_for_subscribers(samples, 1, TIMEOUT)
-        batch = writer_samples(rng)
-        samples.publish(batch)
+        sign = (-1.0) ** rnd
+
+        def send():
+            samples.publish(writer_samples(rng, sign))
+        send()
         deadline = time.monotonic() + TIMEOUT
         if pick.random() < 0.5:
             # at a random write: after 1 to 30 completed ones, at once
-            wait_for_writes(path, pick.randint(1, 30), deadline, lambda: samples.publish(batch))
+            wait_for_writes(path, pick.randint(1, 30), deadline, send)
             trainer.proc.send_signal(signal.SIGKILL)
             trainer.proc.wait(timeout=10)
         else:
-            wait_for_writes(path, pick.randint(1, 10), deadline, lambda: samples.publish(batch))
+            wait_for_writes(path, pick.randint(1, 10), deadline, send)
             wait_inside_a_write(path, stale, deadline)
             trainer.proc.send_signal(signal.SIGKILL)
             trainer.proc.wait(timeout=10)
@@ -361,9 +367,11 @@ def test_sigint_and_sigterm_exit_zero_within_a_second_with_the_file_complete(ros
         # the trainer, stopped in the middle of a write to its weights file
         trainer = ros.start('trainer', {**WRITER, 'weights_file': str(path)})
         ros.wait_for_subscribers(samples, 1, TIMEOUT)
-        samples.publish(writer_samples(rng))
+        sign = (-1.0) ** rnd
+        samples.publish(writer_samples(rng, sign))
         deadline = time.monotonic() + TIMEOUT
-        wait_for_writes(path, 2 + rnd, deadline)
+        wait_for_writes(path, 2 + rnd, deadline,
+                        lambda: samples.publish(writer_samples(rng, sign)))
         wait_inside_a_write(path, set(), deadline)
         t0 = time.monotonic()
         code = trainer.stop(sig, timeout=1.0)  # fails the test if it takes longer
