@@ -25,6 +25,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.model import sigmoid
 from nn_one_node.learning.buffer import SampleBuffer
+from nn_one_node.learning.config import DEFAULTS
 from nn_one_node.learning.descent import train_update
 
 TIMEOUT = 30.0
@@ -127,7 +128,8 @@ def test_a_burst_of_100000_samples_keeps_the_newest_and_the_services_answer(ros)
     got = ros.get_parameters('/trainer', ['weights', 'bias'], TIMEOUT)
     reply = ros.call(Trigger, '/trainer/train_now', Trigger.Request(), TIMEOUT)
     offline = train_update(*mirror.arrays(), np.asarray(got['weights']), got['bias'],
-                           learning_rate=2.0, iterations=100, tolerance=0.0)
+                           learning_rate=2.0, iterations=100, tolerance=0.0,
+                           l2=DEFAULTS['prior'] / cap)  # the prior over the rows fitted
     assert reply.message == offline.reason and f'on {cap} samples' in reply.message
     after = ros.get_parameters('/trainer', ['weights', 'bias'], TIMEOUT)
     np.testing.assert_allclose(after['weights'], offline.weights, rtol=1e-9)
