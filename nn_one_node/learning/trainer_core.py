@@ -46,7 +46,8 @@ from nn_one_node.learning.deployment import Deployment, PredictorLink
 from nn_one_node.learning.health import UNDEPLOYED_RUN, TrainerHealth
 from nn_one_node.learning.policy import LearningPolicy, PolicyUpdate
 from nn_one_node.learning.screening import Refusals, screen_rows
-from nn_one_node.learning.weights_file import resume_weights_file, save_weights_file
+from nn_one_node.learning.weights_file import (WeightsFileUnreadable, resume_weights_file,
+                                              save_weights_file)
 from nn_one_node.model import check_loss
 
 STOPPED_DURING_UPDATE = 'stopped during the update: not deployed'
@@ -122,7 +123,6 @@ class TrainerCore:
         start-up mistake (a file that cannot be read, a model the loss cannot train)."""
         if not self.weights_file:
             return None
-        from nn_one_node.learning.weights_file import WeightsFileUnreadable
         try:
             found = resume_weights_file(self.weights_file, self.num_features)
         except WeightsFileUnreadable as err:
