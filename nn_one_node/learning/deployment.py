@@ -44,7 +44,7 @@ Example: a predictor that answers at once, one that is down, one that refuses.
 >>> class Predictor:                     # what a PredictorLink offers
 ...     name, up, refuse, model = '/predictor', True, '', None
 ...     def deploy_ready(self): return self.up
-...     def deploy(self, model):
+...     def deploy(self, model, ranges):
 ...         if not self.refuse: self.model = model
 ...         return Reply((not self.refuse, self.refuse))
 ...     def read_ready(self): return self.up
@@ -82,6 +82,9 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 # The model as deployed and read back: raw-feature weights, bias, activation.
 Model = Tuple[List[float], float, str]
+# Deployed with it, not read back: per feature, the smallest and largest value it was trained on
+# (-inf and inf where that is not known: a model resumed or set by hand).
+Ranges = Tuple[List[float], List[float]]
 
 
 class Call(Protocol):
@@ -111,8 +114,9 @@ class PredictorLink(Protocol):
     def deploy_ready(self) -> bool:
         """Its set_parameters_atomically service is in the graph."""
 
-    def deploy(self, model: Model) -> Call:
-        """Set weights, bias and activation atomically; the reply is ``(successful, reason)``."""
+    def deploy(self, model: Model, ranges: Ranges) -> Call:
+        """Set weights, bias and activation (and the trained ranges) atomically; the reply is
+        ``(successful, reason)``."""
 
     def read_ready(self) -> bool:
         """Its get_parameters service is in the graph."""
@@ -160,6 +164,7 @@ class Deployment:
         self.confirmed_version = -1  # the newest version the predictor confirmed
         self.confirmed_at: Optional[float] = None  # clock() of the last confirmation
         self._model: Optional[Model] = None
+        self._ranges: Optional[Ranges] = None
         self._pending: Optional[Tuple[Call, int, float, Model]] = None  # call, version, sent at
         self._was_up = False
         # read-back of what the predictor serves (see _check)
@@ -191,11 +196,18 @@ class Deployment:
         """The predictor confirmed the model in force."""
         return self.link is not None and self.confirmed_version >= self.version
 
-    def new_model(self, weights, bias: float, activation: str) -> int:
-        """A new model in force: returns its version. Send it with ``poll()``."""
+    def new_model(self, weights, bias: float, activation: str, ranges=None) -> int:
+        """A new model in force: returns its version. Send it with ``poll()``. ``ranges``:
+        ``(low, high)``, each feature's smallest and largest value it was trained on; None: not
+        known."""
         if hasattr(weights, 'tolist'):  # a numpy array: its floats at C speed
             weights = weights.tolist()
         self._model = (list(map(float, weights)), float(bias), str(activation))
+        n = len(self._model[0])
+        if ranges is None:
+            self._ranges = ([-math.inf] * n, [math.inf] * n)
+        else:
+            self._ranges = tuple([float(v) for v in side] for side in ranges)
         self.version += 1
         return self.version
 
@@ -241,7 +253,7 @@ class Deployment:
         if not self._predictor_active():
             return
         sent, version = self._model, self.version
-        call = link.deploy(sent)
+        call = link.deploy(sent, self._ranges)
         self._pending = (call, version, self._clock(), sent)
         call.add_done_callback(lambda: self._done(call, version, sent))
 

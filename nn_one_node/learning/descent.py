@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -214,7 +214,7 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                  learning_rate: float, iterations: int, tolerance: float = 1e-9,
                  activation: str = 'sigmoid', loss: str = 'mse', normalize: bool = True,
                  workspace: Optional[Workspace] = None,
-                 deadline: Optional[float] = None, l2: float = 0.0,
+                 deadline: Optional[float] = None, l2: Union[float, ArrayLike] = 0.0,
                  min_steps: int = 1) -> UpdateResult:
     """One trainer update on the samples ``X`` (M, N), ``y`` (M,), e.g. ``*buffer.arrays()``.
 
@@ -229,7 +229,8 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
        losses the gate compares (and ``loss_before``/``loss_after``) are the objective the
        steps descend: the loss plus ``l2 |w_s|^2`` for MSE (whose course gradient is half the
        loss's) and plus ``l2 |w_s|^2 / 2`` for 'bce'. ``l2 = 0`` (the default) is the plain
-       course update, bit for bit.
+       course update, bit for bit. ``l2`` may also be one value per feature (N,): each
+       standardized weight is pulled by its own.
     3. Back to raw weights, and the deployment gate: the candidate is refused if its loss, weights
        or bias are not finite (also when a step diverges midway), or if its loss on the buffer is
        greater than the deployed model's. A deployed model whose loss is not finite is replaced
@@ -244,9 +245,7 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     lr = check_learning_rate(learning_rate)
     max_steps = _check_count(iterations, 'iterations', 1)
     tol = check_tolerance(tolerance)
-    l2 = float(l2)
-    if not (np.isfinite(l2) and l2 >= 0.0):
-        raise ValueError(f'l2 must be a finite number >= 0, got {l2!r}')
+    l2 = _check_l2(l2)
     X = np.ascontiguousarray(X, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] == 0:
@@ -256,6 +255,8 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
     b0 = as_bias(bias)
     if y.shape[0] != m:
         raise ValueError(f'y must have one label per sample ({m}), got {y.shape[0]}')
+    if isinstance(l2, np.ndarray) and l2.shape != (n,):
+        raise ValueError(f'l2 must be one number or one per feature ({n}), got shape {l2.shape}')
 
     ws = workspace if workspace is not None else Workspace()
     ws.ensure(m, n)
@@ -276,20 +277,40 @@ def train_update(X: ArrayLike, y: ArrayLike, weights: ArrayLike, bias: float, *,
                        l2, min_steps)
 
 
+def _check_l2(l2: Union[float, ArrayLike]) -> Union[float, np.ndarray]:
+    if np.ndim(l2) == 0:
+        value = float(l2)
+        if not (np.isfinite(value) and value >= 0.0):
+            raise ValueError(f'l2 must be a finite number >= 0, got {l2!r}')
+        return value
+    values = np.asarray(l2, dtype=np.float64).reshape(-1)
+    if not (np.all(np.isfinite(values)) and np.all(values >= 0.0)):
+        raise ValueError(f'l2 must hold finite numbers >= 0, got {values.tolist()!r}')
+    return values
+
+
+def _penalty(penalty: Union[float, np.ndarray], w_s: np.ndarray) -> float:
+    """The L2 term of the objective: ``penalty |w_s|^2``, weight by weight."""
+    if isinstance(penalty, np.ndarray):
+        return float(np.dot(penalty * w_s, w_s))
+    return penalty * float(np.dot(w_s, w_s))
+
+
 def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, max_steps: int,
             tol: float, activation: str, loss: str, scaler: Standardizer,
-            ws: Workspace, deadline: Optional[float] = None, l2: float = 0.0,
-            min_steps: int = 1) -> UpdateResult:
+            ws: Workspace, deadline: Optional[float] = None,
+            l2: Union[float, np.ndarray] = 0.0, min_steps: int = 1) -> UpdateResult:
     """``train_update`` after argument checks: the descent and the gate."""
     m, n = X.shape
     kernel = _Kernel(X, y, activation, loss, ws)
     mu, sigma, constant = scaler.mean, scaler.std, scaler.constant
     # The L2 term of the objective, in standardized space (see train_update).
-    penalty = (l2 if loss == 'mse' else 0.5 * l2) if l2 else 0.0
+    penalized = bool(np.any(l2))
+    penalty = (l2 if loss == 'mse' else 0.5 * l2) if penalized else 0.0
     w_s, b_s = scaler.from_raw(w0, b0)  # fresh array: updated in place below
     loss_before = kernel.loss(w0, b0)
-    if penalty:
-        loss_before += penalty * float(np.dot(w_s, w_s))
+    if penalized:
+        loss_before += _penalty(penalty, w_s)
 
     w_raw, grad, tmp, finite_n = ws.w_raw[:n], ws.grad[:n], ws.tmp_n[:n], ws.mask_n[:n]
     step_scale = lr / (m * sigma)  # dL/dw_s = (delta . X - sum(delta) mu) / sigma / M
@@ -307,8 +328,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
                 s = delta.sum()
         else:
             current, s = kernel.mse_step(w_raw, b_raw, grad)  # grad = delta . X
-        if penalty:
-            current += penalty * float(np.dot(w_s, w_s))
+        if penalized:
+            current += _penalty(penalty, w_s)
         if not np.isfinite(current):
             failure = f'the loss became non-finite at step {steps + 1}'
             break
@@ -319,7 +340,7 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
         # move its weight (at |mu| >= ~1e16 by more than any step can repair).
         np.putmask(grad, constant, 0.0)
         np.multiply(grad, step_scale, out=grad)
-        if l2:
+        if penalized:
             grad += (lr * l2) * w_s
         np.subtract(w_s, grad, out=w_s)
         b_s = float(b_s - lr * (s / m))
@@ -338,8 +359,8 @@ def _update(X: np.ndarray, y: np.ndarray, w0: np.ndarray, b0: float, lr: float, 
     w_new = w_raw.copy()
     finite_model = bool(np.all(np.isfinite(w_new)) and np.isfinite(b_new))
     loss_after = kernel.loss(w_new, b_new) if finite_model and not failure else float('nan')
-    if penalty:
-        loss_after += penalty * float(np.dot(w_s, w_s))
+    if penalized:
+        loss_after += _penalty(penalty, w_s)
     hint = f' (learning_rate {lr:g} too large?)'
     if failure or not finite_model:
         reason = f'refused: {failure or "the new weights are not finite"}{hint}'

@@ -1,28 +1,16 @@
 """The trainer's learning policy: what is kept, what is trained on, when, and what is deployed.
 
-No ROS import: the trainer node (and ``nn_one_bag train`` offline) converts messages and
-parameters and calls this module; the gradient descent itself is ``training.train_update`` (the
-course's vectorized MSE gradient, unchanged). Small concepts, in the manner of River:
-
-* ``PrequentialMetrics``: each arriving labeled row is scored by the model in force *before* it
-  is learned ("test-then-train"); accuracy at 0.5, MSE and log loss over the newest ``window``
-  rows say how well the robot predicts now, not how well the model fits its buffer.
-* ``PageHinkley``: a change detector on the prequential error (0/1 for the sigmoid; for the
-  linear model the squared error over the labels' variance, at most 1), with an estimate of
-  where the change began.
-* ``paired_gate``: a candidate is judged on rows it was not fitted to (the rows that arrived
-  since the last update, at most a quarter of the training set, held out of its training),
-  against the model it started from, row by row: refused when it is worse by more than the
-  noise of that comparison. (With fewer than ``GATE_MIN_ROWS`` such rows, the training loss
-  alone decides, as ``train_update``'s own gate does; those rows are trained on next time.)
-* ``Cadence``: when to update: every ``train_period`` of the clock (its meaning is unchanged),
-  every ``update_every`` arriving rows, and, while the training set is young (after the start, a
-  reset or a detected change), each time it has doubled: updates at min_samples, 2x, 4x, ... rows,
-  so a useful model exists within the first few labeled messages.
-* ``LearningPolicy`` puts them together. Forgetting is a window: an update trains on the newest
-  ``train_window`` rows of the ring (``buffer_size`` rows are kept), narrowed to the rows after
-  the change when one is detected. Cost: warm start from the model in force, a stop at
-  convergence relative to the loss (``relative_tolerance``), and L2 (``l2``) as a parameter.
+No ROS import: the trainer core (``trainer_core``, which the node and ``nn_one_bag train``
+drive) calls it; the gradient descent itself is ``descent.train_update`` (the course's vectorized
+MSE gradient). It puts small concepts together, in the manner of River, each in its module:
+prequential metrics (``metrics``: each row scored by the model in force before it is learned),
+change detection (``page_hinkley``), the gate on rows a candidate was not fitted to (``gate``),
+when to update (``cadence``: every ``train_period``, every ``update_every`` rows, and at each
+doubling of a young training set), features that drift like a clock (``drift``). Forgetting is a
+window: an update trains on the newest ``train_window`` rows of the ring (``buffer_size`` rows
+are kept), narrowed to the rows after a detected change. Cost: a warm start from the model in
+force, and a stop at convergence relative to the loss (``relative_tolerance``). Few rows cannot
+make an over-confident model: the ``prior`` fades as rows accrue (see ``update``).
 
 A stream whose concept flips midway, end to end:
 
@@ -55,7 +43,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -63,6 +51,7 @@ from nn_one_node.learning.buffer import SampleBuffer
 from nn_one_node.learning.cadence import Cadence
 from nn_one_node.learning.config import PolicyConfig
 from nn_one_node.learning.descent import train_update
+from nn_one_node.learning.drift import clock_features, trained_ranges
 from nn_one_node.learning.gate import GATE_MIN_ROWS, paired_gate, row_losses
 from nn_one_node.learning.metrics import PrequentialMetrics
 from nn_one_node.learning.page_hinkley import PageHinkley
@@ -137,6 +126,10 @@ class LearningPolicy:
         # The model in force came from outside (the weights file, by hand) and has standing: a
         # candidate replaces it only when it is better on enough rows it was not fitted to.
         self.standing = False
+        self.clocks: List[Tuple[int, float]] = []  # (feature, shift) in the last update's rows
+        self.clock_rows = 0
+        # the smallest and largest values the model in force was trained on (None: not known)
+        self.trained_range: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._label_stats = [0, 0.0, 0.0]  # linear: rows, moving mean and variance of labels
         self.changes = 0
         self.last_change_at: Optional[int] = None  # rows seen when it was detected
@@ -198,6 +191,7 @@ class LearningPolicy:
         self._start = None
         self._settled = False
         self.standing = True
+        self.trained_range = None
         # a model with standing is no fresh start: no doubling cadence from scratch
         self._cadence.young_at_last = max(self._cadence.young_at_last, self.cfg.fast_start)
 
@@ -365,8 +359,13 @@ class LearningPolicy:
             min_steps = RELATIVE_MIN_STEPS
         if deadline is None:
             deadline = time.monotonic() + cfg.max_update_seconds
-        # The prior: a pull toward zero that fades as rows accrue (l2 of prior / M).
+        # The prior: a pull toward zero that fades as rows accrue (l2 of prior / M); a
+        # feature that drifts like a clock keeps it at full strength (drift.py).
         l2 = cfg.l2 + (cfg.prior / fit if cfg.prior else 0.0)
+        self.clocks, self.clock_rows = clock_features(X[:fit]), fit
+        if self.clocks and cfg.prior:
+            l2 = np.full(self.num_features, l2)
+            l2[[i for i, _ in self.clocks]] = cfg.l2 + cfg.prior
         result = train_update(X[:fit], y[:fit], w0, b0, learning_rate=cfg.learning_rate,
                               iterations=cfg.iterations_per_update, tolerance=tol,
                               activation=cfg.activation, loss=cfg.loss,
@@ -392,6 +391,7 @@ class LearningPolicy:
                            float(result.bias))
             self._start = None
             self.standing = False
+            self.trained_range = trained_ranges(X[:fit])
             self.deployed += 1
             self.last_loss = result.loss_after
         else:

@@ -43,6 +43,7 @@ import numpy as np
 
 from nn_one_node.learning.config import PolicyConfig, initial_weights
 from nn_one_node.learning.deployment import Deployment, PredictorLink
+from nn_one_node.learning.drift import clock_advice
 from nn_one_node.learning.health import UNDEPLOYED_RUN, TrainerHealth
 from nn_one_node.learning.policy import LearningPolicy, PolicyUpdate
 from nn_one_node.learning.screening import Refusals, screen_rows
@@ -183,7 +184,8 @@ class TrainerCore:
         self.deployment.deploy_timeout = values['deploy_timeout']
         self.deployment.check_period = values['train_period']
         if changed:
-            self.deployment.new_model(self.weights, self.bias, self.activation)
+            self.deployment.new_model(self.weights, self.bias, self.activation,
+                                      ranges=self.policy.trained_range)
             self.sync()  # now, not at the next tick: train_period may be hours
 
     # ----------------------------------------------------------------------------------- rows
@@ -251,7 +253,8 @@ class TrainerCore:
         self.last_loss = result.loss
         run = self.health.updated(result.deployed, result.reason)
         if result.deployed:
-            self.deployment.new_model(self.weights, self.bias, self.activation)
+            self.deployment.new_model(self.weights, self.bias, self.activation,
+                                      ranges=self.policy.trained_range)
             self._gated_at = time.monotonic()
             if self.weights_file:
                 self.save()
@@ -322,6 +325,7 @@ class TrainerCore:
             found += self.health.problems(now, self.active(), self.values['train_period'],
                                           pol.metrics()['accuracy'], self._window_labels(),
                                           pol.buffer.total_added)
+            found += [clock_advice(i, shift, pol.clock_rows) for i, shift in pol.clocks]
         return found
 
     def counters(self, now: Optional[float] = None) -> Dict[str, Any]:
@@ -351,5 +355,7 @@ class TrainerCore:
             'last change at sample': ('never' if m['last_change_at'] is None
                                       else m['last_change_at']),
             'training samples': m['training_rows'],
+            'features drifting like a clock': (', '.join(str(i) for i, _ in pol.clocks)
+                                               or 'none'),
             **(self.health.figures(now, self._window_labels()) if now is not None else {}),
         }

@@ -21,6 +21,7 @@ from __future__ import annotations
 from nn_one_node import blas_threads  # noqa: F401 - first: one BLAS thread, set before numpy loads
 
 import ctypes
+import math
 import sys
 from typing import Any, Dict, List, Optional
 
@@ -33,6 +34,7 @@ from std_msgs.msg import Float64MultiArray
 from nn_one_node.model import ACTIVATIONS, ROW_PYTHON_MAX_FEATURES, NeuronModel, RowPredictor
 from nn_one_node.parameters import (ParamSpec, finite_number, off_or_at_least, one_of,
                                     weights_vector)
+from nn_one_node.ranges import RangeWatch, trained_range_check
 from nn_one_node.ros import diagnostics
 from nn_one_node.ros.codecs import MatrixDecoder, MessageError, VectorEncoder
 from nn_one_node.ros.lifecycle import SteppedNode
@@ -40,6 +42,8 @@ from nn_one_node.ros.params import checked_values, declare_sized, validate
 from nn_one_node.ros.runtime import RefusalLog, executor_param, run
 
 WARN_THROTTLE_SEC = 5.0
+# What a deployment sets (atomically): a change of any of them is a new model.
+MODEL_PARAMS = ('weights', 'bias', 'activation', 'trained_min', 'trained_max')
 
 
 def predictor_params(num_features: int) -> List[ParamSpec]:
@@ -57,6 +61,17 @@ def predictor_params(num_features: int) -> List[ParamSpec]:
                   'Read at start.',
                   read_only=True, float_range=(0.0, 3600.0), constraints='0 or >= 0.01',
                   check=off_or_at_least(0.01)),
+        ParamSpec('trained_min', [-math.inf] * num_features,
+                  'Per feature, the smallest value in the rows the model in force was trained '
+                  'on: the trainer sets it with each model (-inf: not known). Rows served '
+                  'outside [trained_min, trained_max] are counted by feature in /diagnostics.',
+                  constraints='length num_features, no NaN, <= trained_max',
+                  check=trained_range_check),
+        ParamSpec('trained_max', [math.inf] * num_features,
+                  'Per feature, the largest value in the rows the model in force was trained '
+                  'on (inf: not known); see trained_min.',
+                  constraints='length num_features, no NaN, >= trained_min',
+                  check=trained_range_check),
         executor_param(),
     ]
 
@@ -82,6 +97,7 @@ class PredictorNode(SteppedNode):
         self._values = values = checked_values(self, self._specs)
         self._model = self._build_model(values)
         self._row_predictor = RowPredictor(self._model)
+        self._watch = RangeWatch(values['trained_min'], values['trained_max'])
         # Features read and predictions written in their serialized form where the middleware's
         # encoding is the one the codecs expect (else as messages): see ros/codecs.py. A sample
         # of up to ROW_PYTHON_MAX_FEATURES values comes as Python floats, which RowPredictor
@@ -120,7 +136,7 @@ class PredictorNode(SteppedNode):
                 self.destroy_publisher(pub)
         self._pub = self._sub = self._diag_pub = self._diag_timer = None
         self._values = None
-        self._model = self._row_predictor = self._decoder = self._encoder = None
+        self._model = self._row_predictor = self._decoder = self._encoder = self._watch = None
 
     # ------------------------------------------------------------------------------ parameters
     @staticmethod
@@ -142,12 +158,14 @@ class PredictorNode(SteppedNode):
         if not result.successful:
             self.get_logger().warning(f'parameter change refused: {result.reason}')
             return result
-        if any(p.name in ('weights', 'bias', 'activation') for p in params):
+        if any(p.name in MODEL_PARAMS for p in params):
             try:
                 model = self._build_model(merged)
             except ValueError as err:
                 return SetParametersResult(successful=False, reason=str(err))
             self._model, self._row_predictor = model, RowPredictor(model)
+            # rows outside the trained ranges are counted from the model that came with them
+            self._watch = RangeWatch(merged['trained_min'], merged['trained_max'])
         self._values = merged
         return result
 
@@ -162,6 +180,7 @@ class PredictorNode(SteppedNode):
         if row is not None:
             y = self._row_predictor(row)  # a snapshot: weights and bias of the same update
             if y is not None:
+                self._watch.row(row)
                 self._pub.publish(self._encoder.value(y))
                 self.predicted_messages += 1
                 self.predicted_samples += 1
@@ -194,6 +213,7 @@ class PredictorNode(SteppedNode):
                 f'{z.shape[0]} sample(s): features too large for these weights')
             return
         y_hat = model.activate(z)
+        self._watch.matrix(x)
         self._pub.publish(self._encoder.vector(y_hat))
         self.predicted_messages += 1
         self.predicted_samples += y_hat.shape[0]
@@ -206,6 +226,8 @@ class PredictorNode(SteppedNode):
             'samples predicted': self.predicted_samples,
             'messages refused': self.refusals.total,
             'last refusal': self.refusals.last_reason,
+            'rows since the model came': self._watch.rows,
+            'rows outside the trained range, by feature': self._watch.counts(),
         }
         if self.managed:
             counters['lifecycle state'] = self.lifecycle_state()
@@ -216,6 +238,7 @@ class PredictorNode(SteppedNode):
         refused = self.refusals.total
         problems = [f'{refused} messages refused; last: {self.refusals.last_reason}'
                     ] if refused else []
+        problems += self._watch.problems()
         message = None
         if not self.active:
             message = (f'inactive: {self.ignored.get("features", 0)} features messages ignored; '

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.task import Future
 
-from nn_one_node.learning.deployment import Model
+from nn_one_node.learning.deployment import Model, Ranges
 
 DEPLOYED = ('weights', 'bias', 'activation')
 
@@ -88,12 +88,15 @@ class RosPredictorLink:
     def deploy_ready(self) -> bool:
         return self._set.service_is_ready()
 
-    def deploy(self, model: Model) -> RosCall:
+    def deploy(self, model: Model, ranges: Ranges) -> RosCall:
         weights, bias, activation = model
+        low, high = ranges
         request = SetParametersAtomically.Request(parameters=[
             Parameter('weights', value=weights).to_parameter_msg(),
             Parameter('bias', value=bias).to_parameter_msg(),
             Parameter('activation', value=activation).to_parameter_msg(),
+            Parameter('trained_min', value=low).to_parameter_msg(),
+            Parameter('trained_max', value=high).to_parameter_msg(),
         ])
         return RosCall(self._set, self._set.call_async(request), deploy_outcome)
 

@@ -171,6 +171,47 @@ def test_bad_parameter_values_are_refused_with_a_reason_and_change_nothing(ros):
     np.testing.assert_allclose(prediction(reply), expected, atol=1e-15)
 
 
+def test_rows_outside_the_trained_range_are_counted_by_feature_and_warned_of(ros):
+    # The trainer deploys each model with the ranges it was trained on (trained_min/max).
+    _, pub, out = start_predictor(ros)
+    diags = ros.collect(DiagnosticArray, '/diagnostics')
+    r = ros.set_parameters('/predictor', {'weights': W, 'bias': B,
+                                          'trained_min': [-1.0, -1.0, 11.9],
+                                          'trained_max': [1.0, 1.0, 12.4]}, atomic=True)
+    assert r.successful, r.reason
+    # the third feature drifts below its range (a draining battery), one row in four; the
+    # rows go one by one (the fast path) and in batches (the vectorized one)
+    rows = [[0.5, -0.5, 12.0], [0.1, 0.2, 12.3], [0.0, 0.9, 12.1], [0.3, 0.3, 11.5]] * 30
+    for x in rows[:60]:
+        ros.ask(pub, one(x), out)
+    ros.ask(pub, matrix_to_msg(np.array(rows[60:])), out)
+    core = NeuronModel(3, weights=W, bias=B)  # the ranges change no prediction
+    np.testing.assert_allclose(prediction(out[-1]), core.predict(np.array(rows[60:])),
+                               atol=1e-15)
+
+    def counted(statuses, n):
+        d = diagnostic_values(statuses, 'predictor')
+        return d if d and int(d['rows since the model came']) == n else None
+    d = ros.spin_until(lambda: counted(diags, len(rows)), what='the rows counted')
+    assert d['rows outside the trained range, by feature'] == '2: 30'
+    status = [s for a in diags for s in a.status if s.name.endswith('predictor')][-1]
+    assert status.level == b'\x01' and 'feature 2: 30 of 120 rows' in status.message
+    # refused: a range the wrong way round, NaN, the wrong length; nothing changes
+    for bad in ({'trained_min': [0.0, 0.0, 13.0]}, {'trained_max': [1.0, math.nan, 12.4]},
+                {'trained_min': [0.0, 0.0]}):
+        (result,) = ros.set_parameters('/predictor', bad)
+        assert not result.successful and 'trained_m' in result.reason, (bad, result.reason)
+    # a new model starts the count again; unknown ranges (-inf, inf) count nothing
+    r = ros.set_parameters('/predictor', {'weights': W, 'bias': 0.5,
+                                          'trained_min': [-math.inf] * 3,
+                                          'trained_max': [math.inf] * 3}, atomic=True)
+    assert r.successful, r.reason
+    for x in rows[:8]:
+        ros.ask(pub, one(x), out)
+    d = ros.spin_until(lambda: counted(diags, 8), what='the count started again')
+    assert d['rows outside the trained range, by feature'] == 'none'
+
+
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
 def test_signals_exit_zero(ros, sig):
     proc, _, _ = start_predictor(ros)

@@ -230,6 +230,12 @@ def test_online_learning_reaches_the_offline_fit_and_deploys_it_to_the_predictor
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(weights) * SCALE, offline_std, atol=0.02)
     assert bias == pytest.approx(offline.bias, abs=0.02 * (1 + abs(offline.bias)))
+    # deployed with it: the range of the rows it was trained on (most of the 2000: a few may
+    # have been held out to judge it), which the predictor counts rows against
+    got = ros.get_parameters('/predictor', ['trained_min', 'trained_max'])
+    low, high = np.asarray(got['trained_min']), np.asarray(got['trained_max'])
+    assert np.all(X.min(axis=0) <= low) and np.all(low <= np.quantile(X, 0.01, axis=0))
+    assert np.all(np.quantile(X, 0.99, axis=0) <= high) and np.all(high <= X.max(axis=0))
     d = ends.diag(lambda d: d['predictor in sync'] == 'True', 'predictor in sync')
     assert count(d, 'samples refused') == 0 and count(d, 'updates deployed') >= 1
     assert d['training enabled'] == 'False'
@@ -363,7 +369,11 @@ def test_restart_resumes_the_saved_model_and_deploys_it_to_a_fresh_predictor(ros
     assert model_of(ros, '/trainer') == saved
     assert ros.get_parameters('/trainer', ['activation'])['activation'] == 'linear'
     wait_model(ros, '/predictor', saved, 'the resumed model deployed to the fresh predictor')
-    assert ros.get_parameters('/predictor', ['activation'])['activation'] == 'linear'
+    got = ros.get_parameters('/predictor', ['activation', 'trained_min', 'trained_max'])
+    assert got['activation'] == 'linear'
+    # the file does not say what the model was trained on: not known, nothing is counted
+    assert list(got['trained_min']) == [-math.inf] * N and list(got['trained_max']) == [
+        math.inf] * N
     d = ends.diag(lambda d: d['predictor in sync'] == 'True', 'predictor in sync')
     assert count(d, 'samples held') == 0 and count(d, 'updates') == 0
 

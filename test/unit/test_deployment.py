@@ -7,6 +7,7 @@ purpose: replies late, out of order, after a timeout, a predictor that leaves an
 """
 
 import ast
+import math
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -60,12 +61,14 @@ class FakeLink:
     def __init__(self) -> None:
         self.up = True
         self.calls: List[FakeCall] = []
+        self.ranges: List[tuple] = []  # sent with each deploy call
 
     def deploy_ready(self) -> bool:
         return self.up
 
-    def deploy(self, model) -> FakeCall:
+    def deploy(self, model, ranges) -> FakeCall:
         self.calls.append(FakeCall('deploy', model))
+        self.ranges.append(ranges)
         return self.calls[-1]
 
     def read_ready(self) -> bool:
@@ -144,6 +147,26 @@ def test_a_model_is_sent_once_and_confirmed():
     call.finish((True, ''))
     assert d.in_sync and d.confirmed_version == 1 and d.confirmed_at == clock.now
     assert log.warnings == []
+
+
+def test_the_trained_ranges_go_with_their_model_and_unknown_ones_are_unbounded():
+    import numpy as np
+    d, link, _, _ = make()
+    d.new_model(*MODEL_A, ranges=(np.array([0.0, -2.0]), np.array([1.0, 3.0])))
+    d.poll()
+    assert link.ranges == [([0.0, -2.0], [1.0, 3.0])]
+    link.of('deploy')[0].finish((True, ''))
+    d.new_model(*MODEL_B)  # resumed or set by hand: its ranges are not known
+    d.poll()
+    assert link.ranges[-1] == ([-math.inf] * 2, [math.inf] * 2)
+    # a predictor that comes back gets the model in force with its own ranges, not the first's
+    link.of('deploy')[-1].finish((True, ''))
+    link.up = False
+    d.poll()
+    link.up = True
+    d.poll()
+    assert link.of('deploy')[-1].payload == MODEL_B
+    assert link.ranges[-1] == ([-math.inf] * 2, [math.inf] * 2)
 
 
 def test_weights_given_as_any_sequence_are_sent_as_floats():
