@@ -44,6 +44,13 @@ def screen_rows(rows: np.ndarray, num_features: int, activation: str,
     [0, 1] for the sigmoid model). Returns the kept rows (M', N + 1): ``rows`` itself when
     every one is kept."""
     n = num_features
+    if rows.shape[0] == 1:
+        # One row a message, the common case: a comparison per Python float costs less than
+        # the dozen numpy calls below (NaN fails every comparison, an infinity the magnitude's).
+        values = rows[0].tolist()
+        if all(-MAX_MAGNITUDE <= v <= MAX_MAGNITUDE for v in values) and (
+                activation != 'sigmoid' or 0.0 <= values[n] <= 1.0):
+            return rows
     finite = np.isfinite(rows).all(axis=1)
     if not finite.all():
         bad = int(np.count_nonzero(~finite))

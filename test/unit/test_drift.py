@@ -121,3 +121,4 @@ def test_the_trained_ranges_are_the_rows_the_model_in_force_was_trained_on():
     assert np.all(low <= X[-rows // 2:].min(axis=0)) and np.all(X[-rows // 2:].max(axis=0) <= high)
     pol.set_model([0.1, 0.2, 0.3], 0.0)  # from outside: what it was trained on is not known
     assert pol.trained_range is None
+
