@@ -41,3 +41,11 @@ if ! (cd "$NN1_ROOT" && colcon --log-base log build --base-paths . --build-base 
 fi
 # shellcheck disable=SC1091
 source "$NN1_ROOT/install/setup.bash"
+# The package's executables (what `ros2 run nn_one_node <name>` starts: predictor, trainer,
+# assembler, nn_one_bag, ...) on PATH, for a venv without the ros2 CLI.
+NN1_BIN="$NN1_ROOT/install/nn_one_node/lib/nn_one_node"
+case ":$PATH:" in
+  *":$NN1_BIN:"*) ;;
+  *) export PATH="$NN1_BIN:$PATH" ;;
+esac
+echo "[setup] ready: the executables of nn_one_node are on PATH ($NN1_BIN)"

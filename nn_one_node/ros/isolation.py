@@ -17,12 +17,13 @@ from typing import Dict, Mapping, Optional
 
 # Domain IDs 0..101 are valid on Linux with the default port mapping; 0 is everyone's default.
 _FIRST, _LAST = 1, 101
+_MAX_DOMAIN_ID = 232  # the largest any RMW accepts
 
 
 class DomainLock:
     """An exclusively held ROS_DOMAIN_ID; ``release`` (or process exit) frees it."""
 
-    def __init__(self, domain_id: int, fd: int) -> None:
+    def __init__(self, domain_id: int, fd: Optional[int]) -> None:
         self.domain_id = domain_id
         self._fd: Optional[int] = fd
 
@@ -36,6 +37,26 @@ class DomainLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def domain_id_from_env(env: Optional[Mapping[str, str]] = None) -> Optional[int]:
+    """The ROS_DOMAIN_ID the user set (None: unset or empty); ValueError if it is no domain ID.
+
+    >>> domain_id_from_env({'ROS_DOMAIN_ID': '42'}), domain_id_from_env({})
+    (42, None)
+    """
+    text = (os.environ if env is None else env).get('ROS_DOMAIN_ID', '').strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) > _MAX_DOMAIN_ID:
+        raise ValueError(f'ROS_DOMAIN_ID={text!r} is not a domain ID (0 to {_MAX_DOMAIN_ID}): '
+                         'unset it to have one chosen, or set a number')
+    return int(text)
+
+
+def use_domain_id(domain_id: int) -> DomainLock:
+    """The domain the user chose, as a lock that holds nothing (others may share it: theirs)."""
+    return DomainLock(domain_id, None)
 
 
 def claim_domain_id(rng: Optional[random.Random] = None) -> DomainLock:

@@ -31,6 +31,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import rclpy
@@ -39,7 +40,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from nn_one_node.ros.lifecycle import SteppedNode, managed_class, split_managed_flag
+from nn_one_node.ros.lifecycle import MANAGED_FLAG, SteppedNode, managed_class, split_managed_flag
 from nn_one_node.parameters import ParamSpec, one_of
 from nn_one_node.learning.screening import Refusals
 
@@ -187,13 +188,50 @@ def run(node_factory: Callable[[], Node], args: Optional[List[str]] = None) -> i
     With ``--managed`` before ``--ros-args`` in ``args`` (default: sys.argv) the node class, a
     ``lifecycle.SteppedNode``, is built as a lifecycle node; for any other class that is exit 2.
     """
-    managed, args = split_managed_flag(list(sys.argv if args is None else args))
+    argv = list(sys.argv if args is None else args)
+    problem = arguments_problem(argv)
+    if problem:
+        rclpy.logging.get_logger('nn_one_node').error(f'cannot start: {problem}')
+        return 2
+    managed, args = split_managed_flag(argv)
     with StopSignals() as stop:
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except RuntimeError as err:  # rcl refusing the ROS arguments (RCLError and its kinds)
+            what = str(err).splitlines()[0]
+            if type(err).__name__ == 'UnknownROSArgsError':
+                what = (f'unknown ROS arguments {what} (options of the node go before '
+                        '--ros-args)')
+            rclpy.logging.get_logger('nn_one_node').error(f'cannot start: bad ROS arguments: '
+                                                          f'{what}')
+            return 2
         try:
             return _build_and_spin(node_factory, managed, stop)
         finally:
             rclpy.try_shutdown()
+
+
+def arguments_problem(argv: List[str]) -> str:
+    """What is wrong with a node's command line before rcl reads it ('' if nothing we know):
+    ``--managed`` among the ROS arguments, a params file that is not there.
+
+    >>> print(arguments_problem(['predictor', '--ros-args', '-p', 'x:=2', '--managed'])[56:])
+    put it before --ros-args (predictor --managed --ros-args ...)
+    >>> arguments_problem(['trainer', '--ros-args', '--params-file', '/no/such.yaml'])
+    'params file /no/such.yaml: no such file'
+    """
+    if '--ros-args' in argv:
+        start = argv.index('--ros-args')
+        ros_args = argv[start + 1:]
+        if MANAGED_FLAG in ros_args:
+            name = Path(argv[0]).name if argv else 'node'
+            return (f'{MANAGED_FLAG} is an option of the node, not a ROS argument: put it '
+                    f'before --ros-args ({name} {MANAGED_FLAG} --ros-args ...)')
+        for option, value in zip(ros_args, ros_args[1:]):
+            if option == '--params-file' and not Path(value).is_file():
+                return f'params file {value}: ' + ('a directory, not a file' if Path(
+                    value).is_dir() else 'no such file')
+    return ''
 
 
 def _build_and_spin(node_factory, managed: bool, stop: StopSignals) -> int:

@@ -52,7 +52,8 @@ from typing import Any, Dict, List, Optional, TextIO, Tuple
 
 import numpy as np
 
-from nn_one_node.ros.isolation import claim_domain_id, loopback_env
+from nn_one_node.ros.isolation import (claim_domain_id, domain_id_from_env, loopback_env,
+                                       use_domain_id)
 from nn_one_node.sim.scenario import Scenario
 from nn_one_node.tools.demo_monitor import Monitor, MonitorState, Recorder, Sample
 from nn_one_node.tools.demo_summary import HEADER, plot, reference, row, summary
@@ -242,7 +243,13 @@ def _isolate(domain_id: int) -> Dict[str, str]:
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     inst = find_installation()
-    lock = claim_domain_id()
+    try:
+        chosen = domain_id_from_env()
+    except ValueError as err:
+        print(f'demo: {err}', file=sys.stderr)
+        return 2
+    # the user's domain, so that their own tools can watch the demo; else one nobody holds
+    lock = use_domain_id(chosen) if chosen is not None else claim_domain_id()
     env = _isolate(lock.domain_id)
     log_dir = args.out.parent / 'demo-logs'
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -268,7 +275,10 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
            if use_launch else 'the installed executables')
     nodes = ', '.join(n for n in path.nodes if with_trainer or n != 'trainer')
     p(f'starting {nodes} with {how} and {inst.params_file(path)}')
-    p(f'ROS_DOMAIN_ID {lock.domain_id}, DDS on loopback only; node logs in {log_dir}/')
+    whose = ('yours' if chosen is not None else 'free, chosen for this run: export '
+             'ROS_DOMAIN_ID to choose it')
+    p(f'ROS_DOMAIN_ID {lock.domain_id} ({whose}), DDS on loopback only; node logs in '
+      f'{log_dir}/')
     if not with_trainer:
         p('without the trainer: showing the predictor serving its initial model')
 

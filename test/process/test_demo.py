@@ -24,8 +24,13 @@ def assert_nodes_stopped_cleanly(out: str):
     assert codes and set(codes) == {'0'}, line.group(0)
 
 
-def start_demo(*args):
+def start_demo(*args, domain_id=None):
+    """The demo, on the ROS_DOMAIN_ID given (as a user who exported one), else on one it
+    chooses (as a user who did not)."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env.pop('ROS_DOMAIN_ID', None)
+    if domain_id is not None:
+        env['ROS_DOMAIN_ID'] = str(domain_id)
     return subprocess.Popen([sys.executable, '-m', 'nn_one_node.tools.demo', *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             stdin=subprocess.DEVNULL)
@@ -92,6 +97,7 @@ def test_demo_learns_plots_records_and_exits_zero_by_itself(tmp_path):
     out = finish(proc, timeout=150)
     assert proc.returncode == 0, out
     assert 'the robot path' in out
+    assert re.search(r'ROS_DOMAIN_ID \d+ \(free, chosen for this run', out), out
     assert_nodes_stopped_cleanly(out)
     assert re.search(r'^stopped .*predictor.*trainer.*assembler.*sim_robot', out, re.M) \
         or 'ros2 launch' in out, out
@@ -130,12 +136,14 @@ def test_demo_learns_plots_records_and_exits_zero_by_itself(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_array_path_still_learns(tmp_path):
+def test_the_array_path_still_learns_on_the_domain_the_user_chose(tmp_path, domain_id):
     png = tmp_path / 'plots' / 'demo.png'
-    proc = start_demo('--arrays', '--duration', 12, '--out', png)
+    proc = start_demo('--arrays', '--duration', 12, '--out', png, domain_id=domain_id)
     out = finish(proc, timeout=120)
     assert proc.returncode == 0, out
     assert 'the array path' in out
+    # the user's own tools on their ROS_DOMAIN_ID see the demo: its monitor learns there
+    assert f'ROS_DOMAIN_ID {domain_id} (yours)' in out, out
     assert_nodes_stopped_cleanly(out)
     assert re.search(r'^stopped .*predictor.*trainer.*sim_sensor', out, re.M) \
         or 'ros2 launch' in out, out
@@ -164,3 +172,7 @@ def test_bad_arguments_exit_2_with_the_reason(tmp_path):
     proc = start_demo('--record', tmp_path / 'taken', '--out', tmp_path / 'x.png')
     out = finish(proc, timeout=30)
     assert proc.returncode == 2 and 'already exists' in out
+    proc = start_demo('--out', tmp_path / 'x.png', domain_id='robot7')
+    out = finish(proc, timeout=30)
+    assert proc.returncode == 2 and "ROS_DOMAIN_ID='robot7' is not a domain ID" in out, out
+    assert 'Traceback' not in out
