@@ -13,7 +13,8 @@ import math
 import os
 import sys
 
-from nn_one_node.offline.commands import Failure, check_namespace, load_document
+from nn_one_node.offline.commands import (CLOCK_TOPIC, CLOCK_TYPE, Failure, check_namespace,
+                                          load_document)
 from nn_one_node.offline.recording import BagSink, check_out, summary, topics_to_record
 
 
@@ -45,7 +46,9 @@ def cmd_record(args) -> int:
           f'({", ".join(f"{t} ({ty})" for t, ty in sorted(topics.items()))}); '
           'Ctrl-C to stop', file=sys.stderr, flush=True)
     try:
-        seconds = record(topics, sink, args.duration)
+        # /clock too where something publishes it (a simulator): train then reads the time the
+        # nodes saw with use_sim_time (its --clock auto), which the messages' stamps are in
+        seconds = record(topics, sink, args.duration, optional={CLOCK_TOPIC: CLOCK_TYPE})
     finally:
         sink.close()
     missing = sorted(t for t in topics if not sink.counts.get(t))

@@ -31,21 +31,28 @@ DEPTH = 100              # messages a subscription may queue while the bag is wr
 
 
 class Recorder:
-    """Subscribes ``topics`` ({name: type}) as publishers appear and writes them to ``sink``."""
+    """Subscribes ``topics`` ({name: type}) as publishers appear and writes them to ``sink``;
+    ``optional`` ones too, where they have a publisher, without waiting for them (/clock)."""
 
     def __init__(self, node, topics: Dict[str, str], sink: BagSink,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], optional: Optional[Dict[str, str]] = None) -> None:
         self.node = node
         self.sink = sink
         self.say = say
-        self.waiting: Dict[str, str] = dict(topics)
-        self.classes = {t: default_resolver(ty) for t, ty in topics.items()}
+        self.optional = dict(optional or {})
+        self._todo: Dict[str, str] = {**topics, **self.optional}
+        self.classes = {t: default_resolver(ty) for t, ty in self._todo.items()}
         self._noted: Set[str] = set()
         self._subs = []
         self.discover()
 
+    @property
+    def waiting(self):
+        """The topics it needs that have no publisher yet."""
+        return [t for t in self._todo if t not in self.optional]
+
     def discover(self) -> None:
-        for topic, msgtype in list(self.waiting.items()):
+        for topic, msgtype in list(self._todo.items()):
             infos = self.node.get_publishers_info_by_topic(topic)
             same = [i for i in infos if i.topic_type == msgtype]
             others = sorted({i.topic_type for i in infos if i.topic_type != msgtype})
@@ -68,16 +75,17 @@ class Recorder:
             self._subs.append(self.node.create_subscription(
                 self.classes[topic], topic, functools.partial(self._on_message, topic), qos,
                 raw=True))
-            del self.waiting[topic]
+            del self._todo[topic]
 
     def _on_message(self, topic: str, data: bytes) -> None:
         self.sink.write(topic, self.node.get_clock().now().nanoseconds, data)
 
 
 def record(topics: Dict[str, str], sink: BagSink, duration: Optional[float] = None,
-           stream: TextIO = sys.stderr) -> float:
+           stream: TextIO = sys.stderr, optional: Optional[Dict[str, str]] = None) -> float:
     """Record until SIGINT, SIGTERM or ``duration`` seconds; return the seconds recorded. The
-    sink is left open (the caller closes it, whatever happened)."""
+    sink is left open (the caller closes it, whatever happened). ``optional`` topics are
+    recorded where they have a publisher, and not waited for."""
     def say(text: str) -> None:
         stream.write(text + '\n')
         stream.flush()
@@ -90,7 +98,7 @@ def record(topics: Dict[str, str], sink: BagSink, duration: Optional[float] = No
         try:
             node = rclpy.create_node(NODE_NAME, context=context,
                                      start_parameter_services=False)
-            recorder = Recorder(node, topics, sink, say)
+            recorder = Recorder(node, topics, sink, say, optional)
             node.create_timer(DISCOVERY_PERIOD, recorder.discover)
             executor = SingleThreadedExecutor(context=context)
             executor.add_node(node)
