@@ -15,7 +15,8 @@ import sys
 
 from nn_one_node.offline.commands import (CLOCK_TOPIC, CLOCK_TYPE, Failure, check_namespace,
                                           load_document)
-from nn_one_node.offline.recording import BagSink, check_out, summary, topics_to_record
+from nn_one_node.offline.recording import (BagSink, check_domain_id, check_out, summary,
+                                           topics_to_record)
 
 
 def cmd_record(args) -> int:
@@ -31,6 +32,7 @@ def cmd_record(args) -> int:
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise Failure(f'--duration must be a number of seconds > 0, got {args.duration:g}')
     check_out(args.out)
+    check_domain_id(os.environ)
     try:
         from nn_one_node.ros.recorder import record
     except ImportError as err:

@@ -82,6 +82,26 @@ class BagSink:
             self._bag = None
 
 
+# The largest ROS_DOMAIN_ID whose DDS ports fit (ROS 2's "Domain ID" page: 0..232 on Linux);
+# Fast DDS ends the process (exit 1, no Python exception) when it builds a node on a larger one.
+MAX_DOMAIN_ID = 232
+
+
+def check_domain_id(env) -> None:
+    """Failure where ``ROS_DOMAIN_ID`` is set to what DDS cannot use.
+
+    >>> check_domain_id({'ROS_DOMAIN_ID': '42'})
+    >>> check_domain_id({'ROS_DOMAIN_ID': '999'})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nn_one_node.offline.commands.Failure: ROS_DOMAIN_ID=999 is not a domain DDS can use: ...
+    """
+    value = env.get('ROS_DOMAIN_ID', '').strip()
+    if value and not (value.isdigit() and int(value) <= MAX_DOMAIN_ID):
+        raise Failure(f'ROS_DOMAIN_ID={value} is not a domain DDS can use: give 0 to '
+                      f'{MAX_DOMAIN_ID}')
+
+
 def check_out(path: str) -> None:
     """Failure where ``path`` cannot take a new bag (it exists; a file is in the way)."""
     if os.path.lexists(path):

@@ -284,3 +284,12 @@ def test_every_start_up_mistake_is_one_line_and_exit_2(bags, tmp_path, capsys, c
     assert len(lines) == 1 and lines[0].startswith(f'{prog}: error: '), err
     assert 'Traceback' not in err and out == ''
     assert not (tmp_path / 'out').exists() and not (tmp_path / 'm.yaml').exists()
+
+
+def test_record_refuses_a_domain_dds_cannot_use(bags, tmp_path, capsys, monkeypatch):
+    # Fast DDS would end the process at the node's creation, exit 1 and no reason of ours
+    monkeypatch.setenv('ROS_DOMAIN_ID', '999')
+    code, out, err = run(['record', '--params-file', bags['relative'], tmp_path / 'out'],
+                         capsys)
+    assert code == 2 and 'ROS_DOMAIN_ID=999' in error_of(err, 'record')
+    assert not (tmp_path / 'out').exists()
