@@ -114,7 +114,7 @@ def check_out(path: str) -> None:
 
 def summary(path: str, storage: str, seconds: float, counts: Dict[str, int],
             missing: List[str], params_file: str, namespace: str) -> str:
-    per_topic = ', '.join(f'{t} {n:,}' for t, n in sorted(counts.items())) or 'no message'
+    per_topic = ', '.join(f'{t} {n:,}' for t, n in sorted(counts.items()) if n) or 'no message'
     ns = '' if namespace in ('', '/') else f' --namespace {namespace}'
     text = (f'{PROG} record: wrote {path} (rosbag2, {storage}): {seconds:.1f} s, {per_topic}')
     if missing:

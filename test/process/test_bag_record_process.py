@@ -67,8 +67,8 @@ def recorded_counts(proc: NodeProcess, out: Path):
     said = {} if line.startswith('no message') else {
         t: int(n.replace(',', '')) for t, n in (p.split(' ')[:2] for p in line.split('; ')[0]
                                                  .split(', '))}
-    with Recording([out]) as rec:
-        have = {t: n for t, (_ty, n) in rec.topics().items()}
+    with Recording([out]) as rec:  # (a topic subscribed but silent may be listed, with 0)
+        have = {t: n for t, (_ty, n) in rec.topics().items() if n}
     return said, have
 
 
