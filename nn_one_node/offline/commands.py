@@ -8,16 +8,18 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Optional, TextIO, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, TextIO, Tuple
 
+from nn_one_node.names import InvalidName, node_namespace
 from nn_one_node.offline.bagio import Recording
 from nn_one_node.offline.params_file import ConfigError, has_node, load_params_file, params_for
 from nn_one_node.offline.replay import NS, Replay
-from nn_one_node.offline.sources import LabeledSource
+from nn_one_node.offline.sources import LabeledSource, Need
 
 PROG = 'nn_one_bag'
 EXIT_BAD_INPUT = 2
-DEFAULT_LABELED_TOPIC = '/labeled_samples'
+DEFAULT_LABELED_TOPIC = 'labeled_samples'  # the trainer's input, resolved as the node does
 CLOCK_TOPIC = '/clock'
 CLOCK_TYPE = 'rosgraph_msgs/msg/Clock'
 
@@ -83,34 +85,130 @@ def choose_source(args, document: Any) -> str:
 
 
 def build_source(kind: str, document: Any, num_features: Optional[int], activation: str,
-                 labeled_topic: str):
-    """The sample source, with the params file's name for what is wrong (Failure)."""
+                 labeled_topic: str, namespace: str = '/'):
+    """The sample source, with the params file's name for what is wrong (Failure); its topic
+    names resolved under ``namespace`` as the nodes resolve them."""
     if kind == 'assembler':
         from nn_one_node.offline.sources import AssembledSource
         assembler = section(document, 'assembler')
         try:
-            return AssembledSource(assembler)
+            return AssembledSource(assembler, namespace=namespace)
         except ValueError as err:  # assembly.ConfigError is a ValueError naming the entry
             raise Failure(f'assembler section of the params file: {err}') from None
     if num_features is None:
         raise Failure('the params file gives no trainer num_features: cannot read '
                       f'{labeled_topic} rows (N features + label)')
-    return LabeledSource(labeled_topic, num_features, activation)
+    try:
+        return LabeledSource(labeled_topic, num_features, activation, namespace)
+    except ValueError as err:  # names.InvalidName
+        raise Failure(f'--labeled-topic: {err}') from None
 
 
-def check_inputs(rec: Recording, inputs: Dict[str, str], what: str) -> None:
-    """Every topic the source needs is in the bag, with the type the config says."""
+def check_namespace(namespace: str) -> str:
+    """``--namespace`` as a node takes it (``robot1`` -> ``/robot1``), or Failure."""
+    try:
+        return node_namespace(namespace)
+    except InvalidName as err:
+        raise Failure(f'--namespace: {err}') from None
+
+
+# ------------------------------------------------------------ the one check of every command
+@dataclass
+class Setup:
+    """What a command will read from a bag, and whether the bag has it: the source, each topic
+    it needs with its status in the bag, the trainer's learner (train's check of the trainer
+    section) and the clock. ``problems`` says whether the bag is refused; ``require`` raises
+    the one line that says why."""
+    kind: str
+    source: Any
+    statuses: List[Tuple[Need, str]]
+    missing: List[Tuple[Need, Optional[str]]]   # (need, the namespace the bag holds it under)
+    wrong: List[Tuple[Need, str]]               # (need, the type the bag has)
+    learner: Any
+    clock: Optional[str]
+    namespace: str
+    bag: str
+    topics: Dict[str, Tuple[str, int]]
+
+    @property
+    def problems(self) -> bool:
+        return bool(self.missing or self.wrong)
+
+    def require(self) -> None:
+        """Failure naming every topic the bag lacks or holds with another type, and the
+        --namespace under which the bag has the ones it lacks, where it has them."""
+        if not self.problems:
+            return
+        what = 'assembler section' if self.kind == 'assembler' else 'trainer (labeled samples)'
+        parts = []
+        if self.missing:
+            names = ', '.join(f'{n.topic} ({n.type})' for n, _ns in self.missing)
+            one = len(self.missing) == 1
+            parts.append(f'topic{"" if one else "s"} {names} that the {what} needs '
+                         f'{"is" if one else "are"} not in the bag')
+            under = {ns for _n, ns in self.missing}
+            if len(under) == 1 and None not in under:
+                ns = under.pop()
+                parts[-1] += (f' (it has {"it" if one else "them"} under {ns}: '
+                              f'give --namespace {ns})')
+        for need, held in self.wrong:
+            parts.append(f'topic {need.topic} is {held} in the bag, but the {what} needs '
+                         f'{need.type}')
+        have = ', '.join(f'{t} ({ty})' for t, (ty, _n) in self.topics.items()) or 'no topics'
+        raise Failure(f'bag {self.bag}: ' + '; '.join(parts) + f' (the bag has: {have})')
+
+
+def prepare(args, document: Any, rec: Recording, num_features: Optional[int] = None,
+            activation: Optional[str] = None, learn: bool = True) -> Setup:
+    """The checks that ``info``, ``train`` and ``evaluate`` all make, in one place: the source
+    the params file asks for (its entries checked by the assembler's own code, its topic names
+    resolved under ``--namespace``), each topic it needs against the bag's, the trainer section
+    (``learn``: by the trainer's own parameter table) and the clock. Failure for a bad params
+    file; what the bag lacks is in the Setup (``require`` raises it)."""
+    from nn_one_node.offline.learner import TrainerLearner
+    namespace = check_namespace(args.namespace)
+    kind = choose_source(args, document)
+    trainer, n = trainer_section(document)
+    source = build_source(kind, document, n if num_features is None else num_features,
+                          activation or trainer.get('activation', 'sigmoid'),
+                          args.labeled_topic, namespace)
     topics = rec.topics()
-    problems = []
-    for topic, msgtype in inputs.items():
-        if topic not in topics:
-            problems.append(f'topic {topic} ({msgtype}) that the {what} needs is not in the bag')
-        elif topics[topic][0] != msgtype:
-            problems.append(f'topic {topic} is {topics[topic][0]} in the bag, but the {what} '
-                            f'needs {msgtype}')
-    if problems:
-        have = ', '.join(f'{t} ({ty})' for t, (ty, _n) in topics.items()) or 'no topics'
-        raise Failure(f'bag {rec.name}: ' + '; '.join(problems) + f' (the bag has: {have})')
+    statuses, missing, wrong = [], [], []
+    for need in source.needs:
+        held = topics.get(need.topic)
+        if held is None:
+            ns = _held_under(need, topics)
+            statuses.append((need, 'MISSING: not in the bag'
+                             + (f' (it has it under {ns}: --namespace {ns})' if ns else '')))
+            if need.topic not in [m.topic for m, _ in missing]:
+                missing.append((need, ns))
+        elif held[0] != need.type:
+            statuses.append((need, f'TYPE MISMATCH: the bag has {held[0]}'))
+            if need.topic not in [w.topic for w, _ in wrong]:
+                wrong.append((need, held[0]))
+        else:
+            statuses.append((need, f'ok ({held[1]:,} messages)'))
+    learner = None
+    if learn:
+        try:
+            learner = TrainerLearner(trainer, source.num_features)
+        except ConfigError as err:
+            raise Failure(f'trainer section of the params file: {err}') from None
+        if kind == 'labeled':
+            source.activation = learner.activation
+    return Setup(kind, source, statuses, missing, wrong, learner,
+                 clock_topic(rec, args.clock), namespace, rec.name, topics)
+
+
+def _held_under(need: Need, topics: Dict[str, Tuple[str, int]]) -> Optional[str]:
+    """The namespace under which the bag holds a relative name it lacks (with its type): the
+    --namespace to give. None for other names, or where the bag has it nowhere."""
+    if need.written[:1] in ('/', '~', '{'):
+        return None
+    for topic, (msgtype, _n) in topics.items():
+        if topic.endswith('/' + need.written) and msgtype == need.type:
+            return topic[:-len(need.written) - 1] or '/'
+    return None
 
 
 def clock_topic(rec: Recording, mode: str) -> Optional[str]:

@@ -9,8 +9,7 @@ import numpy as np
 
 from nn_one_node.model import forward
 from nn_one_node.offline.bagio import Recording
-from nn_one_node.offline.commands import (PROG, Failure, build_source, check_inputs,
-                                          choose_source, clock_topic, fmt, load_document,
+from nn_one_node.offline.commands import (PROG, Failure, fmt, load_document, prepare,
                                           replay_bag, trainer_section, write_outputs)
 from nn_one_node.offline.replay import NS
 from nn_one_node.offline.scores import Scores, Series
@@ -60,7 +59,6 @@ def cmd_evaluate(args) -> int:
     from nn_one_node.offline.report import evaluate_report
     from nn_one_node.learning.weights_file import WeightsFileError, load_weights_file
     document = load_document(args.params_file)
-    kind = choose_source(args, document)
     _, n = trainer_section(document)
     try:
         model = load_weights_file(args.weights, require_checksum=False)
@@ -70,17 +68,15 @@ def cmd_evaluate(args) -> int:
         raise Failure(f'{args.weights} holds a model of {model.num_features} features; the '
                       f'params file says trainer num_features {n}')
     with Recording(args.bags) as rec:
-        source = build_source(kind, document, model.num_features, model.activation,
-                              args.labeled_topic)
+        setup = prepare(args, document, rec, model.num_features, model.activation, learn=False)
+        kind, source = setup.kind, setup.source
         if source.num_features != model.num_features:
             raise Failure(f'{args.weights} holds a model of {model.num_features} features; the '
                           f'assembler section builds {source.num_features}')
-        check_inputs(rec, source.inputs, 'assembler section' if kind == 'assembler'
-                     else 'evaluation (labeled samples)')
-        clock = clock_topic(rec, args.clock)
+        setup.require()
         ev = Evaluator(np.asarray(model.weights), model.bias, model.activation,
                        model.num_features, rec.start_ns, rec.end_ns)
-        run = replay_bag(rec, source, None, ev.add, clock, 'evaluate', args.quiet)
+        run = replay_bag(rec, source, None, ev.add, setup.clock, 'evaluate', args.quiet)
         ev.finish()
         storages = rec.storages()
     if ev.scores.count == 0:

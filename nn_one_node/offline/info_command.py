@@ -4,44 +4,23 @@ file it satisfies (exit code 2 where one is not)."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-from nn_one_node.offline.bagio import Recording, normalize_topic
-from nn_one_node.offline.commands import (EXIT_BAD_INPUT, PROG, load_document, section,
+from nn_one_node.offline.bagio import Recording
+from nn_one_node.offline.commands import (EXIT_BAD_INPUT, PROG, Failure, load_document, prepare,
                                           write_json)
-from nn_one_node.offline.params_file import has_node
 from nn_one_node.offline.replay import NS
-from nn_one_node.offline.sources import LabeledSource
-
-
-def config_entries(document: Any, labeled_topic: str) -> List[Dict[str, str]]:
-    """The (topic, type) entries a params file needs from a bag, with what needs them."""
-    out = []
-    if has_node(document, 'assembler'):
-        assembler = section(document, 'assembler')
-        entries = list(assembler.get('features') or [])
-        if assembler.get('label'):
-            entries.append(assembler['label'])
-        for entry in entries:
-            parts = str(entry).split(None, 2)
-            if len(parts) >= 2:
-                out.append({'entry': str(entry), 'topic': normalize_topic(parts[0]),
-                            'type': parts[1], 'by': 'assembler'})
-            else:
-                out.append({'entry': str(entry), 'topic': '', 'type': '', 'by': 'assembler'})
-    else:
-        out.append({'entry': f'{labeled_topic} (trainer input)',
-                    'topic': normalize_topic(labeled_topic),
-                    'type': LabeledSource.TYPE, 'by': 'trainer'})
-    return out
 
 
 def cmd_info(args) -> int:
+    document = load_document(args.params_file) if args.params_file else None
     with Recording(args.bags) as rec:
         topics = rec.topics()
         storages = rec.storages()
         count = rec.message_count
         start, end = rec.start_ns, rec.end_ns
+        # train's own checks (commands.prepare): what info says here, train says too
+        setup = prepare(args, document, rec) if args.params_file else None
     info: Dict[str, Any] = {
         'bags': list(args.bags), 'storages': storages, 'messages': count,
         'start': start / NS, 'end': end / NS, 'duration': (end - start) / NS,
@@ -59,28 +38,25 @@ def cmd_info(args) -> int:
         print(f'{row["topic"]:<{width}}  {row["type"]:<{twidth}}  {row["count"]:>9,}  '
               f'{rate:>9}')
     status = 0
-    if args.params_file:
-        document = load_document(args.params_file)
-        entries = config_entries(document, args.labeled_topic)
-        print(f'\nentries of {args.params_file}:')
-        for e in entries:
-            if not e['topic']:
-                e['status'] = 'not "<topic> <type> <path>"'
-            elif e['topic'] not in topics:
-                e['status'] = 'MISSING: topic not in the bag'
-            elif topics[e['topic']][0] != e['type']:
-                e['status'] = f'TYPE MISMATCH: the bag has {topics[e["topic"]][0]}'
-            else:
-                e['status'] = f'ok ({topics[e["topic"]][1]:,} messages)'
-            print(f'  [{e["by"]}] {e["entry"]}: {e["status"]}')
+    if setup is not None:
+        print(f'\nentries of {args.params_file} (namespace {setup.namespace}):')
+        entries = []
+        for need, state in setup.statuses:
+            where = '' if need.written == need.topic else f' -> {need.topic}'
+            print(f'  [{need.by}] {need.entry}{where}: {state}')
+            entries.append({'entry': need.entry, 'topic': need.topic, 'type': need.type,
+                            'by': need.by, 'status': state})
         info['entries'] = entries
-        bad = [e for e in entries if not e['status'].startswith('ok')]
-        if bad:
+        info['namespace'] = setup.namespace
+        info['topics_to_record'] = sorted({need.topic for need, _ in setup.statuses})
+        if setup.problems:  # train and evaluate refuse this bag
             status = EXIT_BAD_INPUT
-            print(f'{PROG} info: {len(bad)} of {len(entries)} entries are not satisfied by '
-                  'the bag', file=sys.stderr)
+            try:
+                setup.require()
+            except Failure as err:  # the very line train and evaluate would print
+                print(f'{PROG} info: error: {err}', file=sys.stderr)
         else:
-            print(f'all {len(entries)} entries are satisfied')
+            print(f'all {len(entries)} entries are satisfied: train and evaluate take this bag')
     if args.json:
         write_json(args.json, info)
     return status

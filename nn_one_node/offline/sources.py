@@ -4,13 +4,31 @@ the label) exactly as the live nodes would. ``AssembledSource`` runs the live as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
 from nn_one_node.learning.screening import Refusals, screen_rows
+from nn_one_node.names import expand_topic_name
 from nn_one_node.offline.params_file import ConfigError
 from nn_one_node.offline.replay import NS
+
+# The node names that '~' (a private topic name) expands with: the nodes' names in the launch
+# file, and their executables' default names.
+ASSEMBLER_NODE = 'assembler'
+TRAINER_NODE = 'trainer'
+
+
+@dataclass(frozen=True)
+class Need:
+    """One topic a source needs from a bag: the entry that names it (as written), the fully
+    qualified name it resolves to, its type, and which section of the params file needs it."""
+    entry: str
+    written: str    # the topic name as the entry writes it
+    topic: str
+    type: str
+    by: str
 
 
 class LabeledSource:
@@ -20,12 +38,14 @@ class LabeledSource:
 
     TYPE = 'std_msgs/msg/Float64MultiArray'
 
-    def __init__(self, topic: str, num_features: int, activation: str) -> None:
-        from nn_one_node.offline.bagio import normalize_topic
-        self.topic = normalize_topic(topic)
+    def __init__(self, topic: str, num_features: int, activation: str,
+                 namespace: str = '/') -> None:
+        # the trainer node's name for it, resolved as the node resolves it
+        self.topic = expand_topic_name(topic, TRAINER_NODE, namespace)
         self.num_features = num_features
         self.activation = activation
         self.inputs = {self.topic: self.TYPE}
+        self.needs = [Need(f'{topic} (trainer input)', topic, self.topic, self.TYPE, 'trainer')]
         self.feature_names = [f'x{i}' for i in range(num_features)]
         self.messages_refused = Refusals()
         self.rows_refused = Refusals()
@@ -71,16 +91,19 @@ class AssembledSource:
     the first time seen, and one period after a jump back, as rcl's timer does), messages given
     with their bag time as arrival time (``header.stamp`` where a message has one: the
     assembler reads it). Refusals, stale rows and unmatched labels are counted by the assembler
-    itself (``counters``)."""
+    itself (``counters``).
 
-    def __init__(self, section: Mapping[str, Any], resolve=None) -> None:
+    Topic names are resolved as the node resolves them (``names.expand_topic_name``, for a node
+    named ``assembler`` in ``namespace``): ``inputs`` and the topics given to ``on_message`` are
+    the fully qualified names a bag records."""
+
+    def __init__(self, section: Mapping[str, Any], resolve=None, namespace: str = '/') -> None:
         from nn_one_node.assembly.assembler import Assembler
         from nn_one_node.assembly.config import AssemblerConfig
         from nn_one_node.assembly.msgtypes import default_resolver
         self.config = cfg = AssemblerConfig.from_params(section)
         self.asm = Assembler(cfg, resolve=resolve or default_resolver)
-        self.on_message_s = self.asm.on_message  # (topic, msg, seconds), as the node calls it
-        self.inputs = dict(self.asm.inputs)
+        self.needs, self.inputs, self.on_message_s = _resolved(self.asm, namespace)
         self.feature_names = list(self.asm.feature_names)
         self.num_features = self.asm.num_features
         if self.asm.label_entry is None:
@@ -119,7 +142,7 @@ class AssembledSource:
         self._next_ns = now_ns + self.period_ns
 
     def on_message(self, topic: str, msg: Any, now_ns: int) -> List[np.ndarray]:
-        return self.asm.on_message(topic, msg, now_ns * 1e-9)
+        return self.on_message_s(topic, msg, now_ns * 1e-9)
 
     def refusal_summary(self) -> str:
         c = self.asm.counters()
@@ -140,3 +163,43 @@ class AssembledSource:
         return c
 
 
+def _resolved(asm, namespace: str):
+    """The assembler's needs under their fully qualified names, ``inputs`` ({name: type}) and
+    its ``on_message`` taking those names: the assembler keeps the names as its entries write
+    them (its counters do too); the node subscribes to what they resolve to."""
+    specs = [e.spec for e in asm.entries]
+    if asm.label_entry is not None:
+        specs.append(asm.label_entry.spec)
+    needs: List[Need] = []
+    full: Dict[str, str] = {}   # as written -> fully qualified
+    inputs: Dict[str, str] = {}
+    for spec in specs:
+        try:
+            name = full.get(spec.topic) or expand_topic_name(spec.topic, ASSEMBLER_NODE,
+                                                             namespace)
+        except ValueError as err:
+            raise ConfigError(f'{spec.what} entry {spec.text!r}: {err}') from None
+        if inputs.get(name, spec.type_name) != spec.type_name:
+            raise ConfigError(f'{spec.what} entry {spec.text!r}: {name} is {inputs[name]} in '
+                              'an earlier entry (one type per topic)')
+        full[spec.topic] = name
+        inputs[name] = spec.type_name
+        needs.append(Need(spec.text, spec.topic, name, spec.type_name, 'assembler'))
+    on = asm.on_message
+    written: Dict[str, List[str]] = {}
+    for raw, name in full.items():
+        written.setdefault(name, []).append(raw)
+    if all(raws == [name] for name, raws in written.items()):
+        return needs, inputs, on   # every name is written fully qualified: nothing to map
+    if all(len(raws) == 1 for raws in written.values()):
+        one = {name: raws[0] for name, raws in written.items()}
+        return needs, inputs, lambda topic, msg, now: on(one[topic], msg, now)
+
+    def each(topic: str, msg: Any, now: float) -> List[np.ndarray]:
+        # two entries' names (e.g. 'scan' and '/scan') resolve to one topic: as two
+        # subscriptions of the node, each takes every message
+        out: List[np.ndarray] = []
+        for raw in written[topic]:
+            out.extend(on(raw, msg, now))
+        return out
+    return needs, inputs, each

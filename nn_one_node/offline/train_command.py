@@ -5,32 +5,19 @@ write it as a weights file (atomically; on any failure the file is neither writt
 from __future__ import annotations
 
 from nn_one_node.offline.bagio import Recording
-from nn_one_node.offline.commands import (PROG, Failure, build_source, check_inputs,
-                                          choose_source, clock_topic, fmt, load_document,
-                                          replay_bag, trainer_section, write_outputs)
-from nn_one_node.offline.learner import TrainerLearner
-from nn_one_node.offline.params_file import ConfigError
+from nn_one_node.offline.commands import (PROG, Failure, fmt, load_document, prepare,
+                                          replay_bag, write_outputs)
 
 
 def cmd_train(args) -> int:
     from nn_one_node.offline.report import train_report
     from nn_one_node.learning.weights_file import save_weights_file
     document = load_document(args.params_file)
-    kind = choose_source(args, document)
-    section, n = trainer_section(document)
-    activation = section.get('activation', 'sigmoid')
     with Recording(args.bags) as rec:
-        source = build_source(kind, document, n, activation, args.labeled_topic)
-        check_inputs(rec, source.inputs, 'assembler section' if kind == 'assembler'
-                     else 'trainer (labeled samples)')
-        try:
-            learner = TrainerLearner(section, source.num_features)
-        except ConfigError as err:
-            raise Failure(f'trainer section of the params file: {err}') from None
-        if kind == 'labeled':
-            source.activation = learner.activation
-        clock = clock_topic(rec, args.clock)
-        run = replay_bag(rec, source, learner, learner.add, clock, 'train', args.quiet)
+        setup = prepare(args, document, rec)   # the checks info makes too
+        setup.require()
+        kind, source, learner = setup.kind, setup.source, setup.learner
+        run = replay_bag(rec, source, learner, learner.add, setup.clock, 'train', args.quiet)
         storages = rec.storages()
     if learner.deployed == 0:
         refused = source.refusal_summary()

@@ -69,9 +69,14 @@ ROBOT_LABEL = '/slip std_msgs/msg/Float64 data'
 
 def robot_params(rate: float = 20.0, label_delay: float = 0.5, max_age: float = 0.5,
                  extra_assembler: Optional[Dict[str, Any]] = None,
-                 extra_trainer: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """A params file document for the robot bag: assembler and trainer sections."""
-    assembler = {'features': list(ROBOT_FEATURES), 'label': ROBOT_LABEL, 'rate': rate,
+                 extra_trainer: Optional[Dict[str, Any]] = None,
+                 relative: bool = False) -> Dict[str, Any]:
+    """A params file document for the robot bag: assembler and trainer sections; ``relative``:
+    its topic names relative (``scan``, as config/robot.yaml writes them), not absolute."""
+    features, label = list(ROBOT_FEATURES), ROBOT_LABEL
+    if relative:
+        features, label = [f[1:] for f in features], label[1:]
+    assembler = {'features': features, 'label': label, 'rate': rate,
                  'max_age': max_age, 'label_delay': label_delay, 'max_join_gap': 0.1,
                  'history': 5.0}
     assembler.update(extra_assembler or {})
@@ -86,8 +91,10 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
                     start_s: float = 100.0, imu_hz: float = 200.0, joint_hz: float = 50.0,
                     scan_hz: float = 20.0, odom_hz: float = 50.0, state_hz: float = 4.0,
                     label_delay: float = 0.5, ranges: int = 90,
-                    label_topic: str = '/slip', truth_seed: Optional[int] = None) -> Scenario:
-    """Typed robot topics over ``seconds`` of receive time from ``start_s``.
+                    label_topic: str = '/slip', truth_seed: Optional[int] = None,
+                    namespace: str = '') -> Scenario:
+    """Typed robot topics over ``seconds`` of receive time from ``start_s``, under
+    ``namespace`` (e.g. '/robot1': /robot1/imu, ..., and the label topic under it too).
 
     The robot's state (a scenario sample: clean sensor readings and its slip probability)
     changes ``state_hz`` times a second; each sensor publishes that state's reading, with the
@@ -130,7 +137,7 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
             if isinstance(kind, tuple):
                 k = kind[1]
                 stamp_ns = t0 + k * state_ns + state_ns // 2
-                bag.write(label_topic, 'std_msgs/msg/Float64', t,
+                bag.write(namespace + label_topic, 'std_msgs/msg/Float64', t,
                           mk('std_msgs/msg/Float64', data=float(p[k])))
                 del stamp_ns
                 continue
@@ -138,7 +145,7 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
             x = X_clean[k] + rng.normal(0.0, 1.0, size=5) * noise
             head = _stamp(bag, t)
             if kind == 'imu':
-                bag.write('/imu', 'sensor_msgs/msg/Imu', t, mk(
+                bag.write(namespace + '/imu', 'sensor_msgs/msg/Imu', t, mk(
                     'sensor_msgs/msg/Imu', header=head,
                     orientation=mk('geometry_msgs/msg/Quaternion', w=1.0),
                     orientation_covariance=zeros9, angular_velocity_covariance=zeros9,
@@ -146,7 +153,7 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
                     linear_acceleration=mk('geometry_msgs/msg/Vector3', x=0.0, y=0.0,
                                            z=float(x[3]))))
             elif kind == 'joint':
-                bag.write('/joint_states', 'sensor_msgs/msg/JointState', t, mk(
+                bag.write(namespace + '/joint_states', 'sensor_msgs/msg/JointState', t, mk(
                     'sensor_msgs/msg/JointState', header=head,
                     name=list(JOINTS) if k % 2 else list(reversed(JOINTS)),
                     position=np.array([0.0, float(x[4])] if k % 2 else [float(x[4]), 0.0]),
@@ -156,7 +163,7 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
                 r = np.full(ranges, 30.0, dtype=np.float32)
                 r[::7] = np.inf  # no return
                 r[ranges // 2] = x[0]
-                bag.write('/scan', 'sensor_msgs/msg/LaserScan', t, mk(
+                bag.write(namespace + '/scan', 'sensor_msgs/msg/LaserScan', t, mk(
                     'sensor_msgs/msg/LaserScan', header=head, angle_min=-1.5, angle_max=1.5,
                     angle_increment=3.0 / ranges, range_min=0.05, range_max=40.0, ranges=r,
                     intensities=np.zeros(0, dtype=np.float32)))
@@ -166,7 +173,7 @@ def write_robot_bag(path, storage: str = 'mcap', seconds: float = 20.0, seed: in
                                     linear=mk('geometry_msgs/msg/Vector3', x=float(x[1])),
                                     angular=mk('geometry_msgs/msg/Vector3')),
                            covariance=np.zeros(36))
-                bag.write('/odom', 'nav_msgs/msg/Odometry', t, mk(
+                bag.write(namespace + '/odom', 'nav_msgs/msg/Odometry', t, mk(
                     'nav_msgs/msg/Odometry', header=head, child_frame_id='base_link',
                     twist=twist))
     return s
