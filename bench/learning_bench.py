@@ -79,6 +79,8 @@ EARLY_FRACTION = 0.1
 JITTER = 0.25  # the irregular protocol's ticks come late by up to this fraction of the period
 EPS = 1e-12
 REPO = Path(__file__).resolve().parents[1]
+# Trainer parameters set by --set (a study of one parameter); none: the trainer's defaults.
+OVERRIDES: Dict[str, object] = {}
 
 
 # ----------------------------------------------------------------------------------- learners
@@ -86,7 +88,7 @@ class Ours:
     """The trainer node's code: ``TrainerCore`` with the trainer's defaults."""
 
     def __init__(self, n: int, weights_file: str = '') -> None:
-        self.values = {**DEFAULTS, 'num_features': n, 'weights': [0.0] * n,
+        self.values = {**DEFAULTS, **OVERRIDES, 'num_features': n, 'weights': [0.0] * n,
                        'weights_file': weights_file}
         self.core = TrainerCore(self.values)
         self.restarts = 0
@@ -334,7 +336,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument('--peers', default='river', help='river and optionally sklearn (slow)')
     ap.add_argument('--out', default=str(REPO / 'bench' / 'results' / 'learning'))
     ap.add_argument('--no-plot', action='store_true')
+    ap.add_argument('--set', action='append', default=[], metavar='NAME=VALUE',
+                    help='a trainer parameter other than its default, e.g. prior=0.3 (for a '
+                    'study; the goals are judged on the defaults)')
     args = ap.parse_args(argv)
+    for item in args.set:
+        name, _, text = item.partition('=')
+        if name not in DEFAULTS or name in ('weights', 'num_features') or not text:
+            ap.error(f'--set {item}: NAME=VALUE with NAME a trainer parameter')
+        kind = type(DEFAULTS[name])
+        try:
+            OVERRIDES[name] = (text.lower() in ('1', 'true') if kind is bool else kind(text))
+        except ValueError:
+            ap.error(f'--set {item}: {text!r} is no {kind.__name__}')
     started = time.monotonic()
     names = [s for s in args.streams.split(',') if s]
     protocols = [s for s in args.protocols.split(',') if s]
@@ -353,7 +367,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     train_period=DEFAULTS['train_period'], pre_window=PRE_WINDOW,
                     recovery_window=RECOVERY_WINDOW, recovery_tolerance=RECOVERY_TOLERANCE,
                     restart_window=RESTART_WINDOW, early_fraction=EARLY_FRACTION,
-                    jitter=JITTER, trainer_values={k: v for k, v in DEFAULTS.items()
+                    jitter=JITTER, trainer_values={k: v for k, v in {**DEFAULTS,
+                                                                     **OVERRIDES}.items()
                                                    if k != 'weights'}),
         streams={name: {k: s[k] for k in ('set', 'kind', 'label', 'drift', 'rate', 'K',
                                           'change', 'restart_at', 'clock')}
@@ -387,10 +402,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     results['meta'] = meta(argv, started)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(results, indent=1) + '\n')
-    out.with_suffix('.md').write_text(learning_report.markdown(results))
+    # out + '.json' etc.: not with_suffix, which would cut 'learning_prior_0.3' at its dot
+    (out.parent / (out.name + '.json')).write_text(json.dumps(results, indent=1) + '\n')
+    (out.parent / (out.name + '.md')).write_text(learning_report.markdown(results))
     if not args.no_plot:
-        learning_report.plot(curves, results, out.with_suffix('.png'))
+        learning_report.plot(curves, results, out.parent / (out.name + '.png'))
     print(f'{results["meta"]["duration_s"]} s; wrote {out}.json, .md'
           + ('' if args.no_plot else ', .png'))
     return 0
