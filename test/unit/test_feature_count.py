@@ -109,3 +109,11 @@ def test_counting_imports_no_ros():
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.strip() == '5 []', done.stderr
+
+
+def test_the_example_config_compiles_and_makes_the_features_its_comment_says():
+    document = yaml.safe_load((CONFIG / 'assembler_example.yaml').read_text())
+    section = document['assembler']['ros__parameters']
+    asm = Assembler(AssemblerConfig.from_params(section))
+    assert count_features(section['features']) == asm.num_features == 8
+    assert asm.max_age_of('/battery') == 2.0 and asm.max_age_of('/scan') == 0.5
