@@ -15,9 +15,9 @@ read as ``range_min``, so that the nearest thing is never left out.
   obstacle leaves the sector.
 * An element (``ranges[0]``), or each element of a slice, is a sector of one beam: an invalid
   reading gives ``range_max``.
-* Bounds that are no range (``range_min >= range_max``, NaN; zeros from a driver that leaves
-  them unset) refuse the message (``range bounds``); so does a result that is not finite (an
-  invalid reading under ``range_max: inf``).
+* Bounds that are no range (``range_min`` not finite or not below ``range_max``: NaN, the
+  zeros of a driver that leaves them unset) refuse the message (``range bounds``); so does a
+  result that is not finite (an invalid reading under ``range_max: inf``).
 
 Elsewhere a NaN or infinite field, element or slice is a bad reading (the input keeps its older
 value); over an array that holds no ranges NaN is ignored by ``min``/``max``/``mean``,
@@ -102,9 +102,10 @@ def _leaf_scalar(leaf, parent_get, value_get, ranges, label, spec):
 
 
 def _bounds(parent, ranges: Tuple[str, str], label: str) -> Tuple[float, float]:
-    """A range message's bounds (``range_min``, ``range_max``), refused where they are none."""
+    """A range message's bounds (``range_min``, ``range_max``), refused where they are none
+    (``range_max`` may be +inf: then only a finite reading is valid)."""
     lo, hi = float(getattr(parent, ranges[0])), float(getattr(parent, ranges[1]))
-    if not lo < hi:
+    if not (math.isfinite(lo) and lo < hi):
         raise MessageFault('range bounds', f'{label}: {ranges[0]} {lo:g} and {ranges[1]} '
                            f'{hi:g} are no range (does the driver fill them?)')
     return lo, hi
@@ -112,7 +113,7 @@ def _bounds(parent, ranges: Tuple[str, str], label: str) -> Tuple[float, float]:
 
 def _range_value(v: float, lo: float, hi: float, ranges: Tuple[str, str], label: str) -> float:
     """One reading of a range: itself when valid, ``lo`` for -inf, else ``hi``."""
-    if lo <= v <= hi:
+    if lo <= v <= hi and v != math.inf:
         return v
     bound, v = (ranges[0], lo) if v == -math.inf else (ranges[1], hi)
     if not math.isfinite(v):
@@ -193,6 +194,8 @@ def _leaf_slice(leaf, parent_get, value_get, ranges, label, spec):
         if ranges:
             lo, hi = _bounds(parent_get(msg), ranges, label)
             valid = (values >= lo) & (values <= hi)
+            if hi == np.inf:
+                valid &= values != hi
             if not valid.all():
                 closer = values == -np.inf
                 values[~valid] = hi
@@ -240,6 +243,8 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
         if ranges:
             lo, hi = _bounds(parent_get(msg), ranges, label)
             valid = (values >= lo) & (values <= hi)
+            if hi == np.inf:
+                valid &= values != hi
             if valid.all():  # the usual scan: one pass to check, one to reduce
                 return reduce(values)
             closer = values == neg_inf

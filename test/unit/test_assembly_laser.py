@@ -87,16 +87,18 @@ def test_an_invalid_element_is_a_sector_of_one_beam():
 def test_bounds_that_are_no_range_refuse_the_message_and_the_input_keeps_its_value():
     asm, refused = make(*ENTRIES, '/scan sensor_msgs/msg/LaserScan ranges[0]')
     before = values(asm, scan([1.0, 2.0]))
-    # a driver that leaves range_min and range_max unset, or sets them NaN
-    for bounds in ({'range_min': 0.0, 'range_max': 0.0}, {'range_max': NAN}):
+    # a driver that leaves range_min and range_max unset, sets them NaN, reversed, or -inf
+    for bounds in ({'range_min': 0.0, 'range_max': 0.0}, {'range_max': NAN},
+                   {'range_min': 5.0, 'range_max': 1.0}, {'range_min': -INF}):
         asm.on_message('/scan', scan([1.5, 2.5], **bounds), 2.0)
     assert asm._values.tolist() == before and asm._stamps == [1.0] * 4
-    assert {k for k, _ in refused} == {'range bounds'} and len(refused) == 8
+    assert {k for k, _ in refused} == {'range bounds'} and len(refused) == 16
     assert 'range_min 0 and range_max 0 are no range' in refused[0][1]
-    # range_max inf: valid readings are fine; nothing valid cannot be given a finite value
+    # range_max inf: finite readings in range are valid (+inf is still no return); nothing
+    # valid cannot be given a finite value
     refused.clear()
-    assert values(asm, scan([1.0, 0.0], range_max=INF)) == pytest.approx([1.0, 1.0, 1.0, 1.0])
-    asm.on_message('/scan', scan([0.0], range_max=INF), 2.0)
+    assert values(asm, scan([1.0, INF, 0.0], range_max=INF)) == pytest.approx([1.0] * 4)
+    asm.on_message('/scan', scan([0.0, INF], range_max=INF), 2.0)
     assert {k for k, _ in refused} == {'non-finite'} and len(refused) == 4
 
 
