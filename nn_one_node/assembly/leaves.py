@@ -209,24 +209,27 @@ def _leaf_slice(leaf, parent_get, value_get, ranges, label, spec):
     return extract, _element_names(spec, sl, width), width
 
 
-_REDUCE = {'min': np.min, 'max': np.max, 'mean': np.mean}
+def _mean(values) -> float:
+    with np.errstate(invalid='ignore', over='ignore'):  # inf - inf, overflow: judged after
+        return float(np.add.reduce(values, dtype=np.float64) / values.shape[0])
+
+
+# The ufuncs' own reductions: np.min and np.max are these, behind a Python layer that costs
+# as much as the reduction itself on a scan. min and max raise no floating-point warnings.
+_REDUCE = {'min': lambda v: float(np.minimum.reduce(v)),
+           'max': lambda v: float(np.maximum.reduce(v)), 'mean': _mean}
 
 
 def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
     _, field_name, sl, _ = leaf
     sector = None if sl is None or isinstance(sl, slice) else sl   # a sector.Sector
-    func = _REDUCE[spec.func]
-    kwargs = {'dtype': np.float64} if spec.func == 'mean' else {}
+    reduce = _REDUCE[spec.func]
     isfinite = math.isfinite
-    neg_inf = -np.inf
-
-    if kwargs:
-        def reduce(values) -> float:
-            with np.errstate(invalid='ignore', over='ignore'):  # inf - inf, overflow: judged
-                return float(func(values, **kwargs))
-    else:
-        def reduce(values) -> float:  # min and max raise no floating-point warnings
-            return float(func(values))
+    lowest, highest = np.minimum.reduce, np.maximum.reduce
+    inf = math.inf
+    # with every reading valid, min and max are the very values the check computes
+    answer = {'min': lambda lo_v, hi_v, v: float(lo_v), 'max': lambda lo_v, hi_v, v: float(hi_v),
+              'mean': lambda lo_v, hi_v, v: _mean(v)}[spec.func]
 
     def extract(msg):
         values = as_array(value_get(msg))
@@ -242,12 +245,11 @@ def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
             values = values.astype(np.float64)
         if ranges:
             lo, hi = _bounds(parent_get(msg), ranges, label)
-            valid = (values >= lo) & (values <= hi)
-            if hi == np.inf:
-                valid &= values != hi
-            if valid.all():  # the usual scan: one pass to check, one to reduce
-                return reduce(values)
-            closer = values == neg_inf
+            least, most = lowest(values), highest(values)   # NaN fails the checks below
+            if lo <= least and most <= hi and most != inf:  # the usual scan: all valid
+                return answer(least, most, values)
+            valid = (values >= lo) & (values <= hi) & (values != inf)
+            closer = values == -inf
             if closer.any():
                 values = np.where(closer, lo, values)
                 valid |= closer
