@@ -7,14 +7,14 @@ times given explicitly as float seconds.
 A value is stamped by the message's ``header.stamp`` where its type has a header (and the stamp
 is not zero), else by its arrival ``now`` on the node's clock. ``step(now)`` (one rate tick)
 builds one row from the newest value of every input when each is younger than its max_age (an
-entry's ``max_age=`` option for its topic, else ``max_age``); otherwise the row is skipped and
-counted stale, by input. A label stamped t is for the row
-nearest t - label_delay within ``max_join_gap``; rows of the last ``history`` seconds are kept
-in a ring. A label whose moment is newer than the newest row waits until a row at or after it
-exists, or until no row could still be near enough. A time that goes backwards (a world reset,
-a looping bag) drops every value, row and waiting label: no row mixes both sides, no label joins
-across. A stamp more than its max_age ahead of the clock is refused (kind ``'future stamp'``):
-after a jump back it is a message of the old timeline still in flight.
+entry's ``max_age=`` for its topic, else ``max_age``); otherwise the row is skipped and counted
+stale, by input. A label stamped t is for the row nearest t - label_delay within
+``max_join_gap``; rows of the last ``history`` seconds are kept in a ring. A label whose moment
+is newer than the newest row waits until a row at or after it exists, or until no row could
+still be near enough. A time that goes backwards (a world reset, a looping bag) drops every
+value, row and waiting label: no row mixes both sides, no label joins across. A stamp more than
+its max_age ahead of the clock is refused (kind ``'future stamp'``): after a jump back it is a
+message of the old timeline still in flight.
 
 ``problems(now)`` is what the node's ``/diagnostics`` WARN: no row published for ``no_rows_after``
 seconds (at least ``NO_ROWS_MIN_SEC``, or ``NO_ROWS_TICKS`` row periods), or rows skipped on more
@@ -94,7 +94,7 @@ class _Topic:
     stamp: Optional[Callable[[Any], Optional[float]]]
     features: List[Tuple[int, int, int, Callable[[Any], Any]]]   # (entry, lo, hi, extract)
     label: Optional[Callable[[Any], float]] = None
-    max_age: Optional[float] = None   # its own (an entry's max_age=), else cfg.max_age
+    max_age: Optional[float] = None   # its own (an entry's max_age=); None: cfg.max_age
 
 
 class Assembler:
@@ -132,7 +132,6 @@ class Assembler:
         self.feature_names = names
         self.num_features = len(names)
         self.input_names = [e.spec.display_name for e in self.entries]
-        # each entry's own max_age (its topic's), None: cfg.max_age, read at each tick
         self._own_ages = [self._topics[e.spec.topic].max_age for e in self.entries]
         self.inputs: Dict[str, str] = {t: v.type_name for t, v in self._topics.items()}
         self.classes: Dict[str, Any] = {t: v.cls for t, v in self._topics.items()}
@@ -375,9 +374,8 @@ class Assembler:
         max_age = self.cfg.max_age
         own = ', '.join(f'{t} {v.max_age:g} s' for t, v in self._topics.items()
                         if v.max_age is not None and v.features)
-        rule = (f'(a row needs every input younger than its max_age: {own}, others '
-                f'{max_age:g} s)' if own else
-                f'(a row needs every input younger than max_age {max_age:g} s)')
+        rule = ('(a row needs every input younger than ' + (
+            f'its max_age: {own}, others ' if own else 'max_age ') + f'{max_age:g} s)')
         gap = self.seconds_without_rows(now)
         if gap is not None and gap >= self.no_rows_after:
             why = self.stale_inputs(now, notes)
@@ -393,8 +391,7 @@ class Assembler:
 
     def stale_inputs(self, now: float, notes: Optional[Mapping[str, str]] = None) -> List[str]:
         """Why each input topic that holds a row back does, in words: never heard from, or
-        older than its max_age (no message lately, stamps behind the clock, or values
-        refused)."""
+        older than its max_age (no message lately, stamps behind, or values refused)."""
         notes = notes or {}
         out = []
         for topic, t in self._topics.items():
