@@ -13,6 +13,10 @@ params file.
     ros2 launch nn_one_node nn_one_launch.py managed:=true            # lifecycle nodes, brought up
     ros2 launch nn_one_node nn_one_launch.py managed:=true autostart:=false  # nav2 brings them up
 
+Where ``params_file`` lists the assembler's ``features``, the predictor's and the trainer's
+``num_features`` is derived from them (a slice counts its elements); a different number set by
+hand (in the file, or ``num_features:=``) stops the launch with both numbers.
+
 Parameters come from ``params_file`` (default: the installed ``config/nn_one.yaml``), then the
 model in the weights file (when it exists, is usable and, if ``num_features`` is given, has that
 many features: the predictor's model, and the trainer's ``num_features``), then the overrides
@@ -39,6 +43,9 @@ from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
+from nn_one_node.assembly.config import derive_num_features
+from nn_one_node.assembly.errors import ConfigError
+from nn_one_node.assembly.msgtypes import default_resolver
 from nn_one_node.learning.weights_file import WeightsFileError, load_weights_file
 
 PACKAGE = 'nn_one_node'
@@ -54,7 +61,8 @@ ARGUMENTS = [
      'Use /clock (simulation) time in every node: the trainer and sim_sensor timers then wait '
      'for /clock to tick.'),
     ('num_features', '',
-     'Features per sample N for the predictor and trainer; empty: the value in params_file.'),
+     "Features per sample N for the predictor and trainer; empty: derived from the assembler's "
+     'entries where params_file lists them, else the value in params_file.'),
     ('start_trainer', 'true',
      'Start the trainer; false: inference only (the predictor serving a saved weights_file).'),
     ('start_sim_sensor', 'false',
@@ -90,19 +98,41 @@ def _flag(context: LaunchContext, name: str) -> bool:
     return value in ('true', 'True', '1')
 
 
-def has_node_section(params_file: str, node: str, key: str) -> bool:
-    """Whether ``params_file`` sets ``key`` for a node named ``node`` (a '/**/node', 'node',
-    '/node' or '/**' section), as rcl would apply it."""
+def node_sections(params_file: str, nodes) -> dict:
+    """The ros__parameters ``params_file`` gives each node named in ``nodes`` (its '/**/node',
+    'node', '/node', '/ns/node' and '/**' sections, merged in file order as rcl applies them)."""
     with open(params_file) as f:
         config = yaml.safe_load(f)
-    if not isinstance(config, dict):
-        return False
-    for name, section in config.items():
-        if str(name) == '/**' or str(name).rstrip('/').split('/')[-1] == node:
-            values = (section or {}).get('ros__parameters') if isinstance(section, dict) else None
-            if isinstance(values, dict) and key in values:
-                return True
-    return False
+    out = {node: {} for node in nodes}
+    for name, section in (config.items() if isinstance(config, dict) else ()):
+        values = (section or {}).get('ros__parameters') if isinstance(section, dict) else None
+        for node in nodes:
+            if isinstance(values, dict) and (
+                    str(name) == '/**' or str(name).rstrip('/').split('/')[-1] == node):
+                out[node].update(values)
+    return out
+
+
+def has_node_section(params_file: str, node: str, key: str) -> bool:
+    """Whether ``params_file`` sets ``key`` for a node named ``node``, as rcl would apply it."""
+    return key in node_sections(params_file, [node])[node]
+
+
+def derived_num_features(params_file: str, given: str):
+    """num_features from the assembler's entries in ``params_file`` (None where it lists none),
+    refused with both numbers where the predictor's or trainer's section or ``num_features:=``
+    (``given``) says otherwise (nn_one_node.assembly.config.derive_num_features)."""
+    sections = node_sections(params_file, ['assembler', 'predictor', 'trainer'])
+    try:
+        n = derive_num_features(sections, resolve=default_resolver)
+    except ConfigError as err:
+        raise ValueError(f'params_file {params_file}: {err}') from None
+    if n is not None and given.strip() and int(given) != n:
+        raise ValueError(f"num_features:={given.strip()}, but the assembler's "
+                         f'{len(sections["assembler"]["features"])} entries in params_file '
+                         f'{params_file} make {n} features: leave num_features:= out (it is '
+                         f'derived) or make it {n}')
+    return n
 
 
 def _nodes(context: LaunchContext):
@@ -115,6 +145,9 @@ def _nodes(context: LaunchContext):
     overrides = {'use_sim_time': _flag(context, 'use_sim_time')}
     if arg['num_features'].strip():
         overrides['num_features'] = int(arg['num_features'])
+    derived = derived_num_features(params_file, arg['num_features'])
+    if derived is not None:  # the assembler's entries: the predictor's and trainer's N
+        overrides['num_features'] = derived
     weights_file = arg['weights_file'].strip()
     if weights_file:
         weights_file = os.path.abspath(os.path.expanduser(weights_file))

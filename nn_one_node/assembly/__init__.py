@@ -2,7 +2,8 @@
 without ROS (the ``assembler`` node and ``nn_one_bag`` drive the same code).
 
 Modules, lowest first: ``errors`` (ConfigError, MessageFault), ``entries`` (the entry grammar),
-``msgtypes`` (message type resolution), ``leaves`` (the leaf getters and REP 117), ``getters``
-(an entry compiled against its type), ``config`` (the parameter table, its checks and
-AssemblerConfig), ``ring`` (the row history) and ``assembler`` (the Assembler).
+``msgtypes`` (message type resolution), ``sector`` (a scan's beams by angle), ``leaves`` (the
+leaf getters and a LaserScan's invalid readings), ``getters`` (an entry compiled against its
+type), ``config`` (the parameter table, its checks, AssemblerConfig and the feature count),
+``ring`` (the row history) and ``assembler`` (the Assembler).
 """

@@ -6,14 +6,15 @@ times given explicitly as float seconds.
 
 A value is stamped by the message's ``header.stamp`` where its type has a header (and the stamp
 is not zero), else by its arrival ``now`` on the node's clock. ``step(now)`` (one rate tick)
-builds one row from the newest value of every input when each is younger than ``max_age``;
-otherwise the row is skipped and counted stale, by input. A label stamped t is for the row
-nearest t - label_delay within ``max_join_gap``; rows of the last ``history`` seconds are kept
-in a ring. A label whose moment is newer than the newest row waits until a row at or after it
-exists, or until no row could still be near enough. A time that goes backwards (a world reset,
-a looping bag) drops every value, row and waiting label: no row mixes both sides, no label joins
-across. A stamp more than ``max_age`` ahead of the clock is refused (kind ``'future stamp'``):
-after a jump back it is a message of the old timeline still in flight.
+builds one row from the newest value of every input when each is younger than its max_age (an
+entry's ``max_age=`` for its topic, else ``max_age``); otherwise the row is skipped and counted
+stale, by input. A label stamped t is for the row nearest t - label_delay within
+``max_join_gap``; rows of the last ``history`` seconds are kept in a ring. A label whose moment
+is newer than the newest row waits until a row at or after it exists, or until no row could
+still be near enough. A time that goes backwards (a world reset, a looping bag) drops every
+value, row and waiting label: no row mixes both sides, no label joins across. A stamp more than
+its max_age ahead of the clock is refused (kind ``'future stamp'``): after a jump back it is a
+message of the old timeline still in flight.
 
 ``problems(now)`` is what the node's ``/diagnostics`` WARN: no row published for ``no_rows_after``
 seconds (at least ``NO_ROWS_MIN_SEC``, or ``NO_ROWS_TICKS`` row periods), or rows skipped on more
@@ -93,6 +94,7 @@ class _Topic:
     stamp: Optional[Callable[[Any], Optional[float]]]
     features: List[Tuple[int, int, int, Callable[[Any], Any]]]   # (entry, lo, hi, extract)
     label: Optional[Callable[[Any], float]] = None
+    max_age: Optional[float] = None   # its own (an entry's max_age=); None: cfg.max_age
 
 
 class Assembler:
@@ -130,6 +132,7 @@ class Assembler:
         self.feature_names = names
         self.num_features = len(names)
         self.input_names = [e.spec.display_name for e in self.entries]
+        self._own_ages = [self._topics[e.spec.topic].max_age for e in self.entries]
         self.inputs: Dict[str, str] = {t: v.type_name for t, v in self._topics.items()}
         self.classes: Dict[str, Any] = {t: v.cls for t, v in self._topics.items()}
         n = self.num_features
@@ -166,7 +169,14 @@ class Assembler:
         elif topic.type_name != spec.type_name:
             raise ConfigError(f'{spec.what} entry {spec.text!r}: topic {spec.topic} is '
                               f'{topic.type_name} in an earlier entry (one type per topic)')
+        if spec.max_age is not None:  # AssemblerConfig refused two different ones
+            topic.max_age = spec.max_age
         return topic
+
+    def max_age_of(self, topic: str) -> float:
+        """The max_age of an input topic: its own (``max_age=`` on an entry), else max_age."""
+        own = self._topics[topic].max_age
+        return self.cfg.max_age if own is None else own
 
     # ---------------------------------------------------------------------------- time
     def _check_time(self, now: float) -> None:
@@ -219,7 +229,7 @@ class Assembler:
                 return []
             if stamp is not None:
                 when = stamp
-                if stamp > now + self.cfg.max_age:
+                if stamp > now + (t.max_age or self.cfg.max_age):
                     self._refuse('future stamp', f'{topic}: stamped {stamp:.3f} s, '
                                  f'{stamp - now:.3f} s ahead of the clock ({now:.3f} s)')
                     return []
@@ -288,7 +298,7 @@ class Assembler:
         max_age = self.cfg.max_age
         stale = False
         for k, s in enumerate(self._stamps):
-            if not now - s <= max_age:
+            if not now - s <= (self._own_ages[k] or max_age):
                 stale = True
                 name = self.input_names[k]
                 self.stale_by_input[name] = self.stale_by_input.get(name, 0) + 1
@@ -362,28 +372,32 @@ class Assembler:
         self._at_status = (self.ticks, self.rows_stale)
         gaps, self._gaps = self._gaps, dict.fromkeys(self._topics, 0.0)
         max_age = self.cfg.max_age
-        rule = f'(a row needs every input younger than max_age {max_age:g} s)'
+        own = ', '.join(f'{t} {v.max_age:g} s' for t, v in self._topics.items()
+                        if v.max_age is not None and v.features)
+        rule = ('(a row needs every input younger than ' + (
+            f'its max_age: {own}, others ' if own else 'max_age ') + f'{max_age:g} s)')
         gap = self.seconds_without_rows(now)
         if gap is not None and gap >= self.no_rows_after:
             why = self.stale_inputs(now, notes)
             return [f'no row published for {gap:.1f} s {rule}: ' + '; '.join(why)] if why else []
         if ticks >= NO_ROWS_TICKS and ticks > stale and 2 * stale > ticks:  # rows, too few
             why = self.stale_inputs(now, notes) or [
-                f'{t} older than max_age ({g:.3g} s > {max_age:g} s) between its messages'
-                for t, g in gaps.items() if g > max_age and self._topics[t].features]
+                f'{t} older than max_age ({g:.3g} s > {self.max_age_of(t):g} s) between its '
+                'messages' for t, g in gaps.items()
+                if g > self.max_age_of(t) and self._topics[t].features]
             return [f'rows skipped on {stale} of {ticks} ticks since the last status {rule}'
                     + (': ' + '; '.join(why) if why else ' (see stale: <input>)')]
         return []
 
     def stale_inputs(self, now: float, notes: Optional[Mapping[str, str]] = None) -> List[str]:
         """Why each input topic that holds a row back does, in words: never heard from, or
-        older than max_age (no message lately, stamps behind the clock, or values refused)."""
-        max_age = self.cfg.max_age
+        older than its max_age (no message lately, stamps behind, or values refused)."""
         notes = notes or {}
         out = []
         for topic, t in self._topics.items():
             if not t.features:
                 continue  # the label alone: rows do not wait for it
+            max_age = self.max_age_of(topic)
             note = f' ({notes[topic]})' if notes.get(topic) else ''
             last = self.last_arrival[topic]
             if last is None:

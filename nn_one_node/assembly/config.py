@@ -23,8 +23,9 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
-from nn_one_node.assembly.entries import parse_entry
+from nn_one_node.assembly.entries import parse_entry, syntax_width
 from nn_one_node.assembly.errors import ConfigError
+from nn_one_node.assembly.getters import compile_entry
 from nn_one_node.parameters import (ParamSpec, non_negative_number, off_or_at_least,
                                     positive_number)
 
@@ -32,6 +33,7 @@ MAX_RATE_HZ = 1000.0
 MIN_RATE_HZ = 1e-3
 MAX_HISTORY_ROWS = 10_000_000
 MAX_PENDING_LABELS = 10000  # labels waiting for their row; the oldest is dropped beyond
+MAX_AGE_RANGE = (0.0, 86400.0)  # s: the max_age parameter's, and an entry's own max_age=
 
 
 # Pure checks, shaped as nn_one_node.parameters expects (value, all values) -> reason or None: the
@@ -40,11 +42,20 @@ def check_features(value: Sequence[str], _values: Mapping[str, Any]) -> Optional
     if not value:
         return ("is empty: give one entry per input, '<topic> <pkg/msg/Type> <path>', e.g. "
                 "'/odom nav_msgs/msg/Odometry twist.twist.linear.x'")
+    ages: Dict[str, Any] = {}   # topic -> (its own max_age, the entry giving it)
     for text in value:
         try:
-            parse_entry(text)
+            spec = parse_entry(text)
         except ConfigError as err:
             return str(err)
+        if spec.max_age is None:
+            continue
+        if spec.max_age > MAX_AGE_RANGE[1]:
+            return f'entry {text!r}: max_age={spec.max_age:g} is more than {MAX_AGE_RANGE[1]:g} s'
+        age, first = ages.setdefault(spec.topic, (spec.max_age, text))
+        if age != spec.max_age:
+            return (f'entries {first!r} and {text!r} give topic {spec.topic} two max_ages: '
+                    'max_age belongs to a topic (its messages carry one stamp), give it once')
     return None
 
 
@@ -119,7 +130,9 @@ def param_specs() -> List[ParamSpec]:
                   "One entry per input, '<topic> <pkg/msg/Type> <path>': a numeric field "
                   "('twist.twist.linear.x'), an element ('ranges[0]', 'ranges[-1]'), a slice "
                   "('ranges[0:360:90]', one feature per element), an element by joint name "
-                  "('effort[left_wheel_joint]'), or 'min(ranges)' / 'max(...)' / 'mean(...)'. "
+                  "('effort[left_wheel_joint]'), or 'min(ranges)' / 'max(...)' / 'mean(...)', "
+                  "also over a sector by angle in degrees ('min(ranges@-30:30)'). A trailing "
+                  "'max_age=2.0' gives the entry's topic its own max_age. "
                   'Feature order is entry order. Read at start.',
                   read_only=True, type_name='string[]', constraints='at least one entry',
                   check=check_features),
@@ -132,7 +145,8 @@ def param_specs() -> List[ParamSpec]:
         ParamSpec('max_age', 0.5, 'Seconds: a row is published only when every '
                   "input's value is younger than this (by header.stamp where the message has "
                   'one, else by arrival on the node clock); otherwise it is skipped and counted '
-                  'stale, by input.', float_range=(0.0, 86400.0), constraints='> 0',
+                  "stale, by input. An entry's own 'max_age=...' overrides it for its topic.",
+                  float_range=MAX_AGE_RANGE, constraints='> 0',
                   check=positive_number),
         ParamSpec('label', '', "The label, one scalar in the features' syntax, e.g. "
                   "'/slip std_msgs/msg/Bool data'; empty: no labeled samples. Read at start.",
@@ -225,3 +239,63 @@ CHECKS: Dict[str, Callable[[Any, Mapping[str, Any]], Optional[str]]] = {
 # What the core reads at every message or tick: a change of these applies from the next one.
 LIVE = tuple(f.name for f in fields(AssemblerConfig)
              if f.name in SPECS and not SPECS[f.name].read_only)
+
+
+# ------------------------------------------------------------------------- the feature count
+def count_features(entries: Sequence[str], resolve: Optional[Callable[[str], Any]] = None
+                   ) -> int:
+    """The number of features ``entries`` make (the predictor's and trainer's num_features):
+    a slice counts its elements, every other entry one. From the syntax alone, without ROS,
+    unless a slice's width depends on its array's size (``[::2]`` of a fixed-size array): then
+    ``resolve`` ('pkg/msg/Type' -> message class, as ``Assembler`` takes it) gives the size, and
+    without it that is a ConfigError saying how to write the slice. A malformed entry is a
+    ConfigError naming it."""
+    total = 0
+    for text in entries:
+        spec = parse_entry(text)
+        width = syntax_width(spec)
+        if width is None and resolve is not None:
+            width = compile_entry(spec, resolve).width
+        if width is None:
+            name, raw = spec.segments[-1]
+            raise ConfigError(f'features entry {text!r}: {name}[{raw}] makes as many features '
+                              'as the array has elements, which the entry does not say: give '
+                              f'the slice its start and end, e.g. {name}[0:9:3]')
+        if width == 0:
+            raise ConfigError(f'features entry {text!r}: the slice selects no element')
+        total += width
+    return total
+
+
+def derive_num_features(sections: Mapping[str, Mapping[str, Any]],
+                        resolve: Optional[Callable[[str], Any]] = None) -> Optional[int]:
+    """The num_features of the predictor and the trainer, derived from the assembler's entries.
+
+    ``sections``: a params file's ros__parameters by node name (``'assembler'``,
+    ``'predictor'``, ``'trainer'``, ...). None where the assembler's section lists no
+    features. A num_features another section sets by hand to a different number is a
+    ConfigError naming both numbers; ``resolve`` as ``count_features`` takes it.
+
+    >>> entries = ['scan sensor_msgs/msg/LaserScan min(ranges@-30:30)',
+    ...            'scan sensor_msgs/msg/LaserScan ranges[0:360:90]']
+    >>> derive_num_features({'assembler': {'features': entries}, 'trainer': {}})
+    5
+    >>> derive_num_features({'assembler': {'features': entries},
+    ...                      'predictor': {'num_features': 4}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nn_one_node.assembly.errors.ConfigError: num_features 4 in the predictor's section, but ...
+    """
+    entries = (sections.get('assembler') or {}).get('features') or []
+    if not entries:
+        return None
+    if isinstance(entries, str) or not all(isinstance(t, str) for t in entries):
+        raise ConfigError(f"the assembler's features must be a list of strings, got {entries!r}")
+    n = count_features(entries, resolve)
+    for node, params in sections.items():
+        given = (params or {}).get('num_features') if node != 'assembler' else None
+        if given is not None and (isinstance(given, bool) or given != n):
+            raise ConfigError(f"num_features {given!r} in the {node}'s section, but the "
+                              f"assembler's {len(entries)} entries make {n} features: leave "
+                              f'num_features out (it is derived) or make it {n}')
+    return n

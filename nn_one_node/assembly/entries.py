@@ -9,7 +9,13 @@ read before its message type is known. The expression is
 * ``effort[left_wheel_joint]``: the element at the position of that name in the ``name`` array
   of the same message (JointState); the names may come in any order from message to message;
 * ``min(ranges)``, ``max(ranges)``, ``mean(ranges)``, ``mean(ranges[0:90])``: over an array
-  field, NaN ignored.
+  field, NaN ignored;
+* ``min(ranges@-30:30)``: over a sector of a scan chosen by angle, in degrees, which may wrap
+  around the array's ends (``sector.Sector``); only inside min/max/mean.
+
+An entry may end with options, ``name=value``: ``max_age=2.0`` gives its input (its topic) its
+own max_age in seconds, e.g. ``'battery sensor_msgs/msg/BatteryState voltage max_age=2.0'``
+for a 1 Hz battery among 50 Hz sensors.
 
 ``parse_entry`` checks only the syntax (ConfigError naming the entry); ``getters.compile_entry``
 checks it against the type's fields and turns it into a getter.
@@ -21,6 +27,14 @@ checks it against the type's fields and turns it into a getter.
 'mean(/scan/ranges[0:90])'
 >>> parse_entry('/joints sensor_msgs/msg/JointState effort[left]').index_kind
 'name'
+>>> spec = parse_entry('scan sensor_msgs/msg/LaserScan min(ranges@-30:30)')
+>>> spec.sector, spec.display_name
+((-30.0, 30.0), 'min(scan/ranges@-30:30)')
+>>> spec = parse_entry('battery sensor_msgs/msg/BatteryState voltage max_age=2.0')
+>>> spec.max_age, spec.display_name
+(2.0, 'battery/voltage')
+>>> syntax_width(parse_entry('/scan sensor_msgs/msg/LaserScan ranges[0:360:90]'))
+4
 >>> parse_entry('/odom nav_msgs/msg/Odometry twist..x')  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -29,16 +43,20 @@ nn_one_node.assembly.errors.ConfigError: ...: cannot read the path 'twist..x' at
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from nn_one_node.assembly.errors import ConfigError
+from nn_one_node.assembly.sector import parse_angles
 
 REDUCTIONS = ('min', 'max', 'mean')
 _FUNC = re.compile(r'^(' + '|'.join(REDUCTIONS) + r')\((.*)\)$')
 _SEGMENT = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?')
 _INT = re.compile(r'^[+-]?\d+$')
+_OPTION = re.compile(r'\s+([A-Za-z_][A-Za-z0-9_]*)=(\S*)$')   # a trailing name=value
+OPTIONS = ('max_age',)
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class EntrySpec:
     func: Optional[str]      # 'min' | 'max' | 'mean' | None
     segments: Tuple[Tuple[str, Optional[str]], ...]   # (field, raw index or None)
     what: str = 'features'
+    sector: Optional[Tuple[float, float]] = None      # ranges@from:to, degrees
+    max_age: Optional[float] = None                  # the max_age=... option: its own
 
     @property
     def index_kind(self) -> Optional[str]:
@@ -96,7 +116,7 @@ def parse_entry(text: str, what: str = 'features') -> EntrySpec:
         raise ConfigError(f"{what} entry {text!r}: expected '<topic> <pkg/msg/Type> <path>', "
                           "e.g. '/scan sensor_msgs/msg/LaserScan min(ranges)'")
     topic, type_name, expr = parts
-    expr = expr.strip()
+    expr, options = _options(expr.strip(), text, what)
     if not re.match(r'^[~/A-Za-z_][~/A-Za-z0-9_{}]*$', topic) or '//' in topic:
         raise ConfigError(f'{what} entry {text!r}: {topic!r} is not a topic name')
     try:
@@ -109,6 +129,18 @@ def parse_entry(text: str, what: str = 'features') -> EntrySpec:
     m = _FUNC.match(path)
     if m:
         func, path = m.group(1), m.group(2)
+    sector = None
+    head, at, raw = path.rpartition('@')
+    if at and not set(raw) & set('[]'):   # not a '@' inside a [name]
+        path = head
+        if func is None:
+            raise ConfigError(f'{what} entry {text!r}: a sector by angle ({expr}) is read only '
+                              f'inside min/max/mean, e.g. min({expr}): it holds many beams')
+        try:
+            sector = parse_angles(raw)
+        except ValueError as err:
+            raise ConfigError(f'{what} entry {text!r}: @{raw}: {err} (a sector is '
+                              '<array>@<from>:<to> in degrees, e.g. min(ranges@-30:30))') from None
     segments = []
     pos = 0
     while True:
@@ -133,7 +165,47 @@ def parse_entry(text: str, what: str = 'features') -> EntrySpec:
                 raise ConfigError(f'{what} entry {text!r}: [{raw}]: {err}') from None
         elif raw is not None and not raw.strip():
             raise ConfigError(f'{what} entry {text!r}: {name}[] needs an index')
-    return EntrySpec(text, topic, type_name, expr, func, tuple(segments), what)
+    if sector is not None and segments[-1][1] is not None:
+        raise ConfigError(f'{what} entry {text!r}: a sector picks beams by angle from the whole '
+                          f'array: write {segments[-1][0]}@..., without [{segments[-1][1]}]')
+    return EntrySpec(text, topic, type_name, expr, func, tuple(segments), what, sector,
+                     options.get('max_age'))
+
+
+def _options(expr: str, text: str, what: str) -> Tuple[str, Dict[str, float]]:
+    """The path without its trailing ``name=value`` options, and the options."""
+    options: Dict[str, float] = {}
+    while True:
+        m = _OPTION.search(expr)
+        if not m:
+            return expr, options
+        name, raw = m.group(1), m.group(2)
+        expr = expr[:m.start()]
+        if name not in OPTIONS:
+            raise ConfigError(f'{what} entry {text!r}: unknown option {name!r} (an entry takes '
+                              'max_age=<seconds>)')
+        if name in options:
+            raise ConfigError(f'{what} entry {text!r}: {name} is given twice')
+        if what == 'label':
+            raise ConfigError(f'{what} entry {text!r}: max_age does not apply to the label: rows '
+                              'do not wait for it (label_delay, max_join_gap and history say '
+                              'how late it may come)')
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0.0):
+            raise ConfigError(f'{what} entry {text!r}: {name}={raw}: give seconds > 0, e.g. '
+                              f'{name}=2.0')
+        options[name] = value
+
+
+def syntax_width(spec: EntrySpec) -> Optional[int]:
+    """The features an entry makes, as its syntax says: a slice its elements (None where that
+    needs the array's size, e.g. ``[::2]`` of a fixed-size array), any other entry one."""
+    if spec.func is not None or spec.index_kind != 'slice':
+        return 1
+    return slice_width(parse_slice(spec.segments[-1][1]), None)
 
 
 def parse_slice(raw: str) -> slice:

@@ -37,6 +37,9 @@ from nn_one_node.assembly.errors import ConfigError
 from nn_one_node.assembly.leaves import RANGE_FIELDS, leaf_getter
 from nn_one_node.assembly.msgtypes import (NUMERIC_TYPES, default_resolver, field_type,
                                            fields_of, is_message, message_type, resolve_for)
+from nn_one_node.assembly.sector import Sector
+
+SECTOR_FIELDS = ('angle_min', 'angle_increment')  # a scan's fields giving its beams' angles
 
 
 @dataclass
@@ -132,6 +135,12 @@ def compile_entry(spec: EntrySpec, resolve=default_resolver) -> CompiledEntry:
             sl = parse_slice(raw) if ikind == 'slice' else None
             if sl is not None and size is not None and slice_width(sl, size) == 0:
                 raise fail(f'{name}[{raw}] selects no element of {size}')
+            if spec.sector is not None:
+                if not set(SECTOR_FIELDS) <= set(parent_fields):
+                    raise fail(f'a sector by angle ({name}@...) needs the angles of a scan '
+                               f'({", ".join(SECTOR_FIELDS)}), which {cls_name} has not: a '
+                               f"LaserScan's ranges or intensities; else a slice {name}[a:b]")
+                sl = Sector(*spec.sector)
             leaf = ('reduce', name, sl, None)
         elif kind == 'scalar':
             if raw is not None:

@@ -1,14 +1,27 @@
 """Leaf getters: the value(s) an entry takes from a message, built once per entry, with the
 rules for bad readings. Every refusal is a ``MessageFault`` whose ``kind`` is counted.
 
-Ranges (LaserScan's ``ranges``, Range's ``range``) follow REP 117: +inf means no return within
-the sensor's range (nothing near), -inf an object closer than its minimum, NaN an invalid
-reading. +inf is read as the message's ``range_max`` (``max_range`` for Range) and -inf as its
-``range_min``, so ``min(ranges)`` of a scan that sees nothing is ``range_max``: far, a finite
-number a model can use. NaN is ignored by ``min``/``max``/``mean``; an element or a slice that
-is NaN is a bad reading (the input keeps its older value). Elsewhere a NaN or infinite field,
-element or slice is a bad reading too; over an array that holds no ranges, infinities take part
-in ``min``/``max``/``mean`` and only a result that is not finite is a bad reading.
+Ranges (a LaserScan's ``ranges``, a Range's ``range``) are read as users of those sensors know
+them: a reading is valid when it lies in [``range_min``, ``range_max``] (a Range's
+``min_range``, ``max_range``) of its own message. The 0.0 many lidars report for a dropout, NaN
+(REP 117: an invalid reading), +inf (REP 117: no return, nothing within range) and any finite
+value outside the bounds are invalid; -inf (REP 117: an object closer than ``range_min``) is
+read as ``range_min``, so that the nearest thing is never left out.
+
+* ``min``/``max``/``mean`` over ranges (all, a slice, a sector) leave the invalid readings out.
+  With no valid reading left all three give ``range_max``: nothing within the sensor's range,
+  so the nearest thing is far (``min``), and a sector that sees nothing reads as open as far as
+  the sensor sees (``max``, ``mean``); each moves continuously to ``range_max`` as the last
+  obstacle leaves the sector.
+* An element (``ranges[0]``), or each element of a slice, is a sector of one beam: an invalid
+  reading gives ``range_max``.
+* Bounds that are no range (``range_min`` not finite or not below ``range_max``: NaN, the
+  zeros of a driver that leaves them unset) refuse the message (``range bounds``); so does a
+  result that is not finite (an invalid reading under ``range_max: inf``).
+
+Elsewhere a NaN or infinite field, element or slice is a bad reading (the input keeps its older
+value); over an array that holds no ranges NaN is ignored by ``min``/``max``/``mean``,
+infinities take part, and only a result that is not finite is a bad reading.
 
 >>> from operator import attrgetter
 >>> from types import SimpleNamespace as NS
@@ -16,15 +29,19 @@ in ``min``/``max``/``mean`` and only a result that is not finite is a bad readin
 >>> spec = parse_entry('/scan sensor_msgs/msg/LaserScan min(ranges)')
 >>> extract, names, width = leaf_getter(('reduce', 'ranges', None, None), spec, lambda m: m,
 ...                                     attrgetter('ranges'), RANGE_FIELDS['ranges'])
->>> def scan(*ranges):
-...     return NS(ranges=list(ranges), range_min=0.1, range_max=12.0)
->>> extract(scan(3.0, math.nan, 2.0)), extract(scan(math.inf, math.inf))   # NaN ignored; far
-(2.0, 12.0)
+>>> def scan(*ranges, range_min=0.12, range_max=3.5):
+...     return NS(ranges=list(ranges), range_min=range_min, range_max=range_max)
+>>> extract(scan(3.0, 0.0, math.nan, 2.0, math.inf))   # a dropout (0.0), NaN, no return
+2.0
+>>> extract(scan(0.0, math.inf, math.nan))             # nothing valid: nothing near
+3.5
+>>> extract(scan(-math.inf, 2.0))                      # closer than range_min
+0.12
 >>> try:
-...     extract(scan(math.nan))
+...     extract(scan(1.0, range_min=0.0, range_max=0.0))
 ... except MessageFault as fault:
-...     print(f'{fault.kind}: {fault}')
-non-finite: min(/scan/ranges): every value is NaN
+...     print(f'{fault.kind}: {fault}')   # doctest: +ELLIPSIS
+range bounds: min(/scan/ranges): range_min 0 and range_max 0 are no range ...
 """
 
 from __future__ import annotations
@@ -72,13 +89,9 @@ def _number(v) -> float:
 def _leaf_scalar(leaf, parent_get, value_get, ranges, label, spec):
     isfinite = math.isfinite
     if ranges:
-        lo_name, hi_name = ranges
-
         def extract(msg):
-            v = _number(value_get(msg))
-            if not isfinite(v):
-                v = _range_bound(v, parent_get(msg), lo_name, hi_name, label)
-            return v
+            lo, hi = _bounds(parent_get(msg), ranges, label)
+            return _range_value(_number(value_get(msg)), lo, hi, ranges, label)
     else:
         def extract(msg):
             v = _number(value_get(msg))
@@ -88,14 +101,24 @@ def _leaf_scalar(leaf, parent_get, value_get, ranges, label, spec):
     return extract, [label], 1
 
 
-def _range_bound(v: float, parent, lo_name: str, hi_name: str, label: str) -> float:
-    if v != v:
-        raise MessageFault('non-finite', f'{label} is NaN (an invalid reading)')
-    bound = float(getattr(parent, hi_name if v > 0 else lo_name))
-    if not math.isfinite(bound):
-        raise MessageFault('non-finite', f'{label} is {v} and {hi_name if v > 0 else lo_name} '
-                           f'is {bound}')
-    return bound
+def _bounds(parent, ranges: Tuple[str, str], label: str) -> Tuple[float, float]:
+    """A range message's bounds (``range_min``, ``range_max``), refused where they are none
+    (``range_max`` may be +inf: then only a finite reading is valid)."""
+    lo, hi = float(getattr(parent, ranges[0])), float(getattr(parent, ranges[1]))
+    if not (math.isfinite(lo) and lo < hi):
+        raise MessageFault('range bounds', f'{label}: {ranges[0]} {lo:g} and {ranges[1]} '
+                           f'{hi:g} are no range (does the driver fill them?)')
+    return lo, hi
+
+
+def _range_value(v: float, lo: float, hi: float, ranges: Tuple[str, str], label: str) -> float:
+    """One reading of a range: itself when valid, ``lo`` for -inf, else ``hi``."""
+    if lo <= v <= hi and v != math.inf:
+        return v
+    bound, v = (ranges[0], lo) if v == -math.inf else (ranges[1], hi)
+    if not math.isfinite(v):
+        raise MessageFault('non-finite', f'{label}: an invalid reading, and {bound} is {v}')
+    return v
 
 
 def _leaf_element(leaf, parent_get, value_get, ranges, label, spec):
@@ -110,9 +133,10 @@ def _leaf_element(leaf, parent_get, value_get, ranges, label, spec):
             raise MessageFault('index out of range', f'{label}: the message has {len(seq)} '
                                f'values in {field_name}') from None
         v = _number(v)
+        if ranges:
+            lo, hi = _bounds(parent_get(msg), ranges, label)
+            return _range_value(v, lo, hi, ranges, label)
         if not isfinite(v):
-            if ranges:
-                return _range_bound(v, parent_get(msg), ranges[0], ranges[1], label)
             raise MessageFault('non-finite', f'{label} is {v}')
         return v
     return extract, [label], 1
@@ -166,64 +190,81 @@ def _leaf_slice(leaf, parent_get, value_get, ranges, label, spec):
             raise MessageFault('index out of range', f'{label}: the message has '
                                f'{as_array(value_get(msg)).shape[0]} values in {field_name}, '
                                f'{values.shape[0]} in the slice, not {width}')
-        values = values.astype(np.float64)
-        if not np.isfinite(values).all():
-            if not ranges or np.isnan(values).any():
-                raise MessageFault('non-finite', f'{label}: NaN or infinite values')
-            parent = parent_get(msg)
-            values[values == np.inf] = float(getattr(parent, ranges[1]))
-            values[values == -np.inf] = float(getattr(parent, ranges[0]))
-            if not np.isfinite(values).all():
-                raise MessageFault('non-finite', f'{label}: infinite values and bounds')
+        values = values.astype(np.float64)  # a copy
+        if ranges:
+            lo, hi = _bounds(parent_get(msg), ranges, label)
+            valid = (values >= lo) & (values <= hi)
+            if hi == np.inf:
+                valid &= values != hi
+            if not valid.all():
+                closer = values == -np.inf
+                values[~valid] = hi
+                values[closer] = lo
+                if not np.isfinite(values).all():
+                    raise MessageFault('non-finite', f'{label}: invalid readings, and '
+                                       f'{ranges[0]} {lo:g} .. {ranges[1]} {hi:g}')
+        elif not np.isfinite(values).all():
+            raise MessageFault('non-finite', f'{label}: NaN or infinite values')
         return values if width > 1 else float(values[0])
     return extract, _element_names(spec, sl, width), width
 
 
-_REDUCE = {'min': np.min, 'max': np.max, 'mean': np.mean}
+def _mean(values) -> float:
+    with np.errstate(invalid='ignore', over='ignore'):  # inf - inf, overflow: judged after
+        return float(np.add.reduce(values, dtype=np.float64) / values.shape[0])
+
+
+# The ufuncs' own reductions: np.min and np.max are these, behind a Python layer that costs
+# as much as the reduction itself on a scan. min and max raise no floating-point warnings.
+_REDUCE = {'min': lambda v: float(np.minimum.reduce(v)),
+           'max': lambda v: float(np.maximum.reduce(v)), 'mean': _mean}
 
 
 def _leaf_reduce(leaf, parent_get, value_get, ranges, label, spec):
     _, field_name, sl, _ = leaf
-    func = _REDUCE[spec.func]
-    kwargs = {'dtype': np.float64} if spec.func == 'mean' else {}
+    sector = None if sl is None or isinstance(sl, slice) else sl   # a sector.Sector
+    reduce = _REDUCE[spec.func]
     isfinite = math.isfinite
-    all_finite = np.isfinite
-
-    if kwargs:
-        def reduce(values) -> float:
-            with np.errstate(invalid='ignore', over='ignore'):  # inf - inf, overflow: judged
-                return float(func(values, **kwargs))
-    else:
-        def reduce(values) -> float:  # min and max raise no floating-point warnings
-            return float(func(values))
+    lowest, highest = np.minimum.reduce, np.maximum.reduce
+    inf = math.inf
+    # with every reading valid, min and max are the very values the check computes
+    answer = {'min': lambda lo_v, hi_v, v: float(lo_v), 'max': lambda lo_v, hi_v, v: float(hi_v),
+              'mean': lambda lo_v, hi_v, v: _mean(v)}[spec.func]
 
     def extract(msg):
         values = as_array(value_get(msg))
-        if sl is not None:
-            values = values[sl]
         if values.shape[0] == 0:
             raise MessageFault('empty', f'{label}: {field_name} has no values')
+        if sector is not None:
+            values = sector.take(values, parent_get(msg), label)
+        elif sl is not None:
+            values = values[sl]
+            if values.shape[0] == 0:
+                raise MessageFault('empty', f'{label}: the slice of {field_name} has no values')
         if values.dtype == np.bool_:
             values = values.astype(np.float64)
         if ranges:
-            if all_finite(values).all():  # the usual scan: one pass to check, one to reduce
-                return reduce(values)
-        else:
-            r = reduce(values)  # infinities take part; a non-finite result is judged below
-            if isfinite(r):
-                return r
-        # The rare path: NaN present (ignored), or a range's infinities (the sensor's bounds).
-        values = values[~np.isnan(values)].astype(np.float64)
+            lo, hi = _bounds(parent_get(msg), ranges, label)
+            least, most = lowest(values), highest(values)   # NaN fails the checks below
+            if lo <= least and most <= hi and most != inf:  # the usual scan: all valid
+                return answer(least, most, values)
+            valid = (values >= lo) & (values <= hi) & (values != inf)
+            closer = values == -inf
+            if closer.any():
+                values = np.where(closer, lo, values)
+                valid |= closer
+            values = values[valid]
+            r = reduce(values) if values.shape[0] else hi   # nothing valid: nothing near
+            if not isfinite(r):
+                raise MessageFault('non-finite', f'{label} is {r} ({ranges[0]} {lo:g}, '
+                                   f'{ranges[1]} {hi:g})')
+            return r
+        r = reduce(values)  # infinities take part; a non-finite result is judged below
+        if isfinite(r):
+            return r
+        values = values[~np.isnan(values)]  # the rare path: NaN present, ignored
         if values.shape[0] == 0:
             raise MessageFault('non-finite', f'{label}: every value is NaN')
-        if ranges:
-            parent = parent_get(msg)
-            values[values == np.inf] = float(getattr(parent, ranges[1]))
-            values[values == -np.inf] = float(getattr(parent, ranges[0]))
-            if not all_finite(values).all():
-                raise MessageFault('non-finite', f'{label}: infinite readings, and the range '
-                                   f'bound they stand for ({ranges[0]}, {ranges[1]}) is not '
-                                   'finite')
         r = reduce(values)
         if not isfinite(r):
             raise MessageFault('non-finite', f'{label} is {r}')

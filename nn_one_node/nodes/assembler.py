@@ -5,7 +5,7 @@ Topics (relative names, so namespaces and remapping apply):
 * subscribes one topic per distinct input topic of ``features`` and ``label``, with the message
   class named in the entries (resolved at start). Sensor-data QoS (best effort), overridable.
 * publishes ``features`` (std_msgs/Float64MultiArray): one row of N values, no layout, at
-  ``rate`` Hz of ROS time, when every input is younger than ``max_age``. Reliable, depth 10.
+  ``rate`` Hz of ROS time, when every input is younger than its max_age. Reliable, depth 10.
 * publishes ``labeled_samples`` (std_msgs/Float64MultiArray): the row of a label's moment and the
   label, N + 1 values (several at once as the 2-D batch layout the trainer reads). Reliable,
   depth 100.
@@ -271,7 +271,8 @@ class AssemblerNode(SteppedNode):
             kv.append((f'messages: {topic}', c['messages'][topic]))
             kv.append((f'since last message: {topic}',
                        'never' if last is None else f'{max(0.0, now - last):.3f}'))
-            if last is None or now - last > asm.cfg.max_age:
+            kv.append((f'max_age: {topic}', f'{asm.max_age_of(topic):g}'))
+            if last is None or now - last > asm.max_age_of(topic):
                 silent.append(topic)
         self._check_publisher_types(silent)
         for topic in asm.inputs:

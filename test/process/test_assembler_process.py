@@ -2,8 +2,10 @@
 (sensor_msgs Imu, LaserScan, JointState, nav_msgs Odometry, std_msgs Bool, geometry_msgs
 PointStamped, rosgraph_msgs Clock): every path form, feature_names through GetParameters,
 staleness and refusals in /diagnostics, the delayed join with labels out of order under
-use_sim_time, a backward /clock jump, bad configurations (exit 2 and the reason), and what
-/diagnostics WARN when no row is published: an input never heard from, one older than max_age."""
+use_sim_time, a backward /clock jump, bad configurations (exit 2 and the reason), what
+/diagnostics WARN when no row is published: an input never heard from, one older than max_age;
+and a TurtleBot3's front sector (wrapping around a scan from angle 0, with 0.0 dropouts) beside
+a 1 Hz battery with its own max_age."""
 
 import math
 import re
@@ -17,7 +19,7 @@ from geometry_msgs.msg import PointStamped
 from nav_msgs.msg import Odometry
 from reliability_kit import Diagnostics, refused_by_kind
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Imu, JointState, LaserScan
+from sensor_msgs.msg import BatteryState, Imu, JointState, LaserScan
 from std_msgs.msg import Bool, Float64, Float64MultiArray
 
 TIMEOUT = 30.0
@@ -84,9 +86,9 @@ class Robot:
 
 
 def expected_row(k: int) -> list:
-    ranges = [12.0, 2.0, 4.0, 1.5 + k, 6.0, 7.0, 0.5]  # +inf read as range_max, NaN ignored
-    return [9.81 + k, 12.0, 0.5, 12.0, 1.5 + k, min(ranges), max(ranges),
-            float(np.mean(np.asarray(ranges, np.float32).astype(np.float64))),
+    valid = [2.0, 4.0, 1.5 + k, 6.0, 7.0, 0.5]  # +inf (no return) and NaN left out
+    return [9.81 + k, 12.0, 0.5, 12.0, 1.5 + k, min(valid), max(valid),  # ranges[0] inf: far
+            float(np.mean(np.asarray(valid, np.float32).astype(np.float64))),
             0.25 * k, 0.1 * k, float(k % 2)]
 
 
@@ -358,4 +360,90 @@ def test_no_rows_is_a_warning_naming_the_input_never_heard_or_older_than_max_age
     # both fresh: rows, and OK
     s = status_while(0.0, True, lambda s: s.level == DiagnosticStatus.OK, 'OK with rows')
     assert s.message == 'assembling' and rows
+    assert proc.alive() and proc.stop() == 0
+
+
+def lds_scan(stamp: Time, front: dict, back: float = 0.2) -> LaserScan:
+    """A TurtleBot3 LDS-01 scan: 360 beams from angle 0, 1 degree apart; the front (330..359,
+    0..30) all dropouts (0.0) but the beams in ``front``, the rest ``back``."""
+    ranges = [0.0 if i >= 330 or i <= 30 else back for i in range(360)]
+    for i, r in front.items():
+        ranges[i] = r
+    scan = LaserScan(angle_min=0.0, angle_max=6.2657318, angle_increment=0.0174533,
+                     range_min=0.12, range_max=3.5, ranges=array('f', ranges))
+    scan.header.stamp = stamp
+    return scan
+
+
+def test_a_front_sector_across_the_scan_ends_and_a_1hz_battery_with_its_own_max_age(ros):
+    proc = ros.start('assembler', {
+        'features': ['/scan sensor_msgs/msg/LaserScan min(ranges@-30:30)',
+                     '/scan sensor_msgs/msg/LaserScan mean(ranges@-30:30)',
+                     '/imu sensor_msgs/msg/Imu linear_acceleration.z',
+                     '/battery sensor_msgs/msg/BatteryState voltage max_age=2.0'],
+        'rate': 20.0, 'max_age': 0.3, 'diagnostics_period': 0.1})
+    scan_pub = ros.publisher(LaserScan, '/scan')
+    imu_pub = ros.publisher(Imu, '/imu')
+    battery_pub = ros.publisher(BatteryState, '/battery')
+    rows = ros.collect(Float64MultiArray, '/features')
+    statuses = ros.collect(DiagnosticArray, '/diagnostics')
+    for pub in (scan_pub, imu_pub, battery_pub):
+        ros.wait_for_subscribers(pub, 1, TIMEOUT)
+    clock = ros.node.get_clock()
+    # beams 345 and 15 valid, 31 and 329 (just outside) and the back nearer: not in the sector
+    front = {345: 0.6, 15: 0.8, 31: 0.3, 329: 0.3}
+
+    def publish(front=front, battery=False):
+        stamp = clock.now().to_msg()
+        scan_pub.publish(lds_scan(stamp, front))
+        imu = Imu()
+        imu.header.stamp = stamp
+        imu.linear_acceleration.z = 9.81
+        imu_pub.publish(imu)
+        if battery:
+            msg = BatteryState(voltage=12.0)
+            msg.header.stamp = stamp
+            battery_pub.publish(msg)
+        ros.spin_for(0.05)
+
+    def seconds(t) -> float:
+        return t.sec + t.nanosec * 1e-9
+
+    def status_after(t: float, check=lambda s: True):
+        """The assembler's first status stamped at or after ROS time t that passes check, as
+        (stamp, status)."""
+        return next(((seconds(m.header.stamp), s) for m in list(statuses)
+                     if seconds(m.header.stamp) >= t for s in m.status
+                     if s.name.endswith(': assembler') and check(s)), None)
+
+    # the battery once (best effort: again until a row shows it arrived), then never again
+    ros.spin_until(lambda: publish(battery=True) or rows, TIMEOUT, 'the first row')
+    t0 = clock.now().nanoseconds * 1e-9   # the battery's newest stamp is before this
+    first = np.frombuffer(rows[0].data)
+    np.testing.assert_allclose(first, [0.6, (0.6 + 0.8) / 2, 9.81, 12.0], rtol=1e-6)
+
+    def status_at(t: float, front=front):
+        return ros.spin_until(lambda: publish(front) or status_after(t), TIMEOUT,
+                              f'a status at {t:.1f} s')
+    _, status = status_at(t0)
+    before = {kv.key: kv.value for kv in status.values}
+    # a second later (three times max_age 0.3 s): rows still flow, the battery is not stale;
+    # the front all dropouts meanwhile: nothing near, range_max
+    stamp, status = status_at(t0 + 1.0, front={})
+    after = {kv.key: kv.value for kv in status.values}
+    assert stamp < t0 + 1.9, f'the status of {stamp - t0:.2f} s is too late to judge'
+    assert after.get('stale: /battery/voltage') == before.get('stale: /battery/voltage')
+    assert int(after['rows published']) - int(before['rows published']) >= 10, (before, after)
+    assert after['max_age: /battery'] == '2' and after['max_age: /imu'] == '0.3'
+    assert np.frombuffer(rows[-1].data).tolist()[:2] == [3.5, 3.5]
+
+    # the battery silent for more than its own 2 s: rows stop, and the WARN says why
+    _, warn = ros.spin_until(
+        lambda: publish({}) or status_after(t0 + 2.0, lambda s: s.level == DiagnosticStatus.WARN),
+        TIMEOUT, 'the WARN of the silent battery')
+    assert '(a row needs every input younger than its max_age: /battery 2 s, others 0.3 s)' \
+        in warn.message, warn.message
+    assert re.search(r'/battery older than max_age \([\d.]+ s > 2 s\): no message for',
+                     warn.message), warn.message
+    assert '/imu' not in warn.message and '/scan' not in warn.message
     assert proc.alive() and proc.stop() == 0

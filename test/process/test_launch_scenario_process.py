@@ -111,6 +111,57 @@ def test_the_launch_starts_the_assembler_and_sim_robot_with_their_params_file(tm
         evaluate_launch_file(start_sim_robot='yes')
 
 
+def test_the_launch_derives_num_features_from_the_assembler_s_entries(tmp_path):
+    """The features configured once: the predictor and the trainer get the number the
+    assembler's entries make; a different number by hand stops the launch with both."""
+    robot = installed_config('robot.yaml')
+    ev = evaluate_launch_file(start_assembler='true', start_sim_robot='true', params_file=robot)
+    for name in ('predictor', 'trainer'):
+        assert ev.node(name).param_dict()['num_features'] == 5
+    assert 'num_features' not in ev.node('assembler').param_dict()
+
+    def params(predictor=None, trainer=None, features=('scan sensor_msgs/msg/LaserScan '
+                                                       'min(ranges@-30:30)',
+                                                       'scan sensor_msgs/msg/LaserScan '
+                                                       'ranges[0:360:90]',
+                                                       'battery_state sensor_msgs/msg/'
+                                                       'BatteryState voltage max_age=2.0')):
+        document = {'/**/assembler': {'ros__parameters': {'features': list(features)}}}
+        for node, n in (('predictor', predictor), ('trainer', trainer)):
+            if n is not None:
+                document[f'/**/{node}'] = {'ros__parameters': {'num_features': n}}
+        path = tmp_path / f'p{len(list(tmp_path.iterdir()))}.yaml'
+        path.write_text(yaml.safe_dump(document))
+        return str(path)
+    # no num_features anywhere: 1 + 4 + 1, to both, with or without the assembler here
+    for start in ('true', 'false'):
+        ev = evaluate_launch_file(start_assembler=start, params_file=params())
+        assert [ev.node(n).param_dict()['num_features'] for n in ('predictor', 'trainer')] \
+            == [6, 6]
+    ev = evaluate_launch_file(params_file=params(predictor=6, trainer=6), num_features='6')
+    assert ev.node('trainer').param_dict()['num_features'] == 6
+    # by hand, and different: one line with both numbers
+    for node, kwargs in (('predictor', {'predictor': 4}), ('trainer', {'trainer': 7})):
+        with pytest.raises(ValueError) as err:
+            evaluate_launch_file(start_assembler='true', params_file=params(**kwargs))
+        n = kwargs[node]
+        assert f"num_features {n} in the {node}'s section, but the assembler's 3 entries " \
+            'make 6 features' in str(err.value) and '\n' not in str(err.value)
+    with pytest.raises(ValueError, match="num_features:=5, but the assembler's 3 entries in "
+                                         'params_file .* make 6 features'):
+        evaluate_launch_file(params_file=params(), num_features='5')
+    with pytest.raises(ValueError, match='params_file .*: features entry .*must be below'):
+        evaluate_launch_file(params_file=params(features=['scan sensor_msgs/msg/LaserScan '
+                                                          'min(ranges@30:-30)']))
+    # a saved model of another N than the entries make is not served (the trainer starts anew)
+    three = tmp_path / 'three.yaml'
+    save_weights_file(three, [0.5] * 3, 0.25, 'sigmoid')
+    ev = evaluate_launch_file(params_file=params(), weights_file=str(three))
+    assert 'weights' not in ev.node('predictor').param_dict()
+    assert ev.node('predictor').param_dict()['num_features'] == 6
+    assert len(ev.logged) == 1 and '3 features, 6 expected' in ev.logged[0]
+
+
 def test_the_launch_gives_the_predictor_only_a_usable_weights_file(tmp_path):
     params_file = installed_params_file()
     good = tmp_path / 'good.yaml'

@@ -166,50 +166,36 @@ def test_min_max_mean_ignore_nan():
     assert not refused
 
 
-def test_laser_infinities_are_the_sensor_bounds_rep_117():
-    """+inf is no return (nothing near): range_max; -inf is closer than range_min."""
-    asm, refused = make(['/s sensor_msgs/msg/LaserScan min(ranges)',
-                         '/s sensor_msgs/msg/LaserScan max(ranges)',
-                         '/s sensor_msgs/msg/LaserScan mean(ranges)',
-                         '/s sensor_msgs/msg/LaserScan ranges[1]',
-                         '/s sensor_msgs/msg/LaserScan ranges[0:3]'])
-    asm.on_message('/s', scan([INF] * 3 + [NAN], range_max=8.0), 1.0)
-    assert asm.tick(1.0).tolist() == [8.0] * 7
-    asm.on_message('/s', scan([-INF, 2.0, INF], range_min=0.25, range_max=8.0), 1.0)
-    np.testing.assert_allclose(asm.tick(1.0), [0.25, 8.0, (0.25 + 2 + 8) / 3, 2.0,
-                                               0.25, 2.0, 8.0])
-    assert not refused
-
-
-def test_a_range_message_reading_infinity_is_its_max_range():
+def test_a_range_message_reading_outside_its_bounds_is_its_max_range():
+    """sensor_msgs/Range follows the LaserScan's rules (test_assembly_laser.py)."""
     asm, refused = make(['/r sensor_msgs/msg/Range range'])
-    assert one(asm, '/r', Range(range=INF, min_range=0.02, max_range=4.0)).tolist() == [4.0]
-    assert one(asm, '/r', Range(range=-INF, min_range=0.02, max_range=4.0)).tolist() == [0.02]
-    assert one(asm, '/r', Range(range=NAN, min_range=0.02, max_range=4.0)).tolist() == [0.02]
-    assert [k for k, _ in refused] == ['non-finite']
+    for reading, value in [(INF, 4.0), (-INF, 0.02), (NAN, 4.0), (0.0, 4.0), (9.0, 4.0),
+                           (0.5, 0.5)]:
+        got = one(asm, '/r', Range(range=reading, min_range=0.02, max_range=4.0))
+        assert got.tolist() == pytest.approx([value]), reading
+    assert not refused
+    one(asm, '/r', Range(range=0.5, min_range=0.0, max_range=0.0))  # bounds left unset
+    assert [k for k, _ in refused] == ['range bounds']
 
 
 def test_nan_readings_are_bad_and_the_input_keeps_its_value():
+    """Not a range (a scan's invalid readings are test_assembly_laser.py's)."""
     asm, refused = make(['/odom nav_msgs/msg/Odometry twist.twist.linear.x',
-                         '/s sensor_msgs/msg/LaserScan ranges[0]',
-                         '/s sensor_msgs/msg/LaserScan ranges[0:2]',
-                         '/s sensor_msgs/msg/LaserScan min(ranges)',
                          '/b sensor_msgs/msg/BatteryState mean(cell_voltage)'])
     odom = Odometry()
     odom.twist.twist.linear.x = 1.0
     asm.on_message('/odom', odom, 1.0)
-    asm.on_message('/s', scan([1.0, 2.0]), 1.0)
     asm.on_message('/b', BatteryState(cell_voltage=[4.0]), 1.0)
     before = asm.tick(1.0).tolist()
     odom.twist.twist.linear.x = NAN
     asm.on_message('/odom', odom, 1.1)
-    asm.on_message('/s', scan([NAN, NAN]), 1.1)
     asm.on_message('/b', BatteryState(cell_voltage=[INF]), 1.1)  # not a range: no bound
+    asm.on_message('/b', BatteryState(cell_voltage=[NAN]), 1.1)
     asm.on_message('/b', BatteryState(cell_voltage=[]), 1.1)
     assert asm.tick(1.1).tolist() == before
     kinds = [k for k, _ in refused]
-    assert kinds.count('non-finite') == 5 and kinds.count('empty') == 1, refused
-    assert asm._stamps == [1.0] * 5  # none took a new time either
+    assert kinds.count('non-finite') == 3 and kinds.count('empty') == 1, refused
+    assert asm._stamps == [1.0] * 2  # none took a new time either
 
 
 def test_a_message_of_the_wrong_shape_is_counted_not_raised():
