@@ -50,6 +50,7 @@ from typing import Dict, Optional, Tuple
 
 from nn_one_node.assembly.errors import ConfigError
 from nn_one_node.assembly.sector import parse_angles
+from nn_one_node.names import InvalidName, validate_topic_name
 
 REDUCTIONS = ('min', 'max', 'mean')
 _FUNC = re.compile(r'^(' + '|'.join(REDUCTIONS) + r')\((.*)\)$')
@@ -117,8 +118,10 @@ def parse_entry(text: str, what: str = 'features') -> EntrySpec:
                           "e.g. '/scan sensor_msgs/msg/LaserScan min(ranges)'")
     topic, type_name, expr = parts
     expr, options = _options(expr.strip(), text, what)
-    if not re.match(r'^[~/A-Za-z_][~/A-Za-z0-9_{}]*$', topic) or '//' in topic:
-        raise ConfigError(f'{what} entry {text!r}: {topic!r} is not a topic name')
+    try:
+        validate_topic_name(topic)  # rcl's rules, so the node can subscribe to what passes
+    except InvalidName as err:
+        raise ConfigError(f'{what} entry {text!r}: {err}') from None
     try:
         type_name = normalize_type(type_name)
     except ValueError:

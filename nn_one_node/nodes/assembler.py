@@ -34,6 +34,7 @@ from std_msgs.msg import Float64MultiArray
 from nn_one_node.assembly.assembler import Assembler
 from nn_one_node.assembly.config import LIVE, SPECS, AssemblerConfig, param_specs
 from nn_one_node.assembly.errors import ConfigError
+from nn_one_node.names import expand_topic_name
 from nn_one_node.parameters import ParamSpec
 from nn_one_node.ros import diagnostics
 from nn_one_node.ros.codecs import FEATURES_LABEL_LABELED, matrix_to_msg, to_float64_array
@@ -104,9 +105,11 @@ class AssemblerNode(SteppedNode):
                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._diag_pub = diagnostics.create_publisher(self)
         self._clock = self.get_clock()
+        # each input under the name nn_one_bag reads it by (names.expand_topic_name: one rule,
+        # rcl's); remap rules still apply to it. The entries' own names stay the keys.
         self._subs = [self.create_subscription(
-            asm.classes[topic], topic, self.serving(self._callback_for(topic), topic),
-            qos_profile_sensor_data,
+            asm.classes[topic], expand_topic_name(topic, self.get_name(), self.get_namespace()),
+            self.serving(self._callback_for(topic), topic), qos_profile_sensor_data,
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
             for topic in asm.inputs]
         # tf2's rule: a jump back in ROS time (a world reset, a looping bag) drops what is held.

@@ -172,6 +172,8 @@ def prepare(args, document: Any, rec: Recording, num_features: Optional[int] = N
     source = build_source(kind, document, n if num_features is None else num_features,
                           activation or trainer.get('activation', 'sigmoid'),
                           args.labeled_topic, namespace)
+    if kind == 'assembler':  # num_features derived from the entries, as the launch file does
+        check_num_features(document)
     topics = rec.topics()
     statuses, missing, wrong = [], [], []
     for need in source.needs:
@@ -198,6 +200,19 @@ def prepare(args, document: Any, rec: Recording, num_features: Optional[int] = N
             source.activation = learner.activation
     return Setup(kind, source, statuses, missing, wrong, learner,
                  clock_topic(rec, args.clock), namespace, rec.name, topics)
+
+
+def check_num_features(document: Any) -> None:
+    """A num_features set by hand in the predictor's or trainer's section must be the number
+    the assembler's entries make (``assembly.config.derive_num_features``, which the launch
+    file calls too), else Failure naming both."""
+    from nn_one_node.assembly.config import derive_num_features
+    from nn_one_node.assembly.msgtypes import default_resolver
+    sections = {node: section(document, node) for node in ('assembler', 'predictor', 'trainer')}
+    try:
+        derive_num_features(sections, default_resolver)
+    except ValueError as err:  # assembly.ConfigError
+        raise Failure(f'params file: {err}') from None
 
 
 def _held_under(need: Need, topics: Dict[str, Tuple[str, int]]) -> Optional[str]:

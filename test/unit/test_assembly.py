@@ -488,7 +488,9 @@ BAD = {
     '/x sensor_msgs/msg/JointState effort[]': 'needs an index',
     '/x sensor_msgs/msg/Imu': "expected '<topic> <pkg/msg/Type> <path>'",
     '/x sensor_msgs/LaserScan/extra ranges[0]': 'not a message type',
-    'no-topic! std_msgs/msg/Float64 data': 'not a topic name',
+    'no-topic! std_msgs/msg/Float64 data': "topic name 'no-topic!' is invalid",
+    'scan/ std_msgs/msg/Float64 data': "topic name 'scan/' is invalid",
+    'a~b std_msgs/msg/Float64 data': "topic name 'a~b' is invalid",
     '/x diagnostic_msgs/msg/DiagnosticArray status[a].level': 'index it with an integer',
 }
 

@@ -293,3 +293,26 @@ def test_record_refuses_a_domain_dds_cannot_use(bags, tmp_path, capsys, monkeypa
                          capsys)
     assert code == 2 and 'ROS_DOMAIN_ID=999' in error_of(err, 'record')
     assert not (tmp_path / 'out').exists()
+
+
+def test_num_features_is_derived_from_the_entries_and_a_different_one_refused(bags, tmp_path,
+                                                                               capsys):
+    """As the launch file does: a params file needs no num_features where the assembler lists
+    its entries; one set by hand to another number stops every command, naming both."""
+    derived = robot_params(relative=True, extra_trainer=TRAINER)
+    for section in ('/**/trainer', '/**/predictor'):
+        del derived[section]['ros__parameters']['num_features']
+    code, _, err, out = train(bags, tmp_path, capsys, 'root',
+                              write_params(tmp_path / 'derived.yaml', derived), name='derived')
+    assert code == 0, err
+    assert len(yaml.safe_load(out.read_text())['/**']['ros__parameters']['weights']) == 5
+    wrong = robot_params(relative=True, extra_trainer={**TRAINER, 'num_features': 4})
+    params = write_params(tmp_path / 'wrong.yaml', wrong)
+    for command in ('info', 'train'):
+        args = [command, bags['root'], '--params-file', params]
+        if command == 'train':
+            args += ['--out', tmp_path / 'never.yaml']
+        code, _, err = run(args, capsys)
+        assert code == 2, err
+        assert "num_features 4 in the trainer's section, but the assembler's 5 entries make 5 " \
+               'features' in error_of(err, command), err
