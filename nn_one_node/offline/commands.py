@@ -266,6 +266,7 @@ def replay_bag(rec: Recording, source, learner, on_rows, clock: Optional[str], w
     st = replay.stats
     return {'messages': st.messages, 'rows': st.rows, 'clock_jumps_back': st.jumps_back,
             'bag_seconds': ((st.last_ns - st.first_ns) / NS) if st.messages else 0.0,
+            'first_s': (st.first_ns / NS) if st.messages else None,  # the reports' time zero
             'wall_seconds': time.monotonic() - started,
             'clock': clock or 'receive timestamps'}
 

@@ -154,6 +154,9 @@ def test_the_reports_hold_the_figures_of_the_json(bags, tmp_path, capsys):
     assert shown['series'] == metrics['series']
     assert shown['model'] == metrics['model']
     assert shown['changes'] == metrics['training']['change_times']
+    # time counts from the bag's start, not from 1970
+    t0, run_ = shown['time_zero'], metrics['run']
+    assert t0 == run_['first_s'] and 0.0 <= metrics['series']['t'][0] - t0 < run_['bag_seconds']
     for k in ('samples', 'accuracy', 'log_loss', 'mse'):
         assert shown['prequential'][k] == metrics['prequential'][k]
     assert (tmp_path / 't.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
