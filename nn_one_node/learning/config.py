@@ -106,7 +106,8 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
                   'newest train_window of them).',
                   constraints='>= min_samples', int_range=(1, 100_000_000),
                   check=_buffer_fits),
-        ParamSpec('min_samples', 10, 'Samples needed before the first update.',
+        ParamSpec('min_samples', 5, 'Samples needed before the first update (the prior '
+                  'keeps so few from making an over-confident model).',
                   constraints='<= buffer_size', int_range=(1, 100_000_000),
                   check=_min_samples_fit),
         ParamSpec('train_period', 1.0, 'Seconds of ROS time between updates.',

@@ -391,7 +391,7 @@ def test_a_type_that_does_not_match_the_config(tmp_path, capsys, existing_model)
 @pytest.mark.parametrize('trainer, needle', [
     ({'num_features': 5, 'learning_rate': -1.0}, 'learning_rate'),
     ({'num_features': 5, 'train_period': 1}, 'train_period must be a double'),
-    ({'num_features': 5, 'buffer_size': 5}, 'buffer_size'),
+    ({'num_features': 5, 'buffer_size': 3}, 'buffer_size'),
     ({'num_features': 4}, '80 message(s) refused (last: layout dim[1].size is 6, '
                           'expected 5 values'),
 ])

@@ -239,14 +239,14 @@ def test_row_losses_match_the_formulas():
 # --------------------------------------------------------------------------------- cadence
 def test_fast_start_updates_within_the_first_messages():
     X, y = logistic_stream(40, [2.0, -1.0], seed=2)
-    pol = LearningPolicy(2)  # min_samples 10
+    pol = LearningPolicy(2)  # min_samples 5
     due_at = []
     for i in range(40):  # one row a message at 100 rows/s: train_period (1 s) never passes
         pol.add(X[i], y[i:i + 1], i / 100)
         if pol.due(i / 100):
             pol.update(i / 100)
             due_at.append(i + 1)
-    assert due_at == [10, 20, 40]
+    assert due_at == [5, 10, 20, 40]  # at min_samples, then at each doubling
     assert pol.deployed >= 1 and np.any(pol.weights != 0.0)
 
 
