@@ -41,3 +41,9 @@ if ! (cd "$NN1_ROOT" && colcon --log-base log build --base-paths . --build-base 
 fi
 # shellcheck disable=SC1091
 source "$NN1_ROOT/install/setup.bash"
+# The installed executables (where `ros2 run nn_one_node <name>` finds them) on PATH too, for a
+# shell without the ros2 CLI: `status`, `nn_one_bag`, `predictor` ...
+case ":$PATH:" in
+  *":$NN1_ROOT/install/nn_one_node/lib/nn_one_node:"*) ;;
+  *) export PATH="$NN1_ROOT/install/nn_one_node/lib/nn_one_node:$PATH" ;;
+esac
