@@ -35,9 +35,12 @@ from nn_one_node.status.render import table, to_json
 from nn_one_node.status.view import StackView
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_PROBLEMS = 0, 1, 2, 3
-# --once listens this long after the first status and after the last /diagnostics publisher
-# matched (the nodes report each second; discovery may come in bursts a second apart)
-SETTLE_SEC = 2.0
+# --once listens at least DISCOVERY_SEC: DDS discovers some nodes only at their next periodic
+# announcement (every 3 s in Fast DDS), seconds after the first ones (seen on a loaded machine);
+# and REPORT_SEC after the first status and after the last publisher matched (the nodes report
+# each second).
+DISCOVERY_SEC = 3.5
+REPORT_SEC = 1.5
 ANSWER_SEC = 2.0  # --once: how long parameter and lifecycle answers are waited for
 CALL_TIMEOUT_SEC = 3.0  # a request not answered by then is dropped and asked again
 MODEL = ['weights', 'bias', 'activation']
@@ -84,7 +87,8 @@ class StatusProbe:
         self.executor.add_node(self.node)
         self._sub = self.node.create_subscription(DiagnosticArray, '/diagnostics',
                                                   self._on_diagnostics, QoSProfile(depth=100))
-        self._matched = (0, time.monotonic())  # publishers matched, since when
+        self._started = time.monotonic()
+        self._matched = (0, self._started)  # publishers matched, since when
         self._first: Optional[float] = None  # when the first status came
         self._clients: Dict[str, Any] = {}
         self._pending: Dict[str, Any] = {}  # service -> (future, client, sent at)
@@ -100,14 +104,15 @@ class StatusProbe:
             self.executor.spin_once(timeout_sec=min(0.05, max(0.0, deadline - time.monotonic())))
 
     def settled(self) -> bool:
-        """Every publisher of /diagnostics in the graph is matched, the last one and the first
-        status for ``SETTLE_SEC``: each publisher has had the time to report, and the nodes
-        discovered in a burst after the first (as on a loaded machine) are in."""
+        """Discovery has had its time (``DISCOVERY_SEC`` since the start), every publisher of
+        /diagnostics in the graph is matched, and the last one matched and the first status
+        came ``REPORT_SEC`` ago: each publisher has had the time to report."""
         matched, now = self._sub.get_publisher_count(), time.monotonic()
         if matched != self._matched[0]:
             self._matched = (matched, now)
-        return (self._first is not None and now - self._first >= SETTLE_SEC
-                and now - self._matched[1] >= SETTLE_SEC
+        return (self._first is not None and now - self._first >= REPORT_SEC
+                and now - self._started >= DISCOVERY_SEC
+                and now - self._matched[1] >= REPORT_SEC
                 and matched >= self.node.count_publishers('/diagnostics'))
 
     def close(self) -> None:
