@@ -83,7 +83,7 @@ def table(doc: Dict[str, Any], title: str = 'nn_one_node status',
     for n in doc['nodes']:
         part = {'assembler': _assembler, 'trainer': _trainer,
                 'predictor': _predictor}.get(n['role'])
-        if part is not None:
+        if part is not None and n['details']:  # none for a node that does not report
             lines += [''] + part(n['name'], n['details'])
     if doc['problems']:
         lines += ['', 'PROBLEMS']
@@ -143,8 +143,9 @@ def _trainer(name: str, d: Dict[str, Any]) -> List[str]:
         f'{_fmt(d["samples_refused"])} refused), last labeled '
         + ('never' if since is None else f'{since:.1f} s ago') + ';',
         quality + ';',
-        f'model trained {_version(d["version_trained"])}, deployed '
-        f'{_version(d["version_deployed"])}, {serves}; updates {_fmt(d["updates"])} '
+        ('model none trained yet' if not d['version_trained'] else
+         f'model trained {_version(d["version_trained"])}, deployed '
+         f'{_version(d["version_deployed"])}, {serves}') + f'; updates {_fmt(d["updates"])} '
         f'({_fmt(d["updates_deployed"])} deployed)'
         + ('' if d['training_enabled'] else '; training paused') + ';',
         f'last update: {d["last_update"] or "-"}'])

@@ -115,8 +115,26 @@ class Report:
     previous: Optional['Report'] = None
 
 
+def role_of(names: Iterable[str]) -> Optional[str]:
+    """The role of a node of this package by the names of the parameters it declares (a
+    managed node reports on /diagnostics only once configured); None: not one of ours.
+
+    >>> role_of(['features', 'label']), role_of(['weights', 'bias', 'activation'])
+    ('assembler', 'predictor')
+    >>> role_of(['weights', 'predictor_node']), role_of(['use_sim_time'])
+    ('trainer', None)
+    """
+    names = set(names)
+    if 'features' in names and 'label' in names:
+        return 'assembler'
+    if 'predictor_node' in names:
+        return 'trainer'
+    return 'predictor' if {'weights', 'bias', 'activation'} <= names else None
+
+
 @dataclass
 class _Known:
+    role: Optional[str] = None  # by its parameters, for a node that does not report
     lifecycle: Optional[str] = None  # from ~/get_state
     period: Optional[float] = None  # its diagnostics_period parameter
     model: Optional[Model] = None  # its weights, bias, activation parameters
@@ -167,6 +185,10 @@ class StackView:
         """``name``'s state by its ``~/get_state`` (None: it has none, a plain node)."""
         self.known.setdefault(name, _Known()).lifecycle = state
 
+    def set_parameter_names(self, name: str, names: Iterable[str]) -> None:
+        """The names of ``name``'s parameters (its ``list_parameters``): its role."""
+        self.known.setdefault(name, _Known()).role = role_of(names)
+
     def set_parameters(self, name: str, values: Mapping[str, Any]) -> None:
         """What ``name``'s parameter services answered (names it lacks are None): its
         diagnostics_period, and a trainer's or predictor's model and predictor_node."""
@@ -183,6 +205,11 @@ class StackView:
     # ----------------------------------------------------------------------------- asked
     def nodes(self, role: Optional[str] = None) -> List[str]:
         return sorted(n for n, r in self.reports.items() if role is None or r.role == role)
+
+    def unreported(self) -> List[str]:
+        """Managed nodes of the stack (a role and a lifecycle state) that do not report."""
+        return sorted(n for n, k in self.known.items() if n not in self.reports and k.role
+                      and k.lifecycle and under(n, self.namespace))
 
     def stale_after(self, name: str) -> float:
         period = self.known.get(name, _Known()).period
@@ -212,6 +239,13 @@ class StackView:
                 'name': name, 'role': r.role, 'lifecycle': self.lifecycle(name),
                 'level': level, 'message': r.message, 'seconds_since_status': round(silent, 3),
                 'details': self._details(r), 'values': dict(r.values)})
+        for name in self.unreported():
+            known = self.known[name]
+            nodes.append({
+                'name': name, 'role': known.role, 'lifecycle': known.lifecycle or 'unknown',
+                'level': 'OK', 'message': 'no /diagnostics until configured',
+                'seconds_since_status': None, 'details': {},
+                'values': {}})
         for name, r in sorted(self.others.items()):
             problems.append(_problem(name, '', r.level, r.message))
         counts = {lv: sum(n['level'] == lv for n in nodes) for lv in LEVELS.values()}

@@ -14,6 +14,7 @@ WARNs (or ERRORs, or went STALE). Ctrl-C ends the refreshing view with 0.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -23,7 +24,7 @@ from typing import Any, Dict, List, Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import GetState
-from rcl_interfaces.srv import GetParameters
+from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import NodeNameNonExistentError
 from rclpy.parameter import Parameter, parameter_value_to_python
@@ -32,7 +33,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
 from nn_one_node.status.render import table, to_json
-from nn_one_node.status.view import StackView
+from nn_one_node.status.view import StackView, under
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_PROBLEMS = 0, 1, 2, 3
 # --once listens at least DISCOVERY_SEC: DDS discovers some nodes only at their next periodic
@@ -135,6 +136,36 @@ class StatusProbe:
             self._ask_parameters(name, names)
             if name in view.reports:
                 self._ask_state(name)
+        for name in self._managed_elsewhere():
+            known = view.known.get(name)
+            if known is None:
+                self._ask_names(name)
+            else:
+                self._ask_state(name)
+                if known.role in ASKED:
+                    self._ask_parameters(name, ['diagnostics_period'] + ASKED[known.role])
+
+    def _managed_elsewhere(self) -> List[str]:
+        """Lifecycle nodes in the graph (under the namespace) that do not report: a managed
+        node of the stack publishes /diagnostics only once configured; its parameters tell."""
+        found = []
+        for base, namespace in self.node.get_node_names_and_namespaces():
+            name = f'{namespace.rstrip("/")}/{base}'
+            known = self.view.known.get(name)
+            if name in self.view.reports or not under(name, self.view.namespace) or (
+                    known is not None and known.role is None):  # not one of ours
+                continue
+            if self._services(name) and f'{name}/get_state' in self._services(name):
+                found.append(name)
+        return found
+
+    def _services(self, name: str) -> List[str]:
+        namespace, _, base = name.rpartition('/')
+        try:
+            return [s for s, _ in self.node.get_service_names_and_types_by_node(
+                base, namespace or '/')]
+        except NodeNameNonExistentError:  # left the graph (or not in it yet)
+            return []
 
     @property
     def pending(self) -> bool:
@@ -169,13 +200,15 @@ class StatusProbe:
         self._call(GetParameters, f'{name}/get_parameters', GetParameters.Request(names=names),
                    reply)
 
+    def _ask_names(self, name: str) -> None:
+        self._call(ListParameters, f'{name}/list_parameters', ListParameters.Request(),
+                   lambda r: self.view.set_parameter_names(name, r.result.names))
+
     def _ask_state(self, name: str) -> None:
-        namespace, _, base = name.rpartition('/')
-        try:
-            services = self.node.get_service_names_and_types_by_node(base, namespace or '/')
-        except NodeNameNonExistentError:  # left the graph (or not in it yet)
+        services = self._services(name)
+        if not services:
             return
-        if not any(s == f'{name}/get_state' for s, _ in services):
+        if f'{name}/get_state' not in services:
             self.view.set_lifecycle(name, None)
             return
         self._call(GetState, f'{name}/get_state', GetState.Request(),
@@ -240,6 +273,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         code = watch(probe, args)
     except (KeyboardInterrupt, ExternalShutdownException):
         code = EXIT_OK
+    except BrokenPipeError:  # `status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         if probe is not None:
             probe.close()

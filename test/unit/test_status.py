@@ -176,6 +176,20 @@ def test_the_lifecycle_state_by_get_state_then_diagnostics_else_unmanaged():
     assert states == {'/trainer': 'inactive', '/predictor': 'active', '/assembler': UNMANAGED}
 
 
+def test_a_managed_node_that_does_not_report_yet_is_shown_by_its_parameters_and_state():
+    view = StackView()
+    view.on_array(array(assembler()), received=0.0)
+    view.set_parameter_names('/predictor', ['num_features', 'weights', 'bias', 'activation'])
+    view.set_lifecycle('/predictor', 'unconfigured')
+    view.set_parameter_names('/nav2/planner', ['use_sim_time', 'expected_planner_frequency'])
+    view.set_lifecycle('/nav2/planner', 'active')  # a lifecycle node, not one of ours
+    doc = view.document(0.1)
+    node = by_name(doc)['/predictor']
+    assert (node['role'], node['lifecycle'], node['level']) == ('predictor', 'unconfigured', 'OK')
+    assert set(by_name(doc)) == {'/assembler', '/predictor'} and not doc['problems']
+    assert '/predictor  predictor  unconfigured' in table(doc)
+
+
 def test_predictions_per_second_from_two_statuses():
     view = StackView()
     view.on_array(array(predictor(100)), received=10.0)
