@@ -77,6 +77,10 @@ def test_status_tells_a_learning_stack_as_its_nodes_do(ros):
     diags = start_stack(ros, managed_predictor=True)
     predictor = Lifecycle(ros, '/predictor')
     predictor.wait_for_state('unconfigured', TIMEOUT)
+    # unconfigured, it publishes no /diagnostics: found by its parameters and ~/get_state
+    _, _, nodes = status_json(ros)
+    assert (nodes['/predictor']['role'], nodes['/predictor']['lifecycle']) == (
+        'predictor', 'unconfigured')
     assert predictor.configure() and predictor.activate()
     wait_status(ros, diags, 'trainer', lambda v: int(v['model version']) >= 2
                 and v['predictor in sync'] == 'True', 'a model deployed and confirmed')
