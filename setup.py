@@ -29,6 +29,7 @@ setup(
             'predictor = nn_one_node.nodes.predictor:main',
             'sim_robot = nn_one_node.nodes.sim_robot:main',
             'sim_sensor = nn_one_node.nodes.sim_sensor:main',
+            'status = nn_one_node.tools.status:main',
             'trainer = nn_one_node.nodes.trainer:main',
         ],
     },

@@ -42,7 +42,7 @@ fi
 # shellcheck disable=SC1091
 source "$NN1_ROOT/install/setup.bash"
 # The package's executables (what `ros2 run nn_one_node <name>` starts: predictor, trainer,
-# assembler, nn_one_bag, ...) on PATH, for a venv without the ros2 CLI.
+# assembler, nn_one_bag, status, ...) on PATH, for a venv without the ros2 CLI.
 NN1_BIN="$NN1_ROOT/install/nn_one_node/lib/nn_one_node"
 case ":$PATH:" in
   *":$NN1_BIN:"*) ;;

@@ -119,6 +119,7 @@ class AssemblerNode(SteppedNode):
         self._period_ns = int(round(1e9 / self._values['rate']))
         self.ticks_late = 0
         self.tick_late_max_ns = 0
+        self._counted = None  # (time, messages by topic) at the last status: the input rates
         period = self._values['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
         self._other_types: Dict[str, List[str]] = {}
@@ -269,12 +270,18 @@ class AssemblerNode(SteppedNode):
         gap = asm.seconds_without_rows(now)
         kv.append(('seconds since last row', 'never' if gap is None else f'{gap:.3f}'))
         silent = []
+        (then, before), self._counted = self._counted or (now, {}), (now, c['messages'])
+        held = {e.spec.topic for e in asm.entries}  # held to max_age (a label topic is not)
         for topic in asm.inputs:
             last = c['last arrival'][topic]
-            kv.append((f'messages: {topic}', c['messages'][topic]))
+            n = c['messages'][topic]
+            rate = (n - before[topic]) / (now - then) if now > then and topic in before else None
+            kv.append((f'messages: {topic}', n))
+            kv.append((f'rate (Hz): {topic}', '-' if rate is None else f'{rate:.2f}'))
             kv.append((f'since last message: {topic}',
                        'never' if last is None else f'{max(0.0, now - last):.3f}'))
-            kv.append((f'max_age: {topic}', f'{asm.max_age_of(topic):g}'))
+            if topic in held:
+                kv.append((f'max_age: {topic}', f'{asm.max_age_of(topic):g}'))
             if last is None or now - last > asm.max_age_of(topic):
                 silent.append(topic)
         self._check_publisher_types(silent)

@@ -3,7 +3,8 @@
 Each node says what it knows (its role, the problems a user must act on, a message when all is
 well, its counters) and this module writes the message the same way for all of them: the status
 name ``<node's full name>: <role>``, hardware_id ``nn_one_node``, WARN while any problem stands
-(the problems joined with '; '), else OK; the counters as key/value pairs in their order.
+(the problems joined with '; '), else OK; the counters as key/value pairs in their order, then
+each problem alone as ``problem 1``, ``problem 2`` ... (a reader need not split the message).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def status_message(node, role: str, problems: Iterable[str], ok_message: str,
     status.level = DiagnosticStatus.OK if level_ok else DiagnosticStatus.WARN
     status.message = message if message is not None else ('; '.join(problems) or ok_message)
     pairs = list((values or {}).items()) + list(extra)
+    pairs += [(f'problem {i}', p) for i, p in enumerate(problems, 1)]
     status.values = [KeyValue(key=str(k), value=str(v)) for k, v in pairs]
     msg = DiagnosticArray(status=[status])
     msg.header.stamp = (clock or node.get_clock()).now().to_msg()
