@@ -30,6 +30,8 @@ setup(
             'sim_robot = nn_one_node.nodes.sim_robot:main',
             'sim_sensor = nn_one_node.nodes.sim_sensor:main',
             'status = nn_one_node.tools.status:main',
+            # the same, under a name no shell has taken (fish has a `status` builtin)
+            'nn_one_status = nn_one_node.tools.status:main',
             'trainer = nn_one_node.nodes.trainer:main',
         ],
     },
