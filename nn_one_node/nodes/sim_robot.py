@@ -13,6 +13,10 @@ label on topics of its own, late (robot_scenario.py has the encodings and the ti
 * ``slip`` (std_msgs/Bool, whether the wheel slipped) and ``slip_probability`` (std_msgs/Float64,
   the true probability), ``label_delay`` seconds after the centre of the moment they describe.
 
+With ``profile`` set (``turtlebot3``, ``jackal``: sim/profiles.py) it imitates that example robot
+instead: its topics, types, rates, scan geometry and battery, and a Bool label from a hidden rule
+(ros/profile_publisher.py publishes them; config/<profile>.yaml is the assembler's side).
+
 Sensors use sensor-data QoS (best effort), the labels reliable QoS (training data); both can be
 overridden with ``qos_overrides`` parameters. Every timer runs on ROS time: with ``use_sim_time``
 nothing is published until ``/clock`` ticks, and when ``/clock`` jumps back a new timeline starts
@@ -32,8 +36,11 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Imu, JointState, LaserScan, Temperature
 from std_msgs.msg import Bool, Float64
 
-from nn_one_node.parameters import ParamSpec, off_or_at_least
+from nn_one_node.parameters import ParamSpec, off_or_at_least, one_of
 from nn_one_node.ros.params import declare, validate
+from nn_one_node.ros.profile_publisher import ProfilePublisher
+from nn_one_node.sim.profile_robot import ProfileRobot
+from nn_one_node.sim.profiles import PROFILES
 from nn_one_node.sim.robot_scenario import RANGE_MAX, RANGE_MIN, RobotScenario, too_slow
 from nn_one_node.ros.runtime import executor_param, run
 from nn_one_node.ros.stopping import QuietStopNode
@@ -63,6 +70,13 @@ def sim_robot_params() -> List[ParamSpec]:
                   constraints=f'0 or >= {MIN_RATE_HZ:g}', check=off_or_at_least(MIN_RATE_HZ))
         for topic, param, default, kind in SENSOR_TOPICS]
     return [
+        ParamSpec('profile', '',
+                  "The robot to imitate: '' (the wheel-slip robot, the other parameters apply), "
+                  + ', '.join(f"'{name}'" for name in PROFILES) + ' (its topics, rates and '
+                  'timing as doc/nodes/sim_robot.md lists them; seed still applies). Read at '
+                  'start.', read_only=True,
+                  constraints=' | '.join(f"'{c}'" for c in ('', *PROFILES)),
+                  check=one_of('', *PROFILES)),
         ParamSpec('seed', 0, "Seed of the scenario's random draws: the same seed, the same "
                   'moments and noise. Read at start.', read_only=True, int_range=(0, 2**31 - 1)),
         ParamSpec('moment_period', 0.2,
@@ -91,10 +105,14 @@ class SimRobotNode(QuietStopNode):
         self._specs = sim_robot_params()
         self._values: Dict[str, Any] = declare(self, self._specs)
         v = self._values
+        self.published: Dict[str, int] = {}
+        self._last_jumps = 0
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if v['profile']:
+            self._start_profile(v['profile'], v['seed'])
+            return
         self.robot = RobotScenario(v['seed'], v['moment_period'], v['label_delay'],
                                    v['scan_beams'], v['no_return_fraction'])
-        self.published: Dict[str, int] = {}
-        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         def publisher(msg_type, topic: str, qos):
             self.published[topic] = 0
@@ -126,7 +144,6 @@ class SimRobotNode(QuietStopNode):
         # Labels are looked at ten times a moment: each is out within a tenth of a moment of its
         # due time, whatever the phase of the timers after a jump of the clock.
         self._timers.append(self.create_timer(v['moment_period'] / 10.0, self.publish_labels))
-        self._last_jumps = 0
 
         summary = ', '.join(f'{self.resolve_topic_name(t)} {r:g} Hz' for t, r in rates.items())
         self.get_logger().info(
@@ -139,6 +156,20 @@ class SimRobotNode(QuietStopNode):
                 f'{", ".join(slow)}: too slow to report every moment of {v["moment_period"]:g} s '
                 'before its centre, which its label describes (rows at 50 Hz): expect labels '
                 'joined to stale or mixed readings')
+
+    def _start_profile(self, name: str, seed: int) -> None:
+        """Imitate the example robot ``name``: its streams, from ProfileRobot's values."""
+        self.robot = ProfileRobot(name, seed)
+        profile = self.robot.profile
+        for stream in profile.streams:
+            self.published[stream.topic] = 0
+        self._profile = ProfilePublisher(self, self.robot, self._publish)
+        self._pubs, self._timers = self._profile.publishers, self._profile.timers
+        self.get_logger().info(
+            f'imitating {profile.imitates} (profile {name}: {self._profile.summary()}); a new '
+            f'state every {profile.moment_period:g} s, its label on '
+            f'{self.resolve_topic_name(profile.label.topic)} {profile.label_delay:g} s after '
+            'it; the rate, moment_period and label_delay parameters do not apply')
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         result, merged = validate(self._specs, self._values, params)

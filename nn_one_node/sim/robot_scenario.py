@@ -127,6 +127,13 @@ def too_slow(rates: Dict[str, float], moment_period: float, row_rate: float = 50
     return [name for name, rate in rates.items() if rate > 0.0 and 1.0 / rate >= budget]
 
 
+def moment_rng(seed: int, timeline: int, index: int, *salt: int) -> np.random.Generator:
+    """The random stream of one moment: a function of the seed, the timeline and the index
+    alone (random access: no replay of the past)."""
+    return np.random.default_rng([seed, timeline, index & 0xFFFFFFFFFFFF, 1 if index < 0 else 0,
+                                  *salt])
+
+
 class RobotScenario:
     """The moments, the readings of each sensor and the late labels of one simulated robot.
 
@@ -189,18 +196,22 @@ class RobotScenario:
         timeline = self.timeline if timeline is None else timeline
         if timeline == self.timeline and index in self._cache:
             return self._cache[index]
-        rng = np.random.default_rng([self.seed, timeline, index & 0xFFFFFFFFFFFF,
-                                     1 if index < 0 else 0])
-        u = rng.uniform(size=7)
-        clean = _LOW + u[:5] * (_HIGH - _LOW)
-        p = float(sigmoid(float(clean @ _W) + TRUE_BIAS))
-        m = Moment(timeline, index, index * self.period, self.period, clean, p,
-                   bool(u[5] < p), float(_LOW[CURRENT] + u[6] * (_HIGH[CURRENT] - _LOW[CURRENT])))
+        m = self._draw(timeline, index)
         if timeline == self.timeline:
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[index] = m
         return m
+
+    def _draw(self, timeline: int, index: int) -> Moment:
+        """The state of moment ``index`` of ``timeline``: one draw of the scenario (a subclass
+        draws its own states: sim/profile_robot.py)."""
+        u = moment_rng(self.seed, timeline, index).uniform(size=7)
+        clean = _LOW + u[:5] * (_HIGH - _LOW)
+        p = float(sigmoid(float(clean @ _W) + TRUE_BIAS))
+        return Moment(timeline, index, index * self.period, self.period, clean, p,
+                      bool(u[5] < p),
+                      float(_LOW[CURRENT] + u[6] * (_HIGH[CURRENT] - _LOW[CURRENT])))
 
     def moment_at(self, now: float) -> Moment:
         self._observe(now)

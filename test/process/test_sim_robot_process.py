@@ -11,8 +11,10 @@ import pytest
 from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Imu, JointState, LaserScan, Temperature
+from sensor_msgs.msg import BatteryState, Imu, JointState, LaserScan, Temperature
 from std_msgs.msg import Bool, Float64
+
+from nn_one_node.sim.profiles import PROFILES
 
 from nn_one_node.sim.robot_scenario import (CURRENT, LIDAR, RANGE_MAX, RANGE_MIN, SPEED,
                                             TEMPERATURE, VIBRATION, RobotScenario)
@@ -202,9 +204,51 @@ def test_wall_time_defaults_message_fields_and_live_parameters(ros):
     assert proc.alive() is False
 
 
+@pytest.mark.parametrize('name, namespace', [('turtlebot3', None), ('jackal', '/j100_0000')])
+def test_a_profile_publishes_its_robots_topics_types_rates_and_scan(ros, name, namespace):
+    """profile:=NAME: every topic of the example robot (relative, under the node's namespace),
+    of its type and at its rate by the stamps, the scan of its geometry with its dropouts, a
+    battery that drains, and the late Bool label; none of the wheel-slip robot's topics."""
+    profile = PROFILES[name]
+    proc = ros.start('sim_robot', {'profile': name}, namespace=namespace)
+    ns = namespace or ''
+    types = {'scan': LaserScan, 'odom': Odometry, 'imu': Imu, 'joint_states': JointState,
+             'battery': BatteryState, 'label': Bool}
+    got = {s.kind: ros.collect(types[s.kind], f'{ns}/{s.topic}',
+                               QoSProfile(depth=100) if s.kind == 'label'
+                               else qos_profile_sensor_data) for s in profile.streams}
+    temperature = ros.collect(Temperature, f'{ns}/temperature', qos_profile_sensor_data)
+    for kind, msgs in got.items():
+        ros.wait_for_messages(msgs, 4, timeout=30.0, what=f'{name} {kind}')
+    for s in profile.streams:
+        if s.kind == 'label':
+            continue
+        stamps = [seconds(m.header.stamp) for m in got[s.kind]]
+        rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+        assert rate == pytest.approx(s.rate, rel=0.25), (s.topic, rate)
+    lidar = profile.lidar
+    scans = got['scan']
+    ranges = np.concatenate([np.asarray(m.ranges) for m in scans])
+    assert {len(m.ranges) for m in scans} == {lidar.beams}
+    assert scans[-1].angle_min == pytest.approx(lidar.angle_min)
+    assert (scans[-1].range_min, scans[-1].range_max) == pytest.approx((lidar.range_min,
+                                                                        lidar.range_max))
+    dropouts = np.isnan(ranges) if math.isnan(lidar.dropout_value) else ranges == 0.0
+    assert dropouts.any() and np.isinf(ranges).any()
+    joints = got['joint_states'][-1]
+    assert list(joints.name) == list(profile.joints)
+    assert len(joints.effort) == (len(profile.joints) if profile.effort else 0)
+    volts = [m.voltage for m in got['battery']]
+    assert profile.battery.empty < volts[-1] <= profile.battery.full + 0.1
+    assert not temperature  # the wheel-slip robot's topics are not published
+    assert name in proc.output() and profile.imitates in proc.output()
+    assert proc.stop(signal.SIGINT) == 0
+
+
 @pytest.mark.parametrize('params, reason', [
     ({'moment_period': 0.0}, 'moment_period'),
     ({'scan_rate': 0.0001}, 'scan_rate'),
+    ({'profile': 'roomba'}, "profile must be one of '', 'turtlebot3', 'jackal'"),
 ])
 def test_bad_start_up_parameters_exit_2_with_the_reason(ros, params, reason):
     proc = ros.start('sim_robot', params)

@@ -18,6 +18,9 @@ from nn_one_node.nodes import trainer as trainer_node
 from nn_one_node.assembly.assembler import Assembler
 from nn_one_node.assembly.config import AssemblerConfig
 from nn_one_node.parameters import NUM_FEATURES
+from nn_one_node.assembly.config import derive_num_features
+from nn_one_node.names import expand_topic_name
+from nn_one_node.sim.profiles import PROFILES
 from nn_one_node.sim.robot_scenario import too_slow
 from nn_one_node.sim.scenario import Scenario
 
@@ -119,7 +122,45 @@ def test_gazebo_yaml_reads_what_the_bridge_publishes():
         assert pairs[entry['ros_type_name']] == entry['gz_type_name'], entry
 
 
-@pytest.mark.parametrize('name', ['robot.yaml', 'gazebo.yaml', 'gazebo_bridge.yaml'])
+@pytest.mark.parametrize('name', ['turtlebot3.yaml', 'jackal.yaml'])
+def test_example_robot_configs_compile_and_read_what_their_profile_publishes(name):
+    """The example robots: every parameter real and typed, the entries compile to 5 features that
+    no section has to count (derived), each input is a topic of the profile with its type, and
+    the join fits the profile's timing (the moment inputs report each moment before its centre,
+    the slow battery has its own max_age)."""
+    config = load(name)
+    p = check_sections(config, ['assembler', 'predictor', 'trainer', 'sim_robot'])
+    a = p['assembler']
+    profile = PROFILES[p['sim_robot']['profile']]
+    asm = assembler_of(a)
+    assert asm.num_features == 5 == len(asm.feature_names)
+    assert 'num_features' not in p['predictor'] and 'num_features' not in p['trainer']
+    assert derive_num_features({k: p[k] for k in ('assembler', 'predictor', 'trainer')}) == 5
+    # the config is the profile's side: its entries and label, as the profile names them
+    assert a['features'] == profile.entries()
+    assert a['label'] == profile.label_entry()
+    published = {s.topic: s.msg_type for s in profile.streams}
+    assert asm.inputs == {t: published[t] for t in asm.inputs}
+    assert set(asm.inputs) == set(published)
+    for topic in asm.inputs:
+        assert not topic.startswith(('/', '~')), f'{topic}: relative, so namespaces work'
+        assert expand_topic_name(topic, 'assembler', '/robot1').startswith('/robot1/')
+    # the front sector, picked by angle (the TurtleBot3's wraps around the array's ends)
+    assert a['features'][0].endswith('min(ranges@-30:30)')
+    # the join: the profile's delay; a gap inside half a moment; enough history
+    assert a['label_delay'] == profile.label_delay
+    assert a['max_join_gap'] < profile.moment_period / 2.0
+    assert a['history'] > a['label_delay'] + a['max_join_gap']
+    rates = profile.sensor_rates()
+    assert too_slow(rates, profile.moment_period, a['rate']) == []
+    assert a['max_age'] > 2.0 / min(rates.values())
+    battery = profile.stream('battery')
+    assert battery.topic not in rates
+    assert a['max_age'] < 1.0 / battery.rate < asm.max_age_of(battery.topic) / 1.5
+
+
+@pytest.mark.parametrize('name', ['robot.yaml', 'gazebo.yaml', 'gazebo_bridge.yaml',
+                                  'turtlebot3.yaml', 'jackal.yaml'])
 def test_floats_are_written_as_floats(name):
     """ROS refuses an integer for a double parameter: '1' where '1.0' is meant fails at start."""
     text = (CONFIG / name).read_text()
