@@ -85,3 +85,22 @@ def wait_fleet_served(ros, robots: Sequence[str], trainer: str = '/trainer',
         return out
     return ros.spin_until(served, timeout, f'every robot of {list(robots)} serving the model '
                           f'of {trainer}')
+
+
+def wait_learned(ros, predictor: str, bound: float = 0.5, timeout: float = 90.0) -> float:
+    """Wait until ``predictor`` serves a model within ``bound`` of the simulated robot's truth
+    (``sim.scenario.weight_error``, polled every 0.5 s); returns the error."""
+    from nn_one_node.sim.scenario import Scenario, weight_error
+    truth = Scenario()
+    next_poll = [0.0]
+    last = [None]
+
+    def learned():
+        if time.monotonic() < next_poll[0]:
+            return None
+        next_poll[0] = time.monotonic() + 0.5
+        model = ros.get_parameters(predictor, ['weights', 'bias'])
+        last[0] = weight_error(np.asarray(model['weights']), model['bias'], truth)
+        return last[0] if last[0] < bound else None
+    return ros.spin_until(learned, timeout, f'{predictor} serving a model within {bound} of '
+                          f'the truth (last error: {last[0]})')
