@@ -2,6 +2,7 @@
 
     nn_one_bag info BAG [--params-file CONFIG.yaml] [--namespace NS]
     nn_one_bag train BAG... --params-file CONFIG.yaml --out MODEL.yaml [--report R.png] [--json M]
+    nn_one_bag train R1_BAG R2_BAG... --fleet '/r*' --params-file CONFIG.yaml --out MODEL.yaml
     nn_one_bag evaluate BAG... --params-file CONFIG.yaml --weights MODEL.yaml [--report] [--json]
     nn_one_bag record --params-file CONFIG.yaml [--namespace NS] [--duration S] OUT
 
@@ -41,6 +42,8 @@ EPILOG = f"""examples:
       --report train.png --json train.json
   {PROG} evaluate run3/ --params-file robot_params.yaml --weights model.yaml \\
       --report eval.png
+  {PROG} train r1_run/ r2_run/ --fleet '/r*' --params-file robot_params.yaml \\
+      --out fleet_model.yaml --json fleet.json     # one model from both robots
   ros2 run nn_one_node predictor --ros-args --params-file model.yaml
 
 samples come from the assembler section of the params file (typed topics: Imu, JointState,
@@ -100,6 +103,11 @@ def parser() -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(t, True)
     outputs(t)
+    t.add_argument('--fleet', action='append', metavar='PATTERN',
+                   help="the bags of several robots: learn one model from every robot whose "
+                   "namespace matches PATTERN (/r*, /r1,/r2; repeatable; the fleet trainer's "
+                   'patterns), each read under its namespace, their samples interleaved in '
+                   'bag time; per-robot samples and accuracy reported (not with --namespace)')
     t.add_argument('--out', required=True, metavar='MODEL.yaml',
                    help="the model, in the trainer's weights-file format (written atomically; "
                    "load it with predictor --params-file or as the trainer's weights_file)")

@@ -150,7 +150,7 @@ class Setup:
             if len(under) == 1 and None not in under:
                 ns = under.pop()
                 parts[-1] += (f' (it has {"it" if one else "them"} under {ns}: '
-                              f'give --namespace {ns})')
+                              f'give {_namespace_option(ns)})')
         for need, held in self.wrong:
             parts.append(f'topic {need.topic} is {held} in the bag, but the {what} needs '
                          f'{need.type}')
@@ -180,8 +180,8 @@ def prepare(args, document: Any, rec: Recording, num_features: Optional[int] = N
         held = topics.get(need.topic)
         if held is None:
             ns = _held_under(need, topics)
-            statuses.append((need, 'MISSING: not in the bag'
-                             + (f' (it has it under {ns}: --namespace {ns})' if ns else '')))
+            hint = f' (it has it under {ns}: {_namespace_option(ns)})' if ns else ''
+            statuses.append((need, 'MISSING: not in the bag' + hint))
             if need.topic not in [m.topic for m, _ in missing]:
                 missing.append((need, ns))
         elif held[0] != need.type:
@@ -216,14 +216,23 @@ def check_num_features(document: Any) -> None:
 
 
 def _held_under(need: Need, topics: Dict[str, Tuple[str, int]]) -> Optional[str]:
-    """The namespace under which the bag holds a relative name it lacks (with its type): the
-    --namespace to give. None for other names, or where the bag has it nowhere."""
+    """The namespace(s) under which the bag holds a relative name it lacks (with its type),
+    comma-separated: the --namespace (or, for several robots, --fleet) to give. None for other
+    names, or where the bag has it nowhere."""
     if need.written[:1] in ('/', '~', '{'):
         return None
-    for topic, (msgtype, _n) in topics.items():
-        if topic.endswith('/' + need.written) and msgtype == need.type:
-            return topic[:-len(need.written) - 1] or '/'
-    return None
+    under = [topic[:-len(need.written) - 1] or '/'
+             for topic, (msgtype, _n) in topics.items()
+             if topic.endswith('/' + need.written) and msgtype == need.type]
+    return ','.join(under) or None
+
+
+def _namespace_option(under: str) -> str:
+    """The option that reads a bag's topics held under ``under`` (``_held_under``)."""
+    if ',' in under:
+        return (f'--namespace for one robot, or train --fleet {under} to learn from all of '
+                'them')
+    return f'--namespace {under}'
 
 
 def clock_topic(rec: Recording, mode: str) -> Optional[str]:

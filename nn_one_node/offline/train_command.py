@@ -10,6 +10,9 @@ from nn_one_node.offline.commands import (PROG, Failure, fmt, load_document, pre
 
 
 def cmd_train(args) -> int:
+    if getattr(args, 'fleet', None):  # several robots: offline.fleet_command
+        from nn_one_node.offline.fleet_command import cmd_train_fleet
+        return cmd_train_fleet(args)
     from nn_one_node.offline.report import train_report
     from nn_one_node.learning.weights_file import save_weights_file
     document = load_document(args.params_file)

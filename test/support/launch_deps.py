@@ -14,11 +14,13 @@ SAME_CHECKS = {
     'test_nn_one_launch.py': 'test_launch_scenario_process.py',
     'test_nn_one_launch_managed.py': 'test_launch_scenario_process.py',
     'test_gazebo_launch.py': 'test_gazebo_process.py',
+    'test_fleet_launch.py': 'test_fleet_launch_process.py',
 }
 NEEDS: Dict[str, Tuple[str, ...]] = {
     'test_nn_one_launch.py': ('launch_testing', 'launch_ros'),
     'test_nn_one_launch_managed.py': ('launch_testing', 'launch_ros'),
     'test_gazebo_launch.py': ('launch_testing', 'launch_ros', 'ros_gz_bridge'),
+    'test_fleet_launch.py': ('launch_testing', 'launch_ros'),
 }
 
 
