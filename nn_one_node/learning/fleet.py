@@ -93,6 +93,7 @@ from nn_one_node.model import forward
 
 SAMPLES_TOPIC = 'labeled_samples'  # each robot's, under its namespace
 POLL_PERIOD = 0.5  # seconds (steady) between two looks at the ROS graph
+SYNC_PERIOD = 0.1  # ... and between two polls of the deployments while a robot up lacks the model
 FORGET_AFTER = 600.0  # seconds a robot stays reported gone before it is forgotten
 FLEET_MIN_ROWS = 100  # rows scored on a robot, and on the rest, before its accuracy is judged
 FLEET_Z = 3.0  # standard errors of the difference of the two rates ...

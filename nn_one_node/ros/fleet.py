@@ -3,7 +3,8 @@ robot, and one ``/diagnostics`` status per robot. The bookkeeping (which namespa
 up or gone, their deployments and metrics) is ``learning.fleet.Fleet``'s.
 
 rclpy has no graph callback: every ``POLL_PERIOD`` seconds of steady time (so that robots are
-found with ``use_sim_time`` before ``/clock`` ticks too) the topics and the nodes are listed:
+found with ``use_sim_time`` before ``/clock`` ticks too) the topics and the nodes are listed
+(and every ``SYNC_PERIOD`` while a robot up lacks the model in force, its deployment polled):
 a robot is a matching namespace with a publisher of ``<ns>/labeled_samples``
 (std_msgs/Float64MultiArray) or the node ``<ns>/<predictor_node>``. Our own subscription keeps
 a robot's topic in the graph, so it is its publishers that are counted.
@@ -20,7 +21,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Float64MultiArray
 
-from nn_one_node.learning.fleet import POLL_PERIOD, SAMPLES_TOPIC, Fleet
+from nn_one_node.learning.fleet import POLL_PERIOD, SAMPLES_TOPIC, SYNC_PERIOD, Fleet
 from nn_one_node.ros.diagnostics import HARDWARE_ID
 from nn_one_node.ros.predictor_link import RosPredictorLink
 
@@ -45,8 +46,9 @@ class RosFleet:
         self._sync = sync
         self._subs: Dict[str, Any] = {}
         self._links: Dict[str, RosPredictorLink] = {}
-        self.timer = node.create_timer(POLL_PERIOD, self.look,
-                                       clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._clock = Clock(clock_type=ClockType.STEADY_TIME)
+        self._looked = None  # steady time of the last look at the graph
+        self.timer = node.create_timer(SYNC_PERIOD, self._tick, clock=self._clock)
 
     def destroy(self) -> None:
         self.node.destroy_timer(self.timer)
@@ -74,8 +76,16 @@ class RosFleet:
                         found.setdefault(ns, [False, False])[1] = True
         return {ns: (a, b) for ns, (a, b) in found.items()}
 
+    def _tick(self) -> None:
+        now = self._clock.now().nanoseconds * 1e-9
+        if self._looked is None or now - self._looked >= POLL_PERIOD - SYNC_PERIOD / 2:
+            self._looked = now
+            self.look()
+        elif not self.fleet.in_sync:  # a robot that joined or came back: its model, soon
+            self._sync()
+
     def look(self) -> None:
-        """The timer: robots that joined, came back or left; then the deployments polled."""
+        """Robots that joined, came back or left; then the deployments polled."""
         self.fleet.observe(self.seen(), self._connect, self._forget)
         self._sync()
 
