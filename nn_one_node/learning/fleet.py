@@ -80,9 +80,7 @@ robot /r2 joined (labeled_samples publishing, predictor up)
 from __future__ import annotations
 
 import math
-import re
 import time
-from fnmatch import fnmatchcase
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -90,6 +88,8 @@ import numpy as np
 from nn_one_node.learning.deployment import Deployment, Logger, PredictorLink
 from nn_one_node.learning.metrics import PrequentialMetrics
 from nn_one_node.model import forward
+from nn_one_node.names import namespace_matches as matches
+from nn_one_node.names import pattern_problem, resolve_pattern as resolve
 
 SAMPLES_TOPIC = 'labeled_samples'  # each robot's, under its namespace
 POLL_PERIOD = 0.5  # seconds (steady) between two looks at the ROS graph
@@ -98,24 +98,6 @@ FORGET_AFTER = 600.0  # seconds a robot stays reported gone before it is forgott
 FLEET_MIN_ROWS = 100  # rows scored on a robot, and on the rest, before its accuracy is judged
 FLEET_Z = 3.0  # standard errors of the difference of the two rates ...
 FLEET_MARGIN = 0.1  # ... and at least this far below: a real gap, not a robot's other room
-
-_PATTERN_NAME = re.compile(r'^[A-Za-z0-9_*?\[\]!-]+$')
-
-
-def pattern_problem(pattern: str) -> Optional[str]:
-    """Why ``pattern`` is no robot namespace or pattern, or None.
-
-    >>> pattern_problem('/r*'), pattern_problem('warehouse/amr_[0-9]')
-    (None, None)
-    >>> pattern_problem('/r1/')
-    "'/r1/' is not a namespace pattern: names of letters, digits, _ and * ? [ ] ! between /"
-    """
-    parts = pattern[1:].split('/') if pattern.startswith('/') else pattern.split('/')
-    if not pattern or not all(_PATTERN_NAME.match(p) for p in parts):
-        return (f'{pattern!r} is not a namespace pattern: names of letters, digits, _ and '
-                '* ? [ ] ! between /')
-    return None
-
 
 def check_fleet(value: Sequence[str], values: Mapping[str, Any]) -> Optional[str]:
     """The ``fleet`` parameter's check (``config.trainer_params``): every entry a pattern, and a
@@ -128,31 +110,6 @@ def check_fleet(value: Sequence[str], values: Mapping[str, Any]) -> Optional[str
         return (f"needs a relative predictor_node (each robot's, under its namespace), got "
                 f"{values['predictor_node']!r}")
     return None
-
-
-def resolve(pattern: str, namespace: str) -> str:
-    """``pattern`` made absolute under the trainer's ``namespace``.
-
-    >>> resolve('r*', '/fleet'), resolve('/r1', '/fleet'), resolve('r1', '/')
-    ('/fleet/r*', '/r1', '/r1')
-    """
-    return pattern if pattern.startswith('/') else f'{namespace.rstrip("/")}/{pattern}'
-
-
-def matches(namespace: str, patterns: Sequence[str]) -> bool:
-    """Whether the robot ``namespace`` matches one of the (absolute) ``patterns``, name by name.
-
-    >>> matches('/r1', ['/r*']), matches('/r1/arm', ['/r*']), matches('/', ['/*'])
-    (True, False, False)
-    """
-    names = namespace.strip('/').split('/')
-    if names == ['']:
-        return False  # the root namespace is no robot's
-    for pattern in patterns:
-        parts = pattern.strip('/').split('/')
-        if len(parts) == len(names) and all(map(fnmatchcase, names, parts)):
-            return True
-    return False
 
 
 def below_fleet(accuracy: float, rows: int, rest: float, rest_rows: int,

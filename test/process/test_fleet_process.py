@@ -129,7 +129,12 @@ class Fleet:
                 return None
             values = {kv.key: kv.value for kv in s.values}
             return (s, values) if check(s, values) else None
-        return self.ros.spin_until(ok, timeout, f'{ns or "trainer"} status: {what}')
+        try:
+            return self.ros.spin_until(ok, timeout, f'{ns or "trainer"} status: {what}')
+        except AssertionError as err:  # with what it said last, to tell why
+            s = self.status(ns)
+            last = 'none' if s is None else f'{s.message!r} {[(v.key, v.value) for v in s.values]}'
+            raise AssertionError(f'{err}\nthe last status: {last}') from None
 
     def robots_in_diagnostics(self) -> set:
         names = {s.name for msg in self.diags[-5:] for s in msg.status}

@@ -12,8 +12,10 @@ from test_deployment import FakeLink
 
 from nn_one_node.learning.config import DEFAULTS, trainer_params
 from nn_one_node.learning.fleet import (FLEET_MIN_ROWS, FORGET_AFTER, Fleet, below_fleet,
-                                        check_fleet, matches, pattern_problem, resolve)
+                                        check_fleet)
 from nn_one_node.learning.trainer_core import TrainerCore
+from nn_one_node.names import namespace_matches as matches
+from nn_one_node.names import pattern_problem, resolve_pattern as resolve
 from nn_one_node.parameters import NUM_FEATURES, values_from_section
 
 W = np.array([2.0, -1.0])
