@@ -275,3 +275,24 @@ def test_a_bad_fleet_exits_2_with_the_reason(ros, params, reason):
     proc.wait_for_output(r'cannot start: .*' + re.escape(reason))
     assert proc.proc.wait(timeout=20) == 2
     assert 'Traceback' not in proc.output()
+
+
+def test_managed_trainer_and_predictor_in_fleet_mode(ros):
+    from lifecycle_client import Lifecycle
+    fleet = Fleet(ros, ['/r1'])
+    predictor = Lifecycle(ros, '/r1/predictor')
+    trainer = Lifecycle(ros, '/trainer')
+    ros.start('predictor', {'num_features': N}, namespace='/r1', args=['--managed'])
+    ros.start('trainer', {**TRAINER, 'fleet': ['/r1']}, args=['--managed'])
+    trainer.wait_for_state('unconfigured', TIMEOUT)
+    assert trainer.configure() and trainer.activate()
+    fleet.feed({'/r1': False}, 200)  # learned (the robot found by its rows' publisher) ...
+    _, v = fleet.wait_status('/r1', lambda s, v: v['samples learned'] == '200', 'its rows')
+    assert v['model version served'] == '-'  # ... but not deployed to an unconfigured predictor
+    predictor.wait_for_state('unconfigured', TIMEOUT)
+    assert predictor.configure() and predictor.activate()
+    fleet.training(False)
+    fleet.serve_the_trainers_model(['/r1'])  # once it is active
+    assert trainer.deactivate() and trainer.cleanup()  # the robot's subscription released
+    ros.spin_until(lambda: fleet.pubs['/r1'].get_subscription_count() == 0, TIMEOUT,
+                   'the trainer to release /r1/labeled_samples')
