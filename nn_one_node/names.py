@@ -15,7 +15,9 @@ rules (``rcl_expand_topic_name``, then rmw's check of the full name), before any
 The live nodes get the same answer from rclpy (``Node.resolve_topic_name(name,
 only_expand=True)``); ``nn_one_bag`` takes it from here, so that a bag is read under the names the
 nodes would have used (a test compares the two on a table of cases). ``node_namespace`` reads a
-namespace as a node takes it (``robot1`` -> ``/robot1``, empty -> ``/``).
+namespace as a node takes it (``robot1`` -> ``/robot1``, empty -> ``/``). Namespace patterns (the
+trainer's ``fleet``: ``/r*``, fnmatch on each name, so ``*`` never crosses a ``/``) are checked
+by ``pattern_problem``, made absolute by ``resolve_pattern`` and matched by ``namespace_matches``.
 
 >>> expand_topic_name('scan', 'assembler', '/')
 '/scan'
@@ -38,6 +40,8 @@ nn_one_node.names.InvalidName: topic name 'scan/' is invalid: it must not end wi
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
+from typing import Optional, Sequence
 
 # rmw's limits: RMW_TOPIC_MAX_NAME_LENGTH (255 - 8), RMW_NAMESPACE_MAX_LENGTH (that - 2),
 # RMW_NODE_NAME_MAX_NAME_LENGTH.
@@ -199,3 +203,48 @@ def expand_topic_name(name: str, node_name: str, namespace: str) -> str:
         raise InvalidName(f'topic name {name!r} is invalid: it expands to {out!r}, but {problem}'
                           if out != name else f'topic name {name!r} is invalid: {problem}')
     return out
+
+
+# ------------------------------------------------------------------ namespace patterns
+_PATTERN_NAME = re.compile(r'^[A-Za-z0-9_*?\[\]!-]+$')
+
+
+def pattern_problem(pattern: str) -> Optional[str]:
+    """Why ``pattern`` is no namespace or namespace pattern, or None.
+
+    >>> pattern_problem('/r*'), pattern_problem('warehouse/amr_[0-9]')
+    (None, None)
+    >>> pattern_problem('/r1/')
+    "'/r1/' is not a namespace pattern: names of letters, digits, _ and * ? [ ] ! between /"
+    """
+    parts = pattern[1:].split('/') if pattern.startswith('/') else pattern.split('/')
+    if not pattern or not all(_PATTERN_NAME.match(p) for p in parts):
+        return (f'{pattern!r} is not a namespace pattern: names of letters, digits, _ and '
+                '* ? [ ] ! between /')
+    return None
+
+
+def resolve_pattern(pattern: str, namespace: str) -> str:
+    """``pattern`` made absolute under a node's ``namespace``.
+
+    >>> [resolve_pattern(p, ns) for p, ns in [('r*', '/fleet'), ('/r1', '/fleet'), ('r1', '/')]]
+    ['/fleet/r*', '/r1', '/r1']
+    """
+    return pattern if pattern.startswith('/') else f'{namespace.rstrip("/")}/{pattern}'
+
+
+def namespace_matches(namespace: str, patterns: Sequence[str]) -> bool:
+    """Whether ``namespace`` matches one of the (absolute) ``patterns``, name by name; the root
+    namespace matches none.
+
+    >>> [namespace_matches(ns, ['/r*']) for ns in ('/r1', '/r1/arm', '/R1', '/')]
+    [True, False, False, False]
+    """
+    names = namespace.strip('/').split('/')
+    if names == ['']:
+        return False
+    for pattern in patterns:
+        parts = pattern.strip('/').split('/')
+        if len(parts) == len(names) and all(map(fnmatchcase, names, parts)):
+            return True
+    return False

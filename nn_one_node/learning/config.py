@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from nn_one_node.learning.fleet import check_fleet
 from nn_one_node.model import ACTIVATIONS, LOSSES, NeuronModel, check_loss
 from nn_one_node.parameters import (ParamSpec, check_all, finite_number, non_negative_number,
                                     off_or_at_least, one_of, positive_number, weights_vector)
@@ -165,6 +166,13 @@ def trainer_params(num_features: int) -> List[ParamSpec]:
         ParamSpec('predictor_node', 'predictor', 'Node to deploy to (its set_parameters_'
                   "atomically service), in the trainer's namespace unless absolute; empty: "
                   'deploy nowhere. Read at start.', read_only=True, check=_relative_node_name),
+        ParamSpec('fleet', [], 'Fleet mode: robot namespaces or patterns (/r1, /r*: fnmatch on '
+                  "each name; relative ones under the trainer's namespace). Robots that match "
+                  'are found while the trainer runs, by their labeled_samples publishers and '
+                  'predictor_node (relative, under each robot); all teach the one model and '
+                  "each predictor gets every model. Empty: one robot, the trainer's own "
+                  'labeled_samples and predictor_node. Read at start (doc/fleet.md).',
+                  read_only=True, type_name='string[]', check=check_fleet),
         ParamSpec('deploy_timeout', 2.0, 'Seconds to wait for the predictor to confirm a '
                   'deployment before retrying at the next update; /diagnostics says WARN '
                   'beyond it (and for a predictor not up for longer), not before.',

@@ -257,6 +257,12 @@ class Deployment:
         self._pending = (call, version, self._clock(), sent)
         call.add_done_callback(lambda: self._done(call, version, sent))
 
+    def lost(self) -> None:
+        """The predictor is known to have left (its robot is gone): it holds none of the
+        trainer's models, and ``poll`` is not called until it is back (a fleet's robot)."""
+        self.confirmed_version = -1
+        self._was_up = False
+
     def _predictor_active(self) -> bool:
         """Whether the predictor serves: a plain one always; a managed one (its link has
         ``state_ready``, and it is up) once its ~/get_state answers 'active'. Otherwise the

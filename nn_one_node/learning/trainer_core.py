@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from nn_one_node.learning.config import PolicyConfig, initial_weights
 from nn_one_node.learning.deployment import Deployment, PredictorLink
 from nn_one_node.learning.drift import clock_advice
+from nn_one_node.learning.fleet import Fleet
 from nn_one_node.learning.health import UNDEPLOYED_RUN, TrainerHealth
 from nn_one_node.learning.policy import LearningPolicy, PolicyUpdate
 from nn_one_node.learning.screening import Refusals, screen_rows
@@ -67,14 +68,17 @@ class TrainerCore:
     ``active()``: whether deploying is allowed now (a managed trainer's state); ``running()``:
     False once a stop arrived during an update (its result is then dropped, as any undeployed
     one). ``on_update(result)`` and ``on_change()`` are called after an update and a detected
-    change (the node publishes ``~/loss``, its own parameters, ``~/changes``).
+    change (the node publishes ``~/loss``, its own parameters, ``~/changes``). ``fleet``: a
+    ``fleet.Fleet`` deployed to instead of ``link`` (fleet mode); rows then come with the
+    namespace of the robot they are from (``robot``), which the fleet counts and scores.
     """
 
     def __init__(self, values: Mapping[str, Any], link: Optional[PredictorLink] = None,
                  logger: Any = None, active: Callable[[], bool] = lambda: True,
                  running: Callable[[], bool] = lambda: True,
                  rows_refused: Optional[Refusals] = None,
-                 messages_refused: Optional[Refusals] = None) -> None:
+                 messages_refused: Optional[Refusals] = None,
+                 fleet: Optional[Fleet] = None) -> None:
         self.values = dict(values)
         self.num_features = n = int(values['num_features'])
         self.log = logger if logger is not None else _Quiet()
@@ -93,8 +97,10 @@ class TrainerCore:
                                      float(values['bias']))
         if given:  # a model set by hand (a params file): it has standing
             self.policy.set_model(weights, float(values['bias']))
-        self.deployment = Deployment(link, self.log, deploy_timeout=values['deploy_timeout'],
-                                     check_period=values['train_period'], throttle=THROTTLE_SEC)
+        self.fleet = fleet
+        self.deployment: Union[Deployment, Fleet] = fleet if fleet is not None else Deployment(
+            link, self.log, deploy_timeout=values['deploy_timeout'],
+            check_period=values['train_period'], throttle=THROTTLE_SEC)
         self.training_enabled = True
         self.failed = 0  # updates that raised (a buffer the loss cannot use)
         self.last_loss = math.nan
@@ -183,38 +189,48 @@ class TrainerCore:
             self.policy.set_model(w, b)  # in force now, and the start of the next update
         self.deployment.deploy_timeout = values['deploy_timeout']
         self.deployment.check_period = values['train_period']
+        if self.fleet is not None:
+            self.fleet.configure(values)
         if changed:
             self.deployment.new_model(self.weights, self.bias, self.activation,
                                       ranges=self.policy.trained_range)
             self.sync()  # now, not at the next tick: train_period may be hours
 
     # ----------------------------------------------------------------------------------- rows
-    def receive(self, rows: np.ndarray, now: float) -> None:
-        """The rows of a labeled_samples message (M, N + 1): screened, then learned."""
+    def receive(self, rows: np.ndarray, now: float, robot: Optional[str] = None) -> None:
+        """The rows of a labeled_samples message (M, N + 1): screened, then learned;
+        ``robot``: the namespace of the fleet's robot that sent them."""
         n = self.num_features
         self.health.heard(now)
         refused = self.rows_refused.total
         kept = screen_rows(rows, n, self.activation, self.rows_refused)
         if self.rows_refused.total != refused:
             self.health.rows_refused(self.rows_refused, self.rows_refused.total - refused)
+        if robot is not None and self.fleet is not None:
+            self.fleet.received(robot, rows.shape[0], self.rows_refused.total - refused)
         if kept.shape[0]:
             self.health.kept()
-            self.learn(kept[:, :n], kept[:, n], now)
+            self.learn(kept[:, :n], kept[:, n], now, robot)
 
     def refuse_message(self, kind: str, reason: str, now: float,
-                       width: Optional[int] = None) -> None:
+                       width: Optional[int] = None, robot: Optional[str] = None) -> None:
         """A labeled_samples message refused whole (its layout); ``width``: the values a row
         has by it, when known (the health's words: "rows have 6 values, num_features is 4")."""
         self.messages_refused.refuse(kind, reason)
         self.health.message_refused(kind, reason, now, width)
+        if robot is not None and self.fleet is not None:
+            self.fleet.message_refused(robot)
 
-    def learn(self, X: np.ndarray, y: np.ndarray, now: float) -> None:
+    def learn(self, X: np.ndarray, y: np.ndarray, now: float,
+              robot: Optional[str] = None) -> None:
         """Checked rows to the policy (scored, then kept); an update if the rows make it due.
         Not while the clock stands at zero (use_sim_time before /clock ticks): with simulated
         time, training follows the clock, by the samples too."""
         changes = self.policy.changes
         if self.health.model_rows is None and self.deployment.version:
             self.health.model_given(self.policy.buffer.total_added)  # rows scored before it
+        if robot is not None and self.fleet is not None:  # scored by the model in force
+            self.fleet.learned(robot, X, y, self.policy.weights, self.bias, self.activation)
         self.policy.add(X, y, now)
         if self.policy.changes != changes:
             self.on_change()
@@ -286,6 +302,19 @@ class TrainerCore:
         return (f'{dropped} samples dropped; the next update starts from {init}; until one '
                 'deploys, the model in force stays (served by the predictor, shown by the '
                 'weights parameters, in weights_file)')
+
+    def save_now(self) -> Tuple[bool, str]:
+        """``~/save``: (saved, what happened)."""
+        if not self.weights_file:
+            return False, 'weights_file is empty: persistence is off'
+        if self.save():
+            return True, f'saved to {self.weights_file}'
+        return False, self.file_error
+
+    def enable(self, on: bool) -> str:
+        """``~/enable_training``: training on or paused; what it now does."""
+        self.training_enabled = on
+        return 'training enabled' if on else 'training paused (samples are still collected)'
 
     def save(self) -> bool:
         version = self.deployment.version

@@ -15,6 +15,9 @@ table ``learning.config.trainer_params``. This module declares, converts and del
   ``~/changes`` (std_msgs/UInt32, transient local: changes detected); ``/diagnostics``.
 * services ``~/train_now``, ``~/reset``, ``~/save`` (std_srvs/Trigger), ``~/enable_training``
   (std_srvs/SetBool).
+* fleet mode (``fleet``: robot namespaces or patterns): each robot's ``<ns>/labeled_samples``
+  instead of its own, every model to each robot's predictor, one ``/diagnostics`` status a robot
+  (``ros.fleet.RosFleet`` finds and wires the robots; ``learning.fleet.Fleet`` keeps them).
 
 Parameters are validated in the set-parameters callback (no side effect) and applied after it:
 in a post-set callback where rclpy has one (Jazzy), else from the executor (Humble).
@@ -26,6 +29,7 @@ from nn_one_node import blas_threads  # noqa: F401 - first: one BLAS thread, bef
 
 import math
 import sys
+from functools import partial
 from typing import Any, Dict, List, Optional
 
 from rcl_interfaces.msg import SetParametersResult
@@ -36,11 +40,13 @@ from std_msgs.msg import Float64, Float64MultiArray, UInt32
 from std_srvs.srv import SetBool, Trigger
 
 from nn_one_node.learning import config
+from nn_one_node.learning.fleet import Fleet
 from nn_one_node.learning.health import claimed_width
 from nn_one_node.learning.trainer_core import STOPPED_DURING_UPDATE, THROTTLE_SEC, TrainerCore
 from nn_one_node.parameters import ParamSpec
 from nn_one_node.ros import diagnostics
 from nn_one_node.ros.codecs import MessageError, matrix_from_msg
+from nn_one_node.ros.fleet import RosFleet
 from nn_one_node.ros.lifecycle import SteppedNode
 from nn_one_node.ros.params import checked_values, current_values, declare_sized, validate
 from nn_one_node.ros.predictor_link import RosPredictorLink
@@ -66,7 +72,7 @@ class TrainerNode(SteppedNode):
         self._specs, _ = declare_sized(self, trainer_params, check=False)
         self._values: Optional[Dict[str, Any]] = None  # set by configure_step
         self.core: Optional[TrainerCore] = None
-        self._timer = self._metrics_timer = self._diag_timer = self._sub = None
+        self._timer = self._metrics_timer = self._diag_timer = self._sub = self._fleet = None
         self._pubs: Dict[str, Any] = {}
         self._trainer_services: List[Any] = []
         self.add_on_set_parameters_callback(self._validate)
@@ -85,12 +91,14 @@ class TrainerNode(SteppedNode):
         target = v['predictor_node']
         if target and not target.startswith('/'):
             target = f'{self.get_namespace().rstrip("/")}/{target}'
+        fleet = Fleet.from_values(v, self.get_namespace(), log) if v['fleet'] else None
         self.core = core = TrainerCore(
-            v, RosPredictorLink(self, target) if target else None, log,
+            v, RosPredictorLink(self, target) if target and not fleet else None, log,
             active=lambda: self.active, running=self.context.ok,
             rows_refused=RefusalLog(log, 'labeled sample row(s)', THROTTLE_SEC),
-            messages_refused=self.messages_refused)
-        core.health.topic = self.resolve_topic_name('labeled_samples')
+            messages_refused=self.messages_refused, fleet=fleet)
+        core.health.topic = (', '.join(f'{p}/labeled_samples' for p in fleet.patterns) if fleet
+                             else self.resolve_topic_name('labeled_samples'))
         core.on_update, core.on_change = self._on_update, self._on_change
         activation = core.resume()  # the file's model, and its activation if another
         result = self._publish_model()
@@ -103,10 +111,14 @@ class TrainerNode(SteppedNode):
         self._pubs['changes'] = self.create_publisher(
             UInt32, '~/changes', QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self._pubs['diagnostics'] = diagnostics.create_publisher(self)
-        self._sub = self.create_subscription(
-            Float64MultiArray, 'labeled_samples',
-            self.serving(self._on_samples, 'labeled_samples'), QoSProfile(depth=1000),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        if fleet:  # the robots' labeled_samples, subscribed as they are found
+            self._fleet = RosFleet(self, fleet, lambda ns: self.serving(
+                partial(self._on_samples, robot=ns), 'labeled_samples'), core.sync)
+        else:
+            self._sub = self.create_subscription(
+                Float64MultiArray, 'labeled_samples',
+                self.serving(self._on_samples, 'labeled_samples'), QoSProfile(depth=1000),
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._trainer_services = [
             self.create_service(Trigger, '~/train_now', self._srv_train_now),
             self.create_service(Trigger, '~/reset', self._srv_reset),
@@ -114,8 +126,10 @@ class TrainerNode(SteppedNode):
             self.create_service(SetBool, '~/enable_training', self._srv_enable)]
         period = v['diagnostics_period']
         self._diag_timer = self.create_timer(period, self.publish_diagnostics) if period else None
-        log.info(f'training on {self.resolve_topic_name("labeled_samples")} ({n} features + '
-                 f'label), every {v["train_period"]} s, deploying to {target or "(nowhere)"}'
+        log.info(f'training on {core.health.topic} ({n} features + label), every '
+                 f'{v["train_period"]} s, deploying to '
+                 + (f'{fleet.predictor_node or "(nowhere)"} of each robot' if fleet
+                    else target or '(nowhere)')
                  + (f', saving to {core.weights_file}' if core.weights_file else '')
                  + f', at niceness {self.niceness}')
 
@@ -142,13 +156,15 @@ class TrainerNode(SteppedNode):
             self.destroy_timer(self._diag_timer)
         if self._sub is not None:
             self.destroy_subscription(self._sub)
+        if self._fleet is not None:
+            self._fleet.destroy()
         for pub in self._pubs.values():
             self.destroy_publisher(pub)
         for service in self._trainer_services:
             self.destroy_service(service)
         if self.core is not None and self.core.deployment.link is not None:
             self.core.deployment.link.destroy()
-        self._diag_timer = self._sub = None
+        self._diag_timer = self._sub = self._fleet = None
         self._pubs, self._trainer_services = {}, []
         self.core = self._values = None  # the sample buffer released
 
@@ -210,14 +226,14 @@ class TrainerNode(SteppedNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_samples(self, msg: Float64MultiArray) -> None:
+    def _on_samples(self, msg: Float64MultiArray, robot: Optional[str] = None) -> None:
         try:
             rows = matrix_from_msg(msg, self.num_features + 1)
         except MessageError as err:
             self.core.refuse_message(err.kind, str(err), self._now(), claimed_width(
-                len(msg.data), [(d.label, d.size) for d in msg.layout.dim]))
+                len(msg.data), [(d.label, d.size) for d in msg.layout.dim]), robot)
             return
-        self.core.receive(rows, self._now())
+        self.core.receive(rows, self._now(), robot)
 
     def _on_timer(self) -> None:
         # A signal during the update (up to max_update_seconds) ends this callback quietly:
@@ -260,20 +276,11 @@ class TrainerNode(SteppedNode):
         return response
 
     def _srv_save(self, _request, response):
-        core = self.core
-        if not core.weights_file:
-            response.success, response.message = False, 'weights_file is empty: persistence is off'
-        else:
-            response.success = core.save()
-            response.message = f'saved to {core.weights_file}' if response.success \
-                else core.file_error
+        response.success, response.message = self.core.save_now()
         return response
 
     def _srv_enable(self, request, response):
-        self.core.training_enabled = bool(request.data)
-        response.success = True
-        response.message = ('training enabled' if self.core.training_enabled else
-                            'training paused (samples are still collected)')
+        response.success, response.message = True, self.core.enable(bool(request.data))
         self.get_logger().info(response.message)
         return response
 
@@ -307,8 +314,11 @@ class TrainerNode(SteppedNode):
         extra = [(f'refused: {k}', c) for k, c in sorted(core.rows_refused.by_kind.items())]
         extra += [(f'messages refused: {k}', c)
                   for k, c in sorted(core.messages_refused.by_kind.items())]
-        self._pubs['diagnostics'].publish(diagnostics.status_message(
-            self, 'trainer', problems, '', values, extra, message=message))
+        msg = diagnostics.status_message(self, 'trainer', problems, '', values, extra,
+                                         message=message)
+        if self._fleet is not None:  # and one status a robot
+            msg.status += self._fleet.statuses(core.policy.metrics()['accuracy'])
+        self._pubs['diagnostics'].publish(msg)
 
 
 def main(args: Optional[List[str]] = None) -> None:
