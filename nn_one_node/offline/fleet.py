@@ -28,26 +28,13 @@ namespace, or its recorded labeled_samples), their rows interleaved in bag-time 
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from nn_one_node.model import forward
+from nn_one_node.names import namespace_matches  # the live fleet trainer's rule
 from nn_one_node.offline.scores import Scores
-
-
-def namespace_matches(namespace: str, patterns: Sequence[str]) -> bool:
-    """Whether ``namespace`` matches one of the absolute ``patterns``, name by name (the live
-    fleet trainer's rule)."""
-    names = namespace.strip('/').split('/')
-    if names == ['']:
-        return False
-    for pattern in patterns:
-        parts = pattern.strip('/').split('/')
-        if len(parts) == len(names) and all(map(fnmatchcase, names, parts)):
-            return True
-    return False
 
 
 def pattern_list(given: Iterable[str]) -> List[str]:
