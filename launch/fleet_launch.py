@@ -90,18 +90,9 @@ def fleet_patterns(text: str) -> List[str]:
     return patterns
 
 
-def trainer_has_fleet_mode() -> bool:
-    """Whether this nn_one_node's trainer has the ``fleet`` parameter (its table says)."""
-    from nn_one_node.learning.config import trainer_params
-    return any(spec.name == 'fleet' for spec in trainer_params(1))
-
-
 def _trainer(context: LaunchContext):
     arg = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     patterns = fleet_patterns(arg['fleet'])
-    if not trainer_has_fleet_mode():
-        raise ValueError("this nn_one_node's trainer has no fleet mode (no parameter 'fleet'): "
-                         'it would learn from its own labeled_samples only')
     params_file = arg['params_file']
     if not os.path.isfile(params_file):
         raise FileNotFoundError(f'params_file {params_file!r} does not exist')

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 from discovery_server import DiscoveryServer, udp_port_is_free
-from fleet_kit import (needs_fleet_mode, start_fleet_trainer, start_robot, wait_fleet_served,
+from fleet_kit import (start_fleet_trainer, start_robot, wait_fleet_served,
                        wait_learned)
 from launch_scenario import evaluate_launch_file, installed_config, start_node, wait_for_deployment
 from rosbench import RosBench
@@ -85,7 +85,6 @@ def test_the_robot_path_learns_and_serves_through_a_discovery_server(tmp_path, d
 
 
 @pytest.mark.slow
-@needs_fleet_mode
 def test_the_fleet_learns_and_serves_through_a_discovery_server(tmp_path, domain_id,
                                                                  monkeypatch):
     with through_server(tmp_path, domain_id, monkeypatch) as (server, ros):

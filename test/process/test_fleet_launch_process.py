@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fleet_kit import (N, launch_file, needs_fleet_mode, start_fleet_trainer, start_robot,
+from fleet_kit import (N, launch_file, start_fleet_trainer, start_robot,
                        wait_fleet_served, wait_learned, wait_robot_serving)
 from launch_scenario import evaluate_launch_file, installed_config
 
 ROBOT_YAML = installed_config('robot.yaml')
 DOC = Path(__file__).resolve().parents[2] / 'doc' / 'fleet_operations.md'
-ASSUME_FLEET = {'trainer_has_fleet_mode': lambda: True}  # the launch file's logic alone
 
 
 # ------------------------------------------------------------------- the launch files' logic
@@ -58,35 +57,29 @@ def test_robot_launch_refuses_a_robot_without_a_namespace_and_keeps_its_settings
 
 
 def test_fleet_launch_starts_one_trainer_with_the_fleet_patterns():
-    ev = evaluate_launch_file(launch_file('fleet_launch.py'), module_overrides=ASSUME_FLEET)
+    ev = evaluate_launch_file(launch_file('fleet_launch.py'))
     (trainer,) = ev.nodes
     assert (trainer.executable, trainer.name, trainer.namespace) == ('trainer', 'trainer', None)
     assert trainer.param_files() == [ROBOT_YAML]
     assert trainer.param_dict() == {'fleet': ['/*'], 'use_sim_time': False, 'num_features': N}
     for text, patterns in (('/r*', ['/r*']), ('/r1, /r2', ['/r1', '/r2']),
                            ("['/warehouse/amr_*', 'lab/*']", ['/warehouse/amr_*', 'lab/*'])):
-        ev = evaluate_launch_file(launch_file('fleet_launch.py'), fleet=text,
-                                  module_overrides=ASSUME_FLEET)
+        ev = evaluate_launch_file(launch_file('fleet_launch.py'), fleet=text)
         assert ev.nodes[0].param_dict()['fleet'] == patterns
     ev = evaluate_launch_file(launch_file('fleet_launch.py'), weights_file='~/m.yaml',
-                              managed='true', namespace='fleet', module_overrides=ASSUME_FLEET)
+                              managed='true', namespace='fleet')
     (trainer,) = ev.nodes
     assert trainer.lifecycle and trainer.namespace == 'fleet'
     assert trainer.param_dict()['weights_file'] == str(Path('~/m.yaml').expanduser())
     assert len(ev.events) == 2  # configure, then activate once configured
 
 
-def test_fleet_launch_refuses_an_empty_fleet_and_a_trainer_without_fleet_mode():
+def test_fleet_launch_refuses_an_empty_fleet():
     for bad in ('', ' , ', '[]'):
         with pytest.raises(ValueError, match='lists no robot'):
-            evaluate_launch_file(launch_file('fleet_launch.py'), fleet=bad,
-                                 module_overrides=ASSUME_FLEET)
+            evaluate_launch_file(launch_file('fleet_launch.py'), fleet=bad)
     with pytest.raises(ValueError, match='must be a list of namespace patterns'):
-        evaluate_launch_file(launch_file('fleet_launch.py'), fleet='[1, 2]',
-                             module_overrides=ASSUME_FLEET)
-    with pytest.raises(ValueError, match='has no fleet mode'):
-        evaluate_launch_file(launch_file('fleet_launch.py'),
-                             module_overrides={'trainer_has_fleet_mode': lambda: False})
+        evaluate_launch_file(launch_file('fleet_launch.py'), fleet='[1, 2]')
 
 
 @pytest.mark.parametrize('name', ['robot_launch.py', 'fleet_launch.py'])
@@ -95,8 +88,7 @@ def test_the_operations_page_lists_every_argument_with_its_default(name):
     tag = name[:-3]
     block = page[page.index(f'<!-- {tag}:begin -->'):page.index(f'<!-- {tag}:end -->')]
     rows = dict(re.findall(r'^\| `(\w+)` \| ([^|]+?) \|', block, re.M))
-    ev = evaluate_launch_file(launch_file(name), namespace='r1', module_overrides=(
-        ASSUME_FLEET if name == 'fleet_launch.py' else None))
+    ev = evaluate_launch_file(launch_file(name), namespace='r1')
     assert set(rows) == set(ev.arguments)
     for arg_name, arg in ev.arguments.items():
         if arg.default_value is None:
@@ -129,7 +121,6 @@ def test_two_launched_robots_each_serve_under_their_namespace(ros):
 
 
 @pytest.mark.slow
-@needs_fleet_mode
 def test_the_fleet_trainer_learns_from_two_launched_robots_and_both_serve_its_model(ros):
     robots = {ns: start_robot(ros, ns) for ns in ('/r1', '/r2')}
     trainer = start_fleet_trainer(ros, fleet='/r*')

@@ -2,9 +2,6 @@
 fleet_launch.py started as launch_ros would start them (the launch files' own logic, evaluated
 by ``launch_scenario.evaluate_launch_file``), and the waits for a robot that serves and for a
 fleet whose every predictor serves the trainer's model.
-
-``FLEET_MODE`` says whether this build's trainer has fleet mode (the ``fleet`` parameter of
-issue 25, branch i25-fleet); the tests that need it are marked with ``needs_fleet_mode``.
 """
 
 from __future__ import annotations
@@ -14,16 +11,9 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-import pytest
 from launch_scenario import evaluate_launch_file, installed_launch_file, start_node
 from std_msgs.msg import Float64, Float64MultiArray
 
-from nn_one_node.learning.config import trainer_params
-
-FLEET_MODE = any(spec.name == 'fleet' for spec in trainer_params(1))
-needs_fleet_mode = pytest.mark.skipif(
-    not FLEET_MODE, reason="this build's trainer has no fleet mode yet (the 'fleet' parameter, "
-    'issue 25, branch i25-fleet): the fleet trainer part runs once it is merged')
 N = 5  # config/robot.yaml's assembler entries
 
 
