@@ -5,14 +5,25 @@ tool, as ``ros2 topic list`` would be) a super client. The robot path of nn_one_
 learns and the predictor serves the model the trainer deployed; a participant on default
 (multicast) discovery sees none of it, so the test is through the server; the server is gone
 when the test ends (its process ended, its port free). The fleet, through the same server,
-once the trainer has fleet mode: robots of robot_launch.py, the trainer of fleet_launch.py."""
+and the fleet through the same server: robots of robot_launch.py, the trainer of fleet_launch.py.
 
+Each case runs in a Python process of its own (this file as a script, with the case's name):
+Fast DDS keeps the discovery-server setting of the first participant a process makes with
+``ROS_DISCOVERY_SERVER`` set for every later one, even once the variable is gone, so a test node
+made here would leave the whole test session a client of a server that no longer runs (found
+that way: every DDS test after this module failed)."""
+
+import os
 import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
-import pytest
+if __name__ == '__main__':  # a case in a process of its own: the support modules, as conftest
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'support'))
+
+import pytest  # noqa: E402
 from discovery_server import DiscoveryServer, udp_port_is_free
 from fleet_kit import (start_fleet_trainer, start_robot, wait_fleet_served,
                        wait_learned)
@@ -36,15 +47,16 @@ print(sorted(names))
 
 
 @contextmanager
-def through_server(tmp_path, domain_id, monkeypatch):
+def through_server(tmp_path, domain_id):
     """A server, and a RosBench whose test node is its super client and whose processes are
-    its clients; afterwards, the server's process has ended and its port is free."""
+    its clients; afterwards, the server's process has ended and its port is free. Only in a
+    process of its own (see the module's docstring)."""
+    assert __name__ == '__main__', 'a discovery-server case runs in a process of its own'
     server = DiscoveryServer(tmp_path / 'discovery_server.log')
     ros = None
     try:
         server.wait_running()
-        for key, value in server.client_env(super_client=True).items():
-            monkeypatch.setenv(key, value)
+        os.environ.update(server.client_env(super_client=True))
         ros = RosBench(domain_id, tmp_path)
         ros.env.pop('ROS_SUPER_CLIENT')  # the nodes are plain clients, as on a robot
         yield server, ros
@@ -63,10 +75,8 @@ def nodes_seen(ros, env) -> str:
     return out.stdout
 
 
-@pytest.mark.slow
-def test_the_robot_path_learns_and_serves_through_a_discovery_server(tmp_path, domain_id,
-                                                                     monkeypatch):
-    with through_server(tmp_path, domain_id, monkeypatch) as (server, ros):
+def robot_path(tmp_path: Path, domain_id: int) -> None:
+    with through_server(tmp_path, domain_id) as (server, ros):
         ev = evaluate_launch_file(start_assembler='true', start_sim_robot='true',
                                   params_file=installed_config('robot.yaml'))
         procs = {spec.name: start_node(ros, spec) for spec in ev.nodes}
@@ -84,10 +94,8 @@ def test_the_robot_path_learns_and_serves_through_a_discovery_server(tmp_path, d
             assert proc.stop(signal.SIGINT) == 0, (name, proc.tail())
 
 
-@pytest.mark.slow
-def test_the_fleet_learns_and_serves_through_a_discovery_server(tmp_path, domain_id,
-                                                                 monkeypatch):
-    with through_server(tmp_path, domain_id, monkeypatch) as (server, ros):
+def fleet(tmp_path: Path, domain_id: int) -> None:
+    with through_server(tmp_path, domain_id) as (server, ros):
         robots = {ns: start_robot(ros, ns) for ns in ('/r1', '/r2')}
         # the trainer finds robots from the graph: a super client sees every robot's topics
         # (a plain client sees only the topics it uses itself: doc/fleet_operations.md)
@@ -99,3 +107,31 @@ def test_the_fleet_learns_and_serves_through_a_discovery_server(tmp_path, domain
         for procs in robots.values():
             for proc in procs.values():
                 assert proc.stop(signal.SIGINT) == 0, proc.tail()
+
+
+CASES = {'robot_path': robot_path, 'fleet': fleet}
+
+
+def run_case(name: str, tmp_path: Path, domain_id: int) -> None:
+    """The case, in a Python process of its own; its output in the failure."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    out = subprocess.run([sys.executable, __file__, name, str(tmp_path), str(domain_id)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, f'{name} through a discovery server:\n{out.stdout[-4000:]}' \
+                                f'\n{out.stderr[-4000:]}'
+
+
+@pytest.mark.slow
+def test_the_robot_path_learns_and_serves_through_a_discovery_server(tmp_path, domain_id):
+    run_case('robot_path', tmp_path, domain_id)
+
+
+@pytest.mark.slow
+def test_the_fleet_learns_and_serves_through_a_discovery_server(tmp_path, domain_id):
+    run_case('fleet', tmp_path, domain_id)
+
+
+if __name__ == '__main__':
+    from nn_one_node.ros.isolation import keep_this_process_on_loopback
+    keep_this_process_on_loopback()
+    CASES[sys.argv[1]](Path(sys.argv[2]), int(sys.argv[3]))
