@@ -232,7 +232,8 @@ def test_the_params_file_matches_the_nodes_parameter_tables():
         'sim_sensor': sim_sensor_node.sim_sensor_params(),
     }
     with open(installed_params_file()) as f:
-        config = yaml.safe_load(f)
+        text = f.read()
+    config = yaml.safe_load(text)
     assert set(config) == {f'/**/{name}' for name in tables}
     for name, specs in tables.items():
         values = config[f'/**/{name}']['ros__parameters']
@@ -242,9 +243,12 @@ def test_the_params_file_matches_the_nodes_parameter_tables():
             assert type(value) is type(by_name[key].default), f'{name}.{key} = {value!r}'
             if by_name[key].check is not None:
                 assert by_name[key].check(value, {'num_features': N, **values}) is None
-        # sized by num_features, so not listed (their comments say so)
-        sized = {'weights', 'trained_min', 'trained_max'}
-        assert set(by_name) - set(values) <= sized, f'{name}: undocumented parameters'
+        # sized by num_features, or an empty list (which a params file cannot type): not
+        # listed, their comments say so
+        unlisted = {'weights', 'trained_min', 'trained_max', 'fleet'}
+        assert set(by_name) - set(values) <= unlisted, f'{name}: undocumented parameters'
+        for key in unlisted & set(by_name):
+            assert f'# {key}: ' in text, f'{name}.{key}: no commented example'
     assert config['/**/predictor']['ros__parameters']['num_features'] == N
     assert config['/**/trainer']['ros__parameters']['num_features'] == N
 
