@@ -61,7 +61,11 @@ class RangeWatch:
         self.outside = np.zeros(len(self._pairs), dtype=np.int64)
 
     def row(self, row: Sequence[float]) -> None:
-        """One row (a tuple of floats, or an ndarray)."""
+        """One row: a tuple of floats (the predictor's short rows), compared in Python; an
+        ndarray (its long rows) takes the vectorized path, which costs less there."""
+        if isinstance(row, np.ndarray):
+            self.matrix(row.reshape(1, -1))
+            return
         self.rows += 1
         if not self.known:
             return
