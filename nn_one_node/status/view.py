@@ -211,6 +211,11 @@ class StackView:
         return sorted(n for n, k in self.known.items() if n not in self.reports and k.role
                       and k.lifecycle and under(n, self.namespace))
 
+    def reported_once(self, now: float) -> List[str]:
+        """Nodes with one status so far and not yet stale: their rates need a second one."""
+        return sorted(n for n, r in self.reports.items() if r.previous is None
+                      and now - r.received < self.stale_after(n))
+
     def stale_after(self, name: str) -> float:
         period = self.known.get(name, _Known()).period
         return max(STALE_MIN_SEC, STALE_PERIODS * period) if period else STALE_MIN_SEC

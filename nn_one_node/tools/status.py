@@ -107,14 +107,16 @@ class StatusProbe:
     def settled(self) -> bool:
         """Discovery has had its time (``DISCOVERY_SEC`` since the start), every publisher of
         /diagnostics in the graph is matched, and the last one matched and the first status
-        came ``REPORT_SEC`` ago: each publisher has had the time to report."""
+        came ``REPORT_SEC`` ago: each publisher has had the time to report; and each node
+        has reported twice (a rate is told by two statuses), unless it went silent."""
         matched, now = self._sub.get_publisher_count(), time.monotonic()
         if matched != self._matched[0]:
             self._matched = (matched, now)
         return (self._first is not None and now - self._first >= REPORT_SEC
                 and now - self._started >= DISCOVERY_SEC
                 and now - self._matched[1] >= REPORT_SEC
-                and matched >= self.node.count_publishers('/diagnostics'))
+                and matched >= self.node.count_publishers('/diagnostics')
+                and not self.view.reported_once(now))
 
     def close(self) -> None:
         self.executor.remove_node(self.node)

@@ -3,6 +3,7 @@ formed: each stream through each protocol, the trainer's core and River side by 
 judged, tuning and validation apart, the command that reproduces it. No figure is judged here:
 accuracies on tiny streams and timings on a shared machine say nothing."""
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -15,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / 'bench' / 'learning_bench.py'
 PROTOCOLS = {'row', 'batch', 'irregular'}
 GOALS = {'accuracy', 'first10', 'recovery', 'cpu', 'restart'}
+sys.path.insert(0, str(BENCH.parent))
+from learning_bench import PEERS  # noqa: E402  (importing it needs none of them)
 
 
 def _fraction(x):
@@ -23,6 +26,12 @@ def _fraction(x):
 
 @pytest.mark.slow
 def test_quick_learning_bench_writes_every_result(tmp_path):
+    # the peers are pinned in requirements.txt for the venv; a robot (rosdep on package.xml)
+    # has none of them, so there this one test says why it did not run (issue 16)
+    absent = [name for name in PEERS if importlib.util.find_spec(name) is None]
+    if absent:
+        pytest.skip(f'the learning benchmark compares with {", ".join(absent)}, not installed '
+                    'here (pip install -r requirements.txt)')
     out = tmp_path / 'learning'
     proc = subprocess.run([sys.executable, str(BENCH), '--quick', '--out', str(out)],
                           capture_output=True, text=True, timeout=300)

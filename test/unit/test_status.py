@@ -263,3 +263,13 @@ def test_the_table_shows_every_part_and_the_json_is_strict():
     assert json.loads(to_json(doc)) == doc  # no NaN (prequential log loss was 'nan')
     empty = StackView(namespace='/robot1').document(0.0)
     assert not empty['found'] and 'under /robot1' in table(empty)
+
+
+def test_a_node_with_one_status_is_waited_for_until_its_second_or_until_it_is_stale():
+    # `status --once` settles only when every node's rates can be told (or the node is gone)
+    view = StackView()
+    view.on_array(array(predictor(100), predictor(7, name='/r2/predictor')), received=10.0)
+    assert view.reported_once(10.5) == ['/predictor', '/r2/predictor']
+    view.on_array(array(predictor(150)), received=11.0)
+    assert view.reported_once(11.0) == ['/r2/predictor']
+    assert view.reported_once(10.0 + STALE_MIN_SEC) == []  # /r2/predictor went silent
