@@ -6,8 +6,9 @@ rclpy has no graph callback: every ``POLL_PERIOD`` seconds of steady time (so th
 found with ``use_sim_time`` before ``/clock`` ticks too) the topics and the nodes are listed
 (and every ``SYNC_PERIOD`` while a robot up lacks the model in force, its deployment polled):
 a robot is a matching namespace with a publisher of ``<ns>/labeled_samples``
-(std_msgs/Float64MultiArray) or the node ``<ns>/<predictor_node>``. Our own subscription keeps
-a robot's topic in the graph, so it is its publishers that are counted.
+(std_msgs/Float64MultiArray) or the node ``<ns>/<predictor_node>`` (or, once linked, that
+predictor's parameter service). Our own subscription keeps a robot's topic in the graph, so it
+is its publishers that are counted.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class RosFleet:
                     ns = full[:-len(target) - 1] or '/'
                     if fleet.wants(ns):
                         found.setdefault(ns, [False, False])[1] = True
+        # a linked predictor whose service answers is up, even before its node's name reaches
+        # this graph (names come later than endpoints, seconds later on a loaded machine)
+        for ns, link in self._links.items():
+            if link.deploy_ready():
+                found.setdefault(ns, [False, False])[1] = True
         return {ns: (a, b) for ns, (a, b) in found.items()}
 
     def _tick(self) -> None:
