@@ -127,7 +127,7 @@ class PredictorLink(Protocol):
 
 
 class Logger(Protocol):
-    """The methods of rclpy's node logger used here (throttling is per line of code)."""
+    """The methods of rclpy's node logger used here."""
 
     def warning(self, message: str, **kwargs: Any) -> Any: ...
 
@@ -142,7 +142,10 @@ class Deployment:
     link
         The predictor, or None: deploy nowhere (versions are still counted, for the weights file).
     logger
-        Where the warnings go, throttled to one per ``throttle`` seconds and line.
+        Where the warnings go, each kind at most once per ``throttle`` seconds of ``clock`` for
+        this predictor (rclpy's ``throttle_duration_sec`` is per line of code, so in a fleet one
+        robot's warning would silence every other's, and it costs milliseconds a call even
+        when it prints nothing).
     clock
         Seconds, monotonic (``time.monotonic``).
     deploy_timeout
@@ -160,6 +163,7 @@ class Deployment:
         self._log = logger
         self._clock = clock
         self._throttle = throttle
+        self._warned: Dict[str, float] = {}  # kind -> clock of its last warning
         self.version = 0  # of the model in force; 0: none yet (the predictor keeps its own)
         self.confirmed_version = -1  # the newest version the predictor confirmed
         self.confirmed_at: Optional[float] = None  # clock() of the last confirmation
@@ -211,6 +215,13 @@ class Deployment:
         self.version += 1
         return self.version
 
+    def _warn(self, kind: str, message: str) -> None:
+        """A warning, unless one of its kind went out less than ``throttle`` seconds ago."""
+        now = self._clock()
+        if now - self._warned.get(kind, -math.inf) >= self._throttle:
+            self._warned[kind] = now
+            self._log.warning(message)
+
     # ------------------------------------------------------------------------------ deploy
     def poll(self) -> None:
         """Send the model in force to the predictor unless it has it; never blocks."""
@@ -228,9 +239,8 @@ class Deployment:
                 self._pending = None
                 self.timeouts += 1
                 self._fault = self._timeout_text(version)
-                self._log.warning(
-                    f'{link.name} did not confirm the deployment within '
-                    f'{self.deploy_timeout} s: will retry', throttle_duration_sec=self._throttle)
+                self._warn('timeout', f'{link.name} did not confirm the deployment within '
+                           f'{self.deploy_timeout} s: will retry')
             else:
                 return
         if not link.deploy_ready():
@@ -240,8 +250,7 @@ class Deployment:
             if self._down_since is None and not self.in_sync and self.version:
                 self._down_since = self._clock()
             if self.version > self.confirmed_version:
-                self._log.warning(f'predictor {link.name} is not up: will deploy when it is',
-                                  throttle_duration_sec=self._throttle)
+                self._warn('down', f'predictor {link.name} is not up: will deploy when it is')
             return
         self._down_since = None
         if not self._was_up:
@@ -307,9 +316,8 @@ class Deployment:
             self._state_ok = True
             self.poll()  # deploy now, not at the next tick
         else:
-            self._log.warning(
-                f'predictor {self.name} is {self.predictor_state}: version {self.version} '
-                'will be deployed when it is active', throttle_duration_sec=self._throttle)
+            self._warn('inactive', f'predictor {self.name} is {self.predictor_state}: version '
+                       f'{self.version} will be deployed when it is active')
 
     def _done(self, call: Call, version: int, sent: Model) -> None:
         if self._pending is not None and self._pending[0] is call:
@@ -332,8 +340,7 @@ class Deployment:
         else:
             self.refusals += 1
             self._fault = f'predictor {self.name} refused version {version}: {reason}'
-            self._log.warning(f'{self.name} refused the deployment: {reason}',
-                              throttle_duration_sec=self._throttle)
+            self._warn('refused', f'{self.name} refused the deployment: {reason}')
 
     # ---------------------------------------------------------------------------- read-back
     def _check(self) -> None:
@@ -379,9 +386,8 @@ class Deployment:
             self.mismatches += 1
             self._fault = (f'predictor {self.name} served a model other than the one it '
                            'confirmed (restarted, or set there by hand?): deploying it again')
-            self._log.warning(
-                f'{self.name} does not serve the model it confirmed (restarted, or set by '
-                'hand?): deploying it again', throttle_duration_sec=self._throttle)
+            self._warn('lost', f'{self.name} does not serve the model it confirmed (restarted, '
+                       'or set by hand?): deploying it again')
 
     # ----------------------------------------------------------------------------- reporting
     def _timeout_text(self, version: int) -> str:

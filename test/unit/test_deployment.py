@@ -58,7 +58,8 @@ class FakeCall:
 class FakeLink:
     name = '/robot/predictor'
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = '/robot/predictor') -> None:
+        self.name = name
         self.up = True
         self.calls: List[FakeCall] = []
         self.ranges: List[tuple] = []  # sent with each deploy call
@@ -90,7 +91,7 @@ class FakeLog:
         self.warnings: List[str] = []
 
     def warning(self, message: str, **kwargs: Any) -> None:
-        assert set(kwargs) <= {'throttle_duration_sec'}
+        assert not kwargs  # throttled by the deployment, not by rclpy's per-line throttle
         self.warnings.append(message)
 
     def debug(self, message: str, **kwargs: Any) -> None:
@@ -280,16 +281,40 @@ def test_a_failed_call_is_sent_again_without_a_word():
 def test_a_predictor_that_is_not_up_gets_the_model_once_it_is():
     link = FakeLink()
     link.up = False
-    d, link, log, _ = make(link=link)
+    d, link, log, clock = make(link=link)
     d.new_model(*MODEL_A)
     d.poll()
     d.poll()
     assert link.calls == []
+    # said once, and again once the throttle's 5 s are over (the deployment's own throttle)
+    assert log.warnings == ['predictor /robot/predictor is not up: will deploy when it is']
+    clock.now += 4.9
+    d.poll()
+    assert len(log.warnings) == 1
+    clock.now += 0.1
+    d.poll()
     assert log.warnings == ['predictor /robot/predictor is not up: will deploy when it is'] * 2
     link.up = True
     d.poll()
     link.of('deploy')[0].finish((True, ''))
     assert d.in_sync
+
+
+def test_each_deployment_throttles_its_own_warnings():
+    # in a fleet every robot's deployment warns from the same line of code: one robot's
+    # warning must not silence another's
+    log, clock = FakeLog(), Clock()
+    robots = []
+    for ns in ('/r1', '/r2'):
+        link = FakeLink(f'{ns}/predictor')
+        link.up = False
+        robots.append(Deployment(link, log, clock=clock))
+    for d in robots:
+        d.new_model(*MODEL_A)
+        d.poll()
+        d.poll()
+    assert log.warnings == [f'predictor {ns}/predictor is not up: will deploy when it is'
+                            for ns in ('/r1', '/r2')]
 
 
 def test_a_predictor_that_leaves_and_comes_back_gets_the_model_again():
