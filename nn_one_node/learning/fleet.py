@@ -68,9 +68,10 @@ The rows of a robot whose sensor broke (labels unrelated to features) against th
 >>> fleet.observe({'/r1': (True, True), '/r2': (True, True)}, connect, lambda ns: None)
 robot /r2 joined (labeled_samples publishing, predictor up)
 >>> X = rng.normal(size=(300, 2)); good = (X @ [1.0, -1.0] > 0).astype(float)
->>> fleet.learned('/r1', X, good, np.array([1.0, -1.0]), 0.0, 'sigmoid')
->>> fleet.learned('/r2', X, rng.integers(0, 2, 300).astype(float), np.array([1.0, -1.0]),
-...               0.0, 'sigmoid')
+>>> from nn_one_node.model import forward
+>>> scores = forward(X, np.array([1.0, -1.0]), 0.0, 'sigmoid')  # as the policy scored them
+>>> fleet.learned('/r1', scores, good)
+>>> fleet.learned('/r2', scores, rng.integers(0, 2, 300).astype(float))
 >>> [p[:56] for p in fleet.robot_problems(fleet.robots['/r2'])]
 ['robot /r2: accuracy 0.54 over 300 samples against the fl']
 >>> fleet.robot_problems(fleet.robots['/r1'])
@@ -87,7 +88,6 @@ import numpy as np
 
 from nn_one_node.learning.deployment import Deployment, Logger, PredictorLink
 from nn_one_node.learning.metrics import PrequentialMetrics
-from nn_one_node.model import forward
 from nn_one_node.names import namespace_matches as matches
 from nn_one_node.names import pattern_problem, resolve_pattern as resolve
 
@@ -95,6 +95,7 @@ SAMPLES_TOPIC = 'labeled_samples'  # each robot's, under its namespace
 POLL_PERIOD = 0.5  # seconds (steady) between two looks at the ROS graph
 SYNC_PERIOD = 0.1  # ... and between two polls of the deployments while a robot up lacks the model
 FORGET_AFTER = 600.0  # seconds a robot stays reported gone before it is forgotten
+READS_PER_SEC = 5.0  # read-backs of the served models, the whole fleet, at most (a second)
 FLEET_MIN_ROWS = 100  # rows scored on a robot, and on the rest, before its accuracy is judged
 FLEET_Z = 3.0  # standard errors of the difference of the two rates ...
 FLEET_MARGIN = 0.1  # ... and at least this far below: a real gap, not a robot's other room
@@ -176,6 +177,7 @@ class Fleet:
                  check_period: float = 1.0, metrics_window: int = 500,
                  probabilities: bool = True, throttle: float = 5.0) -> None:
         self.patterns = list(patterns)
+        self._wanted: Dict[str, bool] = {}
         self.predictor_node = predictor_node
         self.robots: Dict[str, Robot] = {}
         self.version = 0
@@ -206,7 +208,10 @@ class Fleet:
 
     # ------------------------------------------------------------------------ the registry
     def wants(self, namespace: str) -> bool:
-        return matches(namespace, self.patterns)
+        known = self._wanted.get(namespace)
+        if known is None:  # the patterns are set at start: each namespace is matched once
+            known = self._wanted[namespace] = matches(namespace, self.patterns)
+        return known
 
     def observe(self, seen: Mapping[str, Tuple[bool, bool]],
                 connect: Callable[[str], Optional[PredictorLink]],
@@ -235,6 +240,7 @@ class Fleet:
                                   f'{FORGET_AFTER:.0f} s unless it comes back')
             elif now - robot.gone_since > FORGET_AFTER:
                 del self.robots[ns]
+                self.check_period = self._period
                 self._log.info(f'robot {ns} forgotten: gone for {now - robot.gone_since:.0f} s')
                 forget(ns)
         for ns, found in seen.items():
@@ -250,6 +256,7 @@ class Fleet:
             dep.new_model(*self._model, ranges=self._ranges)
         robot = Robot(ns, dep, PrequentialMetrics(self._window, self._probabilities), now)
         self.robots[ns] = robot
+        self.check_period = self._period  # one more robot: the read-backs spread anew
         self._log.info(f'robot {ns} joined ({robot.sighted(found)})')
 
     # ---------------------------------------------------------------- a Deployment's interface
@@ -284,6 +291,14 @@ class Fleet:
             robot.deployment.deploy_timeout = seconds
 
     @property
+    def _check_each(self) -> float:
+        """Each robot's read-back period: ``check_period`` (the trainer's train_period), longer
+        in a fleet of more than ``READS_PER_SEC`` x that many robots, so that the read-backs of
+        the whole fleet stay at most ``READS_PER_SEC`` a second (each costs the trainer a
+        request and an answer)."""
+        return max(self._period, len(self.robots) / READS_PER_SEC)
+
+    @property
     def check_period(self) -> float:
         return self._period
 
@@ -291,7 +306,7 @@ class Fleet:
     def check_period(self, seconds: float) -> None:
         self._period = seconds
         for robot in self.robots.values():
-            robot.deployment.check_period = seconds
+            robot.deployment.check_period = self._check_each
 
     def _up(self) -> List[Robot]:
         return [r for r in self.robots.values() if r.up]
@@ -347,17 +362,19 @@ class Fleet:
         if robot is not None:
             robot.messages_refused += 1
 
-    def learned(self, ns: str, X: np.ndarray, y: np.ndarray, weights: np.ndarray, bias: float,
-                activation: str) -> None:
-        """Rows of robot ``ns`` about to be learned: scored first by the model in force (once
-        there is one), as the policy scores the fleet's."""
+    def learned(self, ns: str, scores: Any, y: np.ndarray) -> None:
+        """Rows of robot ``ns`` learned, with the scores the policy gave them by the model in
+        force (``LearningPolicy.add``): counted in its metrics once there is a model."""
         robot = self.robots.get(ns)
         if robot is None:
             return
         robot.learned += len(y)
-        if self.version:
-            with np.errstate(all='ignore'):
-                robot.metrics.update(forward(X, weights, bias, activation), y)
+        if self.version and scores is not None:
+            if isinstance(scores, float):
+                robot.metrics.update_one(scores, float(y[0]))
+            else:
+                with np.errstate(all='ignore'):
+                    robot.metrics.update(scores, y)
 
     # ---------------------------------------------------------------------------- reporting
     def _rest(self, robot: Robot) -> Tuple[float, int]:

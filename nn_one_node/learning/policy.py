@@ -23,7 +23,7 @@ A stream whose concept flips midway, end to end:
 ...         w_true = -w_true                      # the world changes
 ...     x = rng.normal(size=(1, 2))
 ...     y = (rng.random(1) < 1 / (1 + np.exp(-x @ w_true))).astype(float)
-...     pol.add(x, y, now=t / 100)                # scored by the model in force, then kept
+...     _ = pol.add(x, y, now=t / 100)            # scored by the model in force, then kept
 ...     if pol.due(now=t / 100):
 ...         _ = pol.update(now=t / 100)
 >>> m = pol.metrics()
@@ -199,8 +199,9 @@ class LearningPolicy:
         return forward(X, *self._model, self.cfg.activation)
 
     # ------------------------------------------------------------------------------ rows
-    def add(self, X: Any, y: Any, now: float) -> None:
-        """Score the rows with the model in force (prequential), then keep them for training.
+    def add(self, X: Any, y: Any, now: float) -> Any:
+        """Score the rows with the model in force (prequential), then keep them for training;
+        returns the scores (a float for one row, else an array; None: no row).
 
         ``X`` (K, N) or one row (N,), ``y`` (K,). ValueError (nothing kept, nothing scored) for
         a wrong shape or a NaN/infinite value. ``now`` is the arrival time (s) on the node's
@@ -210,12 +211,13 @@ class LearningPolicy:
         if X.ndim == 1:
             X = X.reshape(1, -1)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
-        if X.shape == (1, self.num_features) and y.shape == (1,) and self._add_one(X[0],
-                                                                                   float(y[0])):
-            return
+        if X.shape == (1, self.num_features) and y.shape == (1,):
+            p1 = self._add_one(X[0], float(y[0]))
+            if p1 is not None:
+                return p1
         k = self.buffer.add(X, y)  # checks shapes and values
         if not k:
-            return
+            return None
         p = self._predict(X)
         with np.errstate(all='ignore'):
             self._metrics.update(p, y)
@@ -231,16 +233,18 @@ class LearningPolicy:
                 self._on_change(seen0 + i + 1, detector.onset)
         self._young = min(self._young, self.buffer.count)
         self._cadence.arrived(k)
+        return p
 
-    def _add_one(self, x: np.ndarray, label: float) -> bool:
-        """A row a message, in Python floats but one dot product; False (nothing done) unless
-        the row's score and label are finite (the general path then checks and refuses)."""
+    def _add_one(self, x: np.ndarray, label: float) -> Optional[float]:
+        """A row a message, in Python floats but one dot product: its score; None (nothing
+        done) unless the row's score and label are finite (the general path then checks and
+        refuses)."""
         w, b = self._model
         z = float(np.dot(x, w)) + b
         # A NaN or infinite feature makes the dot product NaN or infinite (w is finite; inf * 0
         # is NaN), so a finite z means a finite row.
         if not (math.isfinite(z) and math.isfinite(label)):
-            return False
+            return None
         self.buffer.add_finite_row(x, label)
         p = activate_one(z, self.cfg.activation)
         if self.cfg.activation == 'sigmoid':
@@ -255,7 +259,7 @@ class LearningPolicy:
         if self._young > self.buffer.count:
             self._young = self.buffer.count
         self._cadence.new += 1
-        return True
+        return p
 
     def _linear_error(self, p: float, label: float) -> float:
         """The linear model's error for the detector: the squared error over the labels'

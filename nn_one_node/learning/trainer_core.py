@@ -229,9 +229,9 @@ class TrainerCore:
         changes = self.policy.changes
         if self.health.model_rows is None and self.deployment.version:
             self.health.model_given(self.policy.buffer.total_added)  # rows scored before it
-        if robot is not None and self.fleet is not None:  # scored by the model in force
-            self.fleet.learned(robot, X, y, self.policy.weights, self.bias, self.activation)
-        self.policy.add(X, y, now)
+        scores = self.policy.add(X, y, now)  # by the model in force
+        if robot is not None and self.fleet is not None:
+            self.fleet.learned(robot, scores, y)
         if self.policy.changes != changes:
             self.on_change()
         if self.training_enabled and now > 0.0 and self.policy.due_by_rows():

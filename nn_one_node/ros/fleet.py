@@ -48,11 +48,15 @@ class RosFleet:
         self._subs: Dict[str, Any] = {}
         self._links: Dict[str, RosPredictorLink] = {}
         self._clock = Clock(clock_type=ClockType.STEADY_TIME)
-        self._looked = None  # steady time of the last look at the graph
-        self.timer = node.create_timer(SYNC_PERIOD, self._tick, clock=self._clock)
+        self.timer = node.create_timer(POLL_PERIOD, self.look, clock=self._clock)
+        # while a robot up lacks the model in force (it joined, came back, or did not answer):
+        # its deployment polled every SYNC_PERIOD; cancelled once every robot up serves it
+        self.sync_timer = node.create_timer(SYNC_PERIOD, self._sync_tick, clock=self._clock)
+        self.sync_timer.cancel()
 
     def destroy(self) -> None:
         self.node.destroy_timer(self.timer)
+        self.node.destroy_timer(self.sync_timer)
         for ns in list(self._subs):
             self._forget(ns)
 
@@ -82,18 +86,20 @@ class RosFleet:
                 found.setdefault(ns, [False, False])[1] = True
         return {ns: (a, b) for ns, (a, b) in found.items()}
 
-    def _tick(self) -> None:
-        now = self._clock.now().nanoseconds * 1e-9
-        if self._looked is None or now - self._looked >= POLL_PERIOD - SYNC_PERIOD / 2:
-            self._looked = now
-            self.look()
-        elif not self.fleet.in_sync:  # a robot that joined or came back: its model, soon
-            self._sync()
-
     def look(self) -> None:
         """Robots that joined, came back or left; then the deployments polled."""
         self.fleet.observe(self.seen(), self._connect, self._forget)
         self._sync()
+        if self.fleet.in_sync or not self.fleet.version:
+            self.sync_timer.cancel()
+        elif self.sync_timer.is_canceled():
+            self.sync_timer.reset()
+
+    def _sync_tick(self) -> None:
+        if self.fleet.in_sync:
+            self.sync_timer.cancel()
+        else:
+            self._sync()
 
     def _connect(self, ns: str):
         self._subs[ns] = self.node.create_subscription(

@@ -7,7 +7,8 @@ sees only plain values: the model as ``(weights list, bias, activation)``, a rep
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+import functools
+from typing import Any, Callable, Optional, Tuple
 
 from lifecycle_msgs.srv import GetState
 from rcl_interfaces.srv import GetParameters, SetParametersAtomically
@@ -63,6 +64,21 @@ def state_label(response: GetState.Response) -> str:
     return response.current_state.label
 
 
+@functools.lru_cache(maxsize=4)
+def deploy_request(weights: Tuple[float, ...], bias: float, activation: str,
+                   low: Tuple[float, ...], high: Tuple[float, ...]
+                   ) -> SetParametersAtomically.Request:
+    """The request that sets a model and its ranges on a predictor: made once a model, however
+    many predictors it goes to (a fleet), since making it costs more than sending it."""
+    return SetParametersAtomically.Request(parameters=[
+        Parameter('weights', value=list(weights)).to_parameter_msg(),
+        Parameter('bias', value=bias).to_parameter_msg(),
+        Parameter('activation', value=activation).to_parameter_msg(),
+        Parameter('trained_min', value=list(low)).to_parameter_msg(),
+        Parameter('trained_max', value=list(high)).to_parameter_msg(),
+    ])
+
+
 class RosPredictorLink:
     """The predictor node ``name`` (fully qualified), through clients made on ``node``."""
 
@@ -91,13 +107,7 @@ class RosPredictorLink:
     def deploy(self, model: Model, ranges: Ranges) -> RosCall:
         weights, bias, activation = model
         low, high = ranges
-        request = SetParametersAtomically.Request(parameters=[
-            Parameter('weights', value=weights).to_parameter_msg(),
-            Parameter('bias', value=bias).to_parameter_msg(),
-            Parameter('activation', value=activation).to_parameter_msg(),
-            Parameter('trained_min', value=low).to_parameter_msg(),
-            Parameter('trained_max', value=high).to_parameter_msg(),
-        ])
+        request = deploy_request(tuple(weights), bias, activation, tuple(low), tuple(high))
         return RosCall(self._set, self._set.call_async(request), deploy_outcome)
 
     def read_ready(self) -> bool:

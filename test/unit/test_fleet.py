@@ -15,6 +15,7 @@ from nn_one_node.learning.fleet import (FLEET_MIN_ROWS, FORGET_AFTER, Fleet, bel
                                         check_fleet)
 from nn_one_node.learning.trainer_core import TrainerCore
 from nn_one_node.names import namespace_matches as matches
+from nn_one_node.model import forward
 from nn_one_node.names import pattern_problem, resolve_pattern as resolve
 from nn_one_node.parameters import NUM_FEATURES, values_from_section
 
@@ -38,6 +39,11 @@ class Clock:
     def __call__(self) -> float:
         return self.t
 
+
+
+def learned(fleet, ns, X, y, weights, bias, activation):
+    """Rows of ``ns`` learned, scored by the model as the policy scores them."""
+    fleet.learned(ns, forward(X, weights, bias, activation), y)
 
 def answer_all(link: FakeLink, ok: bool = True) -> None:
     """Every call in flight answered: deployments confirmed, read-backs with the model last
@@ -192,12 +198,12 @@ def test_rows_before_any_model_are_counted_not_scored():
     fleet, _, look, *_ = make_fleet()
     look({'/r1': (True, True)})
     X, y = rows(np.random.default_rng(0), 50)
-    fleet.learned('/r1', X, y, np.zeros(2), 0.0, 'sigmoid')
+    learned(fleet, '/r1', X, y, np.zeros(2), 0.0, 'sigmoid')
     assert fleet.robots['/r1'].learned == 50 and fleet.robots['/r1'].metrics.count == 0
     fleet.new_model(W, 0.0, 'sigmoid')
-    fleet.learned('/r1', X, y, W, 0.0, 'sigmoid')
+    learned(fleet, '/r1', X, y, W, 0.0, 'sigmoid')
     assert fleet.robots['/r1'].metrics.count == 50 and fleet.robots['/r1'].metrics.accuracy == 1.0
-    fleet.learned('/gone-long-ago', X, y, W, 0.0, 'sigmoid')  # not a robot now: ignored
+    learned(fleet, '/gone-long-ago', X, y, W, 0.0, 'sigmoid')  # not a robot now: ignored
 
 
 @pytest.mark.parametrize('robots', [2, 3])
@@ -209,7 +215,7 @@ def test_the_robot_with_a_broken_sensor_is_named_and_only_it(robots):
     rng = np.random.default_rng(robots)
     for ns in names:
         X, y = rows(rng, 2 * FLEET_MIN_ROWS, broken=ns == names[-1])
-        fleet.learned(ns, X, y, W, 0.0, 'sigmoid')
+        learned(fleet, ns, X, y, W, 0.0, 'sigmoid')
     for ns in names[:-1]:
         assert fleet.robot_problems(fleet.robots[ns]) == []
     (problem,) = fleet.robot_problems(fleet.robots[names[-1]], fleet_accuracy=0.8)
@@ -223,8 +229,8 @@ def test_no_warn_on_too_few_rows_or_for_a_linear_model():
     look({'/r1': (True, True), '/r2': (True, True)})
     fleet.new_model(W, 0.0, 'linear')
     rng = np.random.default_rng(1)
-    fleet.learned('/r1', *rows(rng, 300), W, 0.0, 'linear')
-    fleet.learned('/r2', *rows(rng, 300, broken=True), W, 0.0, 'linear')
+    learned(fleet, '/r1', *rows(rng, 300), W, 0.0, 'linear')
+    learned(fleet, '/r2', *rows(rng, 300, broken=True), W, 0.0, 'linear')
     assert fleet.robot_problems(fleet.robots['/r2']) == []
     assert below_fleet(0.5, FLEET_MIN_ROWS - 1, 0.95, 1000) is False
     assert below_fleet(0.5, FLEET_MIN_ROWS, 0.95, 1000) is True
@@ -235,7 +241,7 @@ def test_another_metrics_window_restarts_each_robots_metrics():
     fleet, _, look, *_ = make_fleet()
     look({'/r1': (True, True)})
     fleet.new_model(W, 0.0, 'sigmoid')
-    fleet.learned('/r1', *rows(np.random.default_rng(2), 20), W, 0.0, 'sigmoid')
+    learned(fleet, '/r1', *rows(np.random.default_rng(2), 20), W, 0.0, 'sigmoid')
     fleet.configure({'metrics_window': 500, 'activation': 'sigmoid'})
     assert fleet.robots['/r1'].metrics.count == 20
     fleet.configure({'metrics_window': 100, 'activation': 'sigmoid'})
@@ -277,3 +283,20 @@ def test_one_robot_mode_is_untouched():
     core.receive(np.column_stack([X, y]), 1.0)  # no robot: as before
     assert core.policy.buffer.total_added == 30
     assert 'robots' not in core.counters()
+
+
+def test_the_fleet_reads_back_at_most_reads_per_sec_models_a_second():
+    from nn_one_node.learning.fleet import READS_PER_SEC
+    t = [0.0]
+    fleet = Fleet(['/r*'], 'predictor', Log(), clock=lambda: t[0], check_period=1.0)
+    n = int(3 * READS_PER_SEC)
+    fleet.observe({f'/r{i}': (True, True) for i in range(n)},
+                  lambda ns: FakeLink(f'{ns}/predictor'), lambda ns: None)
+    periods = {r.deployment.check_period for r in fleet.robots.values()}
+    assert periods == {n / READS_PER_SEC}  # 15 robots: each every 3 s, 5 a second in all
+    fleet.check_period = 10.0  # a train_period longer than that is kept
+    assert {r.deployment.check_period for r in fleet.robots.values()} == {10.0}
+    few = Fleet(['/r*'], 'predictor', Log(), clock=lambda: t[0], check_period=1.0)
+    few.observe({'/r1': (True, True), '/r2': (True, True)}, lambda ns: FakeLink(f'{ns}/predictor'),
+                lambda ns: None)
+    assert {r.deployment.check_period for r in few.robots.values()} == {1.0}
