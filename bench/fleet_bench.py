@@ -81,7 +81,7 @@ FLAT_RSS = GOALS['rss_growth']
 
 # runs a script (argv[2:]) under cProfile on the CPU time of its main thread, where rclpy's
 # executor runs every callback (wall time would count the waits), and writes argv[1]
-PROFILED = '''import cProfile, runpy, signal, sys, time
+PROFILED = """import cProfile, runpy, sys, time
 out, sys.argv = sys.argv[1], sys.argv[2:]
 p = cProfile.Profile(time.thread_time)
 try:
@@ -90,7 +90,7 @@ except SystemExit:
     pass
 finally:
     p.dump_stats(out)
-'''
+"""
 
 
 def rates(robots: int, total: float = TOTAL_LABEL_RATE) -> Dict[str, float]:
