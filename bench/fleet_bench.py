@@ -43,10 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +55,7 @@ sys.path.insert(0, str(REPO / 'test' / 'support'))  # discovery_server: the test
 
 from harness import NodeProc, Worker, executable  # noqa: E402
 from procstat import cpu_delta, cpu_sample, rss_bytes  # noqa: E402
+from provenance import run_meta  # noqa: E402
 
 from nn_one_node.ros.isolation import claim_domain_id, loopback_env  # noqa: E402
 
@@ -376,19 +374,6 @@ def markdown(results: Dict[str, Any]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def meta(argv: List[str], started: float) -> Dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(['git', *args], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.rstrip() if done.returncode == 0 else ''
-    return dict(command=' '.join(['python', 'bench/fleet_bench.py', *argv]).strip(),
-                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-                commit=git('rev-parse', '--short', 'HEAD'),
-                uncommitted=[ln[3:] for ln in git('status', '--porcelain', '--',
-                                                  'nn_one_node').splitlines()],
-                machine=platform.platform(), python=platform.python_version(),
-                cpus=os.cpu_count(), duration_s=round(time.monotonic() - started, 1))
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -431,7 +416,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             f'discovery {"server" if server else "default"} {i + 1}', top, logs, 0.0, 0.0,
             server))
     results['judged'] = judge(results)
-    results['meta'] = meta(argv, started)
+    results['meta'] = run_meta('fleet_bench.py', argv, started)
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.with_suffix('.json').write_text(json.dumps(results, indent=1) + '\n')
     opts.out.with_suffix('.md').write_text(markdown(results))

@@ -53,8 +53,6 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +63,7 @@ import numpy as np
 
 import learning_report
 import learning_streams
+from provenance import run_meta
 from nn_one_node.learning.config import DEFAULTS
 from nn_one_node.learning.trainer_core import TrainerCore
 from nn_one_node.model import forward
@@ -301,30 +300,6 @@ def rolling_accuracy(p: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
     return (c[k] - c[lo]) / (k - lo)
 
 
-def meta(argv: List[str], started: float) -> Dict:
-    import nn_one_node
-
-    def git(*args: str) -> str:
-        done = subprocess.run(['git', *args], cwd=REPO, capture_output=True, text=True)
-        return done.stdout.rstrip() if done.returncode == 0 else ''
-
-    versions = {}
-    for name in ('river', 'sklearn', 'numpy'):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            versions[name] = None
-    return dict(command=' '.join(['python', 'bench/learning_bench.py', *argv]).strip(),
-                date=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
-                commit=git('rev-parse', '--short', 'HEAD'),
-                uncommitted=[line[3:] for line in git('status', '--porcelain', '--',
-                                                      'nn_one_node').splitlines()],
-                nn_one_node=str(Path(nn_one_node.__file__).parent),
-                machine=platform.platform(), python=platform.python_version(),
-                cpus=os.cpu_count(), versions=versions,
-                duration_s=round(time.monotonic() - started, 1))
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -399,7 +374,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                       f'{rv["first10"]:.3f}  cpu {o["learn_us"]:6.1f} / {rv["learn_us"]:6.1f} '
                       f'us/row  goals {learning_report.met_text(entry["goals"])}', flush=True)
     results['summary'] = learning_report.summary(results)
-    results['meta'] = meta(argv, started)
+    results['meta'] = run_meta('learning_bench.py', argv, started, ('river', 'sklearn', 'numpy'))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # out + '.json' etc.: not with_suffix, which would cut 'learning_prior_0.3' at its dot

@@ -240,7 +240,7 @@ class Fleet:
                                   f'{FORGET_AFTER:.0f} s unless it comes back')
             elif now - robot.gone_since > FORGET_AFTER:
                 del self.robots[ns]
-                self.check_period = self._period
+                self._spread_reads()
                 self._log.info(f'robot {ns} forgotten: gone for {now - robot.gone_since:.0f} s')
                 forget(ns)
         for ns, found in seen.items():
@@ -256,7 +256,7 @@ class Fleet:
             dep.new_model(*self._model, ranges=self._ranges)
         robot = Robot(ns, dep, PrequentialMetrics(self._window, self._probabilities), now)
         self.robots[ns] = robot
-        self.check_period = self._period  # one more robot: the read-backs spread anew
+        self._spread_reads()
         self._log.info(f'robot {ns} joined ({robot.sighted(found)})')
 
     # ---------------------------------------------------------------- a Deployment's interface
@@ -291,22 +291,22 @@ class Fleet:
             robot.deployment.deploy_timeout = seconds
 
     @property
-    def _check_each(self) -> float:
-        """Each robot's read-back period: ``check_period`` (the trainer's train_period), longer
-        in a fleet of more than ``READS_PER_SEC`` x that many robots, so that the read-backs of
-        the whole fleet stay at most ``READS_PER_SEC`` a second (each costs the trainer a
-        request and an answer)."""
-        return max(self._period, len(self.robots) / READS_PER_SEC)
-
-    @property
     def check_period(self) -> float:
         return self._period
 
     @check_period.setter
     def check_period(self, seconds: float) -> None:
         self._period = seconds
+        self._spread_reads()
+
+    def _spread_reads(self) -> None:
+        """Each robot's read-back period: ``check_period`` (the trainer's train_period), longer
+        in a fleet of more than ``READS_PER_SEC`` x that many robots, so that the read-backs of
+        the whole fleet stay at most ``READS_PER_SEC`` a second (each costs the trainer a
+        request and an answer). Set anew whenever a robot joins or is forgotten."""
+        each = max(self._period, len(self.robots) / READS_PER_SEC)
         for robot in self.robots.values():
-            robot.deployment.check_period = self._check_each
+            robot.deployment.check_period = each
 
     def _up(self) -> List[Robot]:
         return [r for r in self.robots.values() if r.up]
@@ -369,12 +369,8 @@ class Fleet:
         if robot is None:
             return
         robot.learned += len(y)
-        if self.version and scores is not None:
-            if isinstance(scores, float):
-                robot.metrics.update_one(scores, float(y[0]))
-            else:
-                with np.errstate(all='ignore'):
-                    robot.metrics.update(scores, y)
+        if self.version and scores is not None:  # (finite: the policy scored them)
+            robot.metrics.update(scores, float(y[0]) if isinstance(scores, float) else y)
 
     # ---------------------------------------------------------------------------- reporting
     def _rest(self, robot: Robot) -> Tuple[float, int]:
