@@ -293,6 +293,8 @@ class AssemblerNode(SteppedNode):
         notes = {t: f'its publishers are of type {", ".join(o)}, not {asm.inputs[t]}'
                  for t, o in self._other_types.items() if o}
         problems = asm.problems(now, notes)
+        if problems and self.active:  # in the log too, where a user looks first
+            self.get_logger().warning('; '.join(problems), throttle_duration_sec=WARN_THROTTLE_SEC)
         message = ok = None
         if self.managed:
             ignored = sum(self.ignored.values())

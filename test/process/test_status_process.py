@@ -2,8 +2,8 @@
 config/robot.yaml, the installed executables as processes over DDS): what it says must be what
 the nodes' own diagnostics, parameters and lifecycle services say. A healthy learning stack
 (a managed predictor among plain nodes); a silent label topic, which the trainer WARNs of; a
-joint name the robot does not publish, which the assembler WARNs of; nothing running (exit 1)
-and a usage mistake (exit 2)."""
+joint name the robot does not publish, which the assembler WARNs of; an input slower than its
+max_age, the same; nothing running (exit 1) and a usage mistake (exit 2)."""
 
 import json
 import subprocess
@@ -27,10 +27,10 @@ STACK = {'/assembler', '/predictor', '/trainer'}
 WRONG_JOINT = 'joint_states sensor_msgs/msg/JointState effort[wheel_left_joint]'
 
 
-def start_stack(ros, assembler=None, trainer=None, managed_predictor=False):
+def start_stack(ros, assembler=None, trainer=None, managed_predictor=False, sim=None):
     """The four nodes with robot.yaml (and overrides); a test node collecting /diagnostics."""
     diags = ros.collect(DiagnosticArray, '/diagnostics')
-    ros.start('sim_robot', params_files=[ROBOT])
+    ros.start('sim_robot', sim, params_files=[ROBOT])
     ros.start('assembler', assembler, params_files=[ROBOT])
     ros.start('trainer', trainer, params_files=[ROBOT])
     ros.start('predictor', params_files=[ROBOT], args=['--managed'] if managed_predictor else [])
@@ -187,6 +187,28 @@ def test_a_joint_name_the_robot_does_not_publish_is_an_assembler_warn(ros):
 
     code, text, _ = run_status(ros, '--once')  # the table says it too, with the advice
     assert code == 3 and 'PROBLEMS' in text and '-> an entry reads nothing' in text, text
+
+
+def test_an_input_slower_than_its_max_age_is_an_assembler_warn_in_status_and_log(ros):
+    # temperature at 3 Hz against robot.yaml's max_age 0.2 s: fresh for 0.2 s of every 0.33,
+    # so about 40 % of the rows are stale (as a new user's 1 Hz battery under 0.5 s: half):
+    # rows still come, and it must not read OK
+    diags = start_stack(ros, sim={'temperature_rate': 3.0})
+    [asm] = [p for p in ros.processes if p.name == '/assembler']
+    wait_status(ros, diags, 'assembler', lambda v: any(
+        k.startswith('problem') and 'rows skipped on' in p for k, p in v.items()),
+        "the assembler's WARN of skipped rows")
+    line = asm.wait_for_output(r'WARN.*rows skipped on \d+ of \d+ ticks.*temperature.*', TIMEOUT)
+    assert 'older than max_age' in line.group(0), line.group(0)
+
+    code, doc, nodes = status_json(ros)
+
+    assert code == 3 and nodes['/assembler']['level'] == 'WARN', doc
+    [problem] = [p for p in doc['problems'] if p['node'] == '/assembler']
+    assert problem['problem'].startswith('rows skipped on'), problem
+    assert 'temperature' in problem['problem'] and problem['advice'], problem
+    a = nodes['/assembler']['details']
+    assert a['rows_published'] > 0 and a['rows_stale'] > 0.25 * a['rows_published'], a
 
 
 def test_nothing_running_exits_1_and_a_usage_mistake_2(ros):

@@ -130,6 +130,29 @@ def test_rows_skipped_on_most_ticks_by_a_slow_input_name_it_and_its_gap():
     assert asm.problems(5.0) == []
 
 
+def test_a_1_hz_battery_under_the_common_max_age_is_a_problem_at_every_status():
+    """What a new user's TurtleBot3 config did: a 1 Hz battery under max_age 0.5 leaves every
+    other row stale (9 or 10 of 20: the rule of the old 'more than half' missed it, and half the
+    labels went unmatched); each 1 s status must say so, not OK."""
+    asm = make([IMU, BATTERY])
+
+    def one_hz(t):
+        asm.on_message('/imu', imu(t), t)
+        if round(t * 100) % 100 == 0:
+            asm.on_message('/battery', Float64(data=24.0), t)
+    run(asm, 1.0, 2.0, one_hz)
+    asm.problems(2.0)
+    for second in range(2, 6):
+        run(asm, second + 0.05, second + 1.0, one_hz)
+        (problem,) = asm.problems(second + 1.0)
+        assert problem.startswith('rows skipped on ') and ' of 20 ticks' in problem, problem
+        assert '/battery older than max_age (1 s > 0.5 s) between its messages' in problem
+    # its own max_age: no problem
+    asm = make([IMU, BATTERY + ' max_age=2.0'])
+    run(asm, 1.0, 6.0, one_hz)
+    assert asm.rows_stale == 0 and asm.problems(6.0) == []
+
+
 def test_a_label_topic_alone_never_holds_rows_back_and_activation_restarts_the_wait():
     cfg = AssemblerConfig.from_params({'features': [BATTERY], 'label': '/bump std_msgs/msg/Bool '
                                        'data', 'rate': 20.0, 'max_age': 0.5})
