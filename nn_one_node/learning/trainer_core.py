@@ -345,13 +345,15 @@ class TrainerCore:
             return None
         return self.policy.buffer.newest(k)[1]
 
-    def problems(self, now: Optional[float] = None) -> List[str]:
+    def problems(self, now: Optional[float] = None, listening: bool = True) -> List[str]:
         """What a user must act on (a deployment in flight within deploy_timeout is not); with
-        ``now`` (ROS time), also the learning's WARNs (``health.TrainerHealth``)."""
+        ``now`` (ROS time), also the learning's WARNs (``health.TrainerHealth``); without
+        ``listening`` (a bag's end), not the label topic's silence."""
         found = [p for p in (self.file_error, self.deployment.problem()) if p]
         if now is not None:
             pol = self.policy
-            found += self.health.problems(now, self.active(), self.values['train_period'],
+            found += self.health.problems(now, self.active() and listening,
+                                          self.values['train_period'],
                                           pol.metrics()['accuracy'], self._window_labels(),
                                           pol.buffer.total_added)
             found += [clock_advice(i, shift, pol.clock_rows) for i, shift in pol.clocks]

@@ -153,9 +153,15 @@ class TrainerLearner:
                          _num(m['mse']), m['samples'], _num(result.loss),
                          bool(result.deployed), self.bias, *self.weights.tolist())
 
+    def warnings(self) -> List[str]:
+        """What the trainer node would WARN of at the bag's end about its learning (a feature
+        drifting like a clock, accuracy below the constant guess ...)."""
+        return self.core.problems(self._now_ns / NS, listening=False)
+
     def summary(self) -> Dict[str, Any]:
         m = self.pol.metrics()
         return {'policy': self.policy, 'updates': self.updates, 'updates_deployed': self.deployed,
+                'warnings': self.warnings(),
                 'updates_refused': self.pol.refused + self.core.failed,
                 'last_update': self.last_reason, 'samples_held': self.buffer.count,
                 'changes_detected': len(self.changes),

@@ -119,5 +119,8 @@ def summary(path: str, storage: str, seconds: float, counts: Dict[str, int],
     text = (f'{PROG} record: wrote {path} (rosbag2, {storage}): {seconds:.1f} s, {per_topic}')
     if missing:
         text += f'; nothing heard on {", ".join(missing)}'
+    if not any(counts.values()):  # nothing to train on: the names are what to look at
+        return text + ('\n  no topic of the entries is published under this name: compare '
+                       "them with the robot's (its namespace?)")
     return text + f'\n  train on it: {PROG} train {path} --params-file {params_file}{ns} ' \
         '--out model.yaml'

@@ -50,4 +50,6 @@ def cmd_train(args) -> int:
           f'{learner.deployed}/{learner.updates} updates deployed, '
           f'{len(learner.changes)} change(s) detected; prequential accuracy '
           f'{fmt(pre["accuracy"])}, log loss {fmt(pre["log_loss"])}; wrote {args.out}')
+    for warning in metrics['training']['warnings']:  # as the trainer node's /diagnostics
+        print(f'{PROG} train: WARN: {warning}')
     return 0

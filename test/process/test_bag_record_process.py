@@ -145,6 +145,7 @@ def test_sigterm_closes_the_bag_and_a_duration_ends_a_recording_by_itself(ros, t
     rec.proc.wait(timeout=TIMEOUT)
     assert rec.proc.returncode == 0, rec.tail()
     assert 'nothing heard on /nobody/imu, /nobody/joint_states' in rec.output()
+    assert 'train on it' not in rec.output() and '(its namespace?)' in rec.output()
     said, have = recorded_counts(rec, quiet)
     assert said == have == {}
     done = nn_one_bag(ros.env, 'train', quiet, '--params-file', config('robot.yaml'),

@@ -105,6 +105,30 @@ def test_train_learns_the_ground_truth_and_writes_a_weights_file(bags, tmp_path,
     assert len(metrics['series']['t']) == metrics['training']['updates']
     assert 'nn_one_bag train:' in stdout and str(out) in stdout
     assert err == ''  # no progress bar: stderr is not a terminal here
+    assert metrics['training']['warnings'] == [] and 'WARN' not in stdout
+
+
+def test_train_says_what_the_trainer_node_would_warn_of(tmp_path, capsys):
+    """A battery that drains (the label does not depend on it) drifts like a clock: the node
+    WARNs of it in /diagnostics, and `train` prints the same WARN and keeps it in the JSON."""
+    rng = np.random.default_rng(1)
+    t = np.arange(3000.0)
+    sensors = rng.normal(size=(3000, 2))
+    battery = 12.6 - 2.5e-4 * t + rng.normal(scale=0.05, size=3000)
+    y = (rng.random(3000) < 1 / (1 + np.exp(-(sensors @ [2.0, -1.5])))).astype(float)
+    rows = np.column_stack([sensors, battery, y])
+    with BagWriter(tmp_path / 'drain', 'mcap') as bag:
+        for k in range(0, 3000, 10):  # 10 rows a second, 300 s
+            bag.write('/labeled_samples', 'std_msgs/msg/Float64MultiArray',
+                      int((100.0 + k / 10) * NS), labeled_msg(bag, rows[k:k + 10]))
+    params = write_params(tmp_path / 'p.yaml', {'/**/trainer': {'ros__parameters': {
+        'num_features': 3}}})
+    code, stdout, err = run(['train', tmp_path / 'drain', '--params-file', params, '--out',
+                             tmp_path / 'm.yaml', '--json', tmp_path / 'm.json'], capsys)
+    assert code == 0, err
+    (warning,) = json.loads((tmp_path / 'm.json').read_text())['training']['warnings']
+    assert warning.startswith('feature 2 drifts like a clock'), warning
+    assert f'nn_one_bag train: WARN: {warning}' in stdout.splitlines()
 
 
 @pytest.mark.parametrize('storage', STORAGES)
