@@ -47,6 +47,10 @@ class RosFleet:
         self._sync = sync
         self._subs: Dict[str, Any] = {}
         self._links: Dict[str, RosPredictorLink] = {}
+        self._statuses: Dict[str, DiagnosticStatus] = {}  # each robot's, refilled (statuses)
+        # the graph's topic and node lists at the last look, and the robots' names in them
+        self._graph: List[Any] = [None, None]
+        self._candidates: List[List[Any]] = [[], []]
         self._clock = Clock(clock_type=ClockType.STEADY_TIME)
         self.timer = node.create_timer(POLL_PERIOD, self.look, clock=self._clock)
         # while a robot up lacks the model in force (it joined, came back, or did not answer):
@@ -65,31 +69,49 @@ class RosFleet:
         """Matching namespaces in the graph now: (a labeled_samples publisher, the predictor)."""
         fleet, node = self.fleet, self.node
         found: Dict[str, List[bool]] = {}
-        suffix = '/' + SAMPLES_TOPIC
-        for topic, types in node.get_topic_names_and_types():
-            if topic.endswith(suffix) and SAMPLES_TYPE in types:
-                ns = topic[:-len(suffix)] or '/'
-                if fleet.wants(ns) and node.count_publishers(topic):
-                    found.setdefault(ns, [False, False])[0] = True
+        topics = node.get_topic_names_and_types()
+        if topics != self._graph[0]:  # matched anew only when the graph's lists change
+            suffix = '/' + SAMPLES_TOPIC
+            self._graph[0] = topics
+            self._candidates[0] = [
+                (topic[:-len(suffix)] or '/', topic) for topic, types in topics
+                if topic.endswith(suffix) and SAMPLES_TYPE in types
+                and fleet.wants(topic[:-len(suffix)] or '/')]
+        for ns, topic in self._candidates[0]:
+            if self._publishers(ns, topic):
+                found.setdefault(ns, [False, False])[0] = True
         target = fleet.predictor_node.strip('/')
-        if target:
-            for name, namespace in node.get_node_names_and_namespaces():
+        nodes = node.get_node_names_and_namespaces() if target else []
+        if nodes != self._graph[1]:
+            self._graph[1] = nodes
+            self._candidates[1] = []
+            for name, namespace in nodes:
                 full = f'{namespace.rstrip("/")}/{name}'
-                if full.endswith('/' + target):
-                    ns = full[:-len(target) - 1] or '/'
-                    if fleet.wants(ns):
-                        found.setdefault(ns, [False, False])[1] = True
+                ns = full[:-len(target) - 1] or '/'
+                if full.endswith('/' + target) and fleet.wants(ns):
+                    self._candidates[1].append(ns)
+        for ns in self._candidates[1]:
+            found.setdefault(ns, [False, False])[1] = True
         # a linked predictor whose service answers is up, even before its node's name reaches
         # this graph (names come later than endpoints, seconds later on a loaded machine)
         for ns, link in self._links.items():
-            if link.deploy_ready():
+            if not found.get(ns, (False, False))[1] and link.deploy_ready():
                 found.setdefault(ns, [False, False])[1] = True
         return {ns: (a, b) for ns, (a, b) in found.items()}
 
+    def _publishers(self, ns: str, topic: str) -> int:
+        """Publishers of a robot's labeled_samples: those our subscription is matched with once
+        there is one (its reader's count: no walk through the graph, which costs more at 40
+        nodes), else the graph's."""
+        count = getattr(self._subs.get(ns), 'get_publisher_count', None)  # (not on Humble)
+        return count() if count is not None else self.node.count_publishers(topic)
+
     def look(self) -> None:
-        """Robots that joined, came back or left; then the deployments polled."""
+        """Robots that joined, came back or left; then the deployments polled, unless every
+        robot up serves the model in force (the trainer's tick polls them, for read-backs)."""
         self.fleet.observe(self.seen(), self._connect, self._forget)
-        self._sync()
+        if not self.fleet.in_sync:
+            self._sync()
         if self.fleet.in_sync or not self.fleet.version:
             self.sync_timer.cancel()
         elif self.sync_timer.is_canceled():
@@ -118,17 +140,24 @@ class RosFleet:
         link = self._links.pop(ns, None)
         if link is not None:
             link.destroy()
+        self._statuses.pop(ns, None)
 
     # --------------------------------------------------------------------------- diagnostics
     def statuses(self, fleet_accuracy: float = math.nan) -> List[DiagnosticStatus]:
         """One status a robot, ``<trainer>: robot <ns>``: OK, WARN (its problems), STALE
         (gone)."""
-        prefix = self.node.get_fully_qualified_name()
         out = []
         for ns, robot in sorted(self.fleet.robots.items()):
             level, message, values = self.fleet.report(robot, fleet_accuracy)
-            status = DiagnosticStatus(name=f'{prefix}: robot {ns}', hardware_id=HARDWARE_ID,
-                                      level=LEVELS[level], message=message)
-            status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+            status = self._statuses.get(ns)
+            if status is None or len(status.values) != len(values):  # (the same keys)
+                # made once a robot and refilled: a message of 20 values costs more to make
+                # than to send, and 20 robots' of them come every second
+                status = self._statuses[ns] = DiagnosticStatus(
+                    name=f'{self.node.get_fully_qualified_name()}: robot {ns}',
+                    hardware_id=HARDWARE_ID, values=[KeyValue(key=k) for k in values])
+            status.level, status.message = LEVELS[level], message
+            for kv, value in zip(status.values, values.values()):
+                kv.value = str(value)
             out.append(status)
         return out

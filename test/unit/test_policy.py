@@ -84,6 +84,23 @@ def test_metrics_batch_equals_row_by_row(pairs, window):
         assert getattr(a, name) == pytest.approx(getattr(b, name))
 
 
+@FAST
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=80),
+       st.integers(1, 20), st.integers(0, 80))
+def test_metrics_accuracy_is_the_share_right_in_the_window(pairs, window, clear_at):
+    """accuracy is kept as a count (O(1), asked per fleet robot): it must be the share of the
+    rows in the window that were right, also across the window's wrap and a clear()."""
+    m = PrequentialMetrics(window)
+    held = []
+    for i, (q, v) in enumerate(pairs):
+        if i == clear_at:
+            m.clear()
+            held = []
+        m.update_one(q, v)
+        held = (held + [(q >= 0.5) == (v >= 0.5)])[-window:]
+        assert m.accuracy == sum(held) / len(held)
+
+
 # ------------------------------------------------------------------------ change detection
 @pytest.mark.parametrize('seed', range(10))
 def test_page_hinkley_detects_a_known_change_within_a_bound(seed):
