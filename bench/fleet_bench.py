@@ -26,11 +26,14 @@ Measured from outside (bench/fleet_workers.py ``monitor``, /parameter_events and
   and each robot, the seconds until that robot's predictor took it or a later one; a model a
   robot never took counts as late;
 * **trainer memory**: its RSS every ``RSS_PERIOD`` seconds through the window;
-* **machine load**: the share of both cores busy in the window (/proc/stat).
+* **machine load**: the share of both cores busy in the window (/proc/stat);
+* **late join** (fleet runs): one more robot's predictor started after the window, the seconds
+  from its node in the graph (as the monitor sees it) until it serves a model of the trainer.
 
 Goals (issue 25): ``fleet 20`` / ``plain 1`` CPU per sample <= 1.5; p99 serving delay <= 1 s at
 20 robots; trainer RSS flat (grows by at most ``FLAT_RSS`` over the long window); discovery
-through the server <= 1.5 x default discovery (medians).
+through the server <= 1.5 x default discovery (medians); a robot joining at 20 serves the model
+within 2 s.
 
     python bench/fleet_bench.py            # about 15 min; writes bench/results/fleet.{json,md}
     python bench/fleet_bench.py --quick    # about 1 min: plain 1, fleet 2, both discoveries
@@ -73,7 +76,8 @@ START_TIMEOUT = 240.0  # 40 Python processes starting on two cores
 # Past 32 processes on one host LOCALHOST discovery misses some (see the profile): every process
 # of every run gets it, whichever discovery it uses
 DDS_PROFILE = REPO / 'config' / 'fastdds_local_fleet.xml'
-GOALS = {'cpu_ratio': 1.5, 'p99_serving_s': 1.0, 'rss_growth': 0.02, 'discovery_ratio': 1.5}
+GOALS = {'cpu_ratio': 1.5, 'p99_serving_s': 1.0, 'rss_growth': 0.02, 'discovery_ratio': 1.5,
+         'late_join_s': 2.0}
 FLAT_RSS = GOALS['rss_growth']
 
 
@@ -254,6 +258,8 @@ def measure(run: Run, window: float, warmup: float) -> Dict[str, Any]:
     busy = [y - x for x, y in zip(a['machine'], b['machine'])]
     firsts = [r for _, r in rss[:3] if r]
     lasts = [r for _, r in rss[-3:] if r]
+    if run.label.startswith('fleet'):
+        out['late_join_s'] = late_join(run, monitor)
     out.update({
         'window_s': round(elapsed, 2), 'samples': samples,
         'samples_per_s': round(samples / elapsed, 2),
@@ -270,6 +276,18 @@ def measure(run: Run, window: float, warmup: float) -> Dict[str, Any]:
         if firsts and lasts else None,
     })
     return out
+
+
+def late_join(run: Run, monitor: Worker) -> float:
+    """One more robot's predictor started after the window: the seconds from its node in the
+    graph (as the monitor sees it) until it serves a model of the trainer."""
+    late = f'/r{run.n + 1}'
+    monitor.call('watch', ns=late)
+    run.node('predictor', late, {'num_features': len(FEATURES)})
+    seen = wait(lambda: monitor.call('in_graph', name=f'{late}/predictor')['in_graph']
+                and time.time(), START_TIMEOUT, f'{late} in the graph', step=0.02)
+    served = wait(lambda: monitor.call('served', ns=late)['at'], 60.0, f'{late} serving a model')
+    return round(max(0.0, served - seen), 3)
 
 
 def one(label: str, robots: int, logs: Path, window: float, warmup: float,
@@ -324,7 +342,8 @@ def judge(results: Dict[str, Any]) -> Dict[str, Any]:
                      if base and r.get('cpu_us_per_sample') else None,
                      'trainer_cpu_share': r.get('trainer_cpu_share'),
                      'machine_busy_share': r.get('machine_busy_share'),
-                     'p99_serving_s': r['serving']['p99_s'], 'discovery_s': r['discovery_s']}
+                     'p99_serving_s': r['serving']['p99_s'], 'discovery_s': r['discovery_s'],
+                     'late_join_s': r.get('late_join_s')}
     top = max(results['config']['scales'])
     default = [r['discovery_s'] for r in results['discovery'] if r['discovery'] == 'default']
     server = [r['discovery_s'] for r in results['discovery'] if r['discovery'] == 'server']
@@ -334,7 +353,8 @@ def judge(results: Dict[str, Any]) -> Dict[str, Any]:
     figures = {'cpu_ratio': growth[top]['cpu_ratio'],
                'p99_serving_s': last['serving']['p99_s'],
                'rss_growth': last['rss_growth'],
-               'discovery_ratio': round(d_ratio, 3) if d_ratio is not None else None}
+               'discovery_ratio': round(d_ratio, 3) if d_ratio is not None else None,
+               'late_join_s': last.get('late_join_s')}
     goals = {k: {'figure': v, 'goal': GOALS[k],
                  'met': v is not None and v <= GOALS[k]} for k, v in figures.items()}
     return {'growth': growth, 'goals': goals,
@@ -351,13 +371,14 @@ def markdown(results: Dict[str, Any]) -> str:
     names = {'cpu_ratio': 'trainer CPU per sample, fleet 20 / plain 1',
              'p99_serving_s': 'serving delay p99 at 20 robots (s)',
              'rss_growth': 'trainer RSS growth over the long window',
-             'discovery_ratio': 'discovery, server / default (medians)'}
+             'discovery_ratio': 'discovery, server / default (medians)',
+             'late_join_s': 'a robot joining at 20: in the graph to serving (s)'}
     for k, g in j['goals'].items():
         lines.append(f'| {names[k]} | {g["figure"]} | <= {g["goal"]} | '
                      f'{"yes" if g["met"] else "no"} |')
     lines += ['', '| run | robots | samples/s | trainer CPU us/sample | ratio to plain 1 | '
               'trainer CPU share | machine busy | models | serving p50 / p99 / max (s) | late '
-              '| discovery (s) |', '|---|---|---|---|---|---|---|---|---|---|---|']
+              '| discovery (s) | late join (s) |', '|---' * 12 + '|']
     base = results['runs']['plain 1']['cpu_us_per_sample']
     for label, r in results['runs'].items():
         s = r['serving']
@@ -365,7 +386,8 @@ def markdown(results: Dict[str, Any]) -> str:
         lines.append(f'| {label} | {r["robots"]} | {r["samples_per_s"]} | '
                      f'{r["cpu_us_per_sample"]} | {ratio:.2f} | {r["trainer_cpu_share"]:.3f} | '
                      f'{r["machine_busy_share"]} | {r["models"]} | {s["p50_s"]} / {s["p99_s"]} / '
-                     f'{s["max_s"]} | {s["late"]} of {s["count"]} | {r["discovery_s"]} |')
+                     f'{s["max_s"]} | {s["late"]} of {s["count"]} | {r["discovery_s"]} | '
+                     f'{r.get("late_join_s", "-")} |')
     lines += ['', '| discovery run | robots | every robot serving (s) | robots up (s) |',
               '|---|---|---|---|']
     for r in results['discovery']:

@@ -132,6 +132,25 @@ class Monitor(Node):
         return {role: sum(f'{ns}/{role}' in names for ns in self.robots)
                 for role in ('predictor', 'assembler')}
 
+    def in_graph(self, name: str) -> Dict[str, bool]:
+        """Whether the node ``name`` (fully qualified) is in the graph now."""
+        names = {f'{ns.rstrip("/")}/{n}' for n, ns in self.get_node_names_and_namespaces()}
+        return {'in_graph': name in names}
+
+    def watch(self, ns: str) -> Dict[str, str]:
+        """Record the models of one more robot's predictor (a robot that joins late)."""
+        with self._lock:
+            self._predictor_of[f'{ns}/predictor'] = ns
+            self.taken.setdefault(ns, [])
+        return {'watching': ns}
+
+    def served(self, ns: str) -> Dict[str, Optional[float]]:
+        """When robot ``ns``'s predictor first took a model the trainer made (its stamp)."""
+        with self._lock:
+            made = {w for _, w in self.made}
+            return {'at': min((t for t, w in self.taken.get(ns, []) if w in made),
+                              default=None)}
+
     def trainer_status(self) -> Dict[str, Any]:
         with self._lock:
             return {'count': self.status_count, 'values': dict(self.status)}

@@ -36,11 +36,15 @@ def test_quick_fleet_bench_writes_every_result(tmp_path):
         assert 0.0 <= s['p50_s'] <= s['p99_s'] <= s['max_s'] < math.inf
         assert len(run['discovery_each_s']) == run['robots'] and run['discovery_s'] > 0
         assert run['rss_mb'] and run['rss_growth'] is not None
+        # a robot started after the window is timed from the graph to serving (fleet runs)
+        assert ('late_join_s' in run) == label.startswith('fleet'), (label, run)
     assert [d['discovery'] for d in r['discovery']] == ['default', 'server']
     (server_log,) = (tmp_path / 'logs').glob('discovery_server_*.server.log')
     assert 'Server is running' in server_log.read_text()
     goals = r['judged']['goals']
-    assert set(goals) == {'cpu_ratio', 'p99_serving_s', 'rss_growth', 'discovery_ratio'}
+    assert set(goals) == {'cpu_ratio', 'p99_serving_s', 'rss_growth', 'discovery_ratio',
+                          'late_join_s'}
+    assert 0.0 <= goals['late_join_s']['figure'] < 60.0
     assert all(g['figure'] is not None and isinstance(g['met'], bool) for g in goals.values())
     assert r['judged']['growth']['2']['robots'] == 2
     md = out.with_suffix('.md').read_text()
