@@ -22,8 +22,11 @@ N = 5
 MIN_ROWS = 50  # labeled rows before the accuracy is judged (the trainer starts at 10)
 MARGIN = 0.15  # above the constant guess: two standard errors at 50 rows of chance
 # Labels come every moment (0.5 s, 0.4 s): 50 rows take 20-25 s; the model passes the margin at
-# 50-70 rows (simulated offline, four seeds); the rest is room for a loaded 2-core machine.
-LEARN_TIMEOUT = 45.0
+# 50-70 rows (simulated offline, four seeds); the rest is room for a loaded 2-core machine: under
+# the whole colcon test in the ROS userland the Jackal had 113 rows after 45 s at 0.75 against
+# the 0.77 needed (the niceness-19 trainer deploying late, more rows scored by older models, and
+# the prequential window holds them all): a deadline, met as soon as the margin is.
+LEARN_TIMEOUT = 90.0
 
 
 def main_features(profile):
