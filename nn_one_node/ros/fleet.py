@@ -48,9 +48,11 @@ class RosFleet:
         self._subs: Dict[str, Any] = {}
         self._links: Dict[str, RosPredictorLink] = {}
         self._statuses: Dict[str, DiagnosticStatus] = {}  # each robot's, refilled (statuses)
-        # the graph's topic and node lists at the last look, and the robots' names in them
-        self._graph: List[Any] = [None, None]
-        self._candidates: List[List[Any]] = [[], []]
+        # the graph's topic and node lists at the last look, and what of them matched `fleet`
+        self._topics: Any = None
+        self._sample_topics: List[Tuple[str, str]] = []  # (namespace, its labeled_samples)
+        self._nodes: Any = None
+        self._predictors: List[str] = []  # namespaces with the predictor node
         self._clock = Clock(clock_type=ClockType.STEADY_TIME)
         self.timer = node.create_timer(POLL_PERIOD, self.look, clock=self._clock)
         # while a robot up lacks the model in force (it joined, came back, or did not answer):
@@ -70,27 +72,25 @@ class RosFleet:
         fleet, node = self.fleet, self.node
         found: Dict[str, List[bool]] = {}
         topics = node.get_topic_names_and_types()
-        if topics != self._graph[0]:  # matched anew only when the graph's lists change
+        if topics != self._topics:  # matched anew only when the graph's lists change
             suffix = '/' + SAMPLES_TOPIC
-            self._graph[0] = topics
-            self._candidates[0] = [
+            self._topics = topics
+            self._sample_topics = [
                 (topic[:-len(suffix)] or '/', topic) for topic, types in topics
                 if topic.endswith(suffix) and SAMPLES_TYPE in types
                 and fleet.wants(topic[:-len(suffix)] or '/')]
-        for ns, topic in self._candidates[0]:
+        for ns, topic in self._sample_topics:
             if self._publishers(ns, topic):
                 found.setdefault(ns, [False, False])[0] = True
         target = fleet.predictor_node.strip('/')
         nodes = node.get_node_names_and_namespaces() if target else []
-        if nodes != self._graph[1]:
-            self._graph[1] = nodes
-            self._candidates[1] = []
-            for name, namespace in nodes:
-                full = f'{namespace.rstrip("/")}/{name}'
-                ns = full[:-len(target) - 1] or '/'
-                if full.endswith('/' + target) and fleet.wants(ns):
-                    self._candidates[1].append(ns)
-        for ns in self._candidates[1]:
+        if nodes != self._nodes:
+            self._nodes = nodes
+            fulls = [f'{namespace.rstrip("/")}/{name}' for name, namespace in nodes]
+            self._predictors = [full[:-len(target) - 1] or '/' for full in fulls
+                                if full.endswith('/' + target)]
+            self._predictors = [ns for ns in self._predictors if fleet.wants(ns)]
+        for ns in self._predictors:
             found.setdefault(ns, [False, False])[1] = True
         # a linked predictor whose service answers is up, even before its node's name reaches
         # this graph (names come later than endpoints, seconds later on a loaded machine)
