@@ -13,9 +13,10 @@ clock.
   changed and on every tick, sends the model in force (weights, bias and activation together)
   when the predictor lacks it and nothing is in flight, and returns at once. A request not
   answered within ``deploy_timeout`` is dropped and sent again; one the predictor refuses is
-  logged and sent again at the next ``poll()``. The first request to a predictor that has just
-  appeared is sent again after ``FIRST_TRY_SEC`` already, without a word: the halves of a
-  service match at moments of their own, and a request sent between them is lost.
+  logged and sent again at the next ``poll()``. A predictor that has just appeared is sent the
+  request again every ``FIRST_TRY_SEC`` until it first answers (a timeout counted and logged
+  for each ``deploy_timeout`` without an answer): its service is in the graph before the
+  trainer's request and reply are matched with it, and a request sent before then is lost.
 * **The predictor coming and going.** A predictor that leaves the graph, or appears, is taken to
   hold none of the trainer's models: it gets the model in force as soon as it is up.
 * **Read-back.** A respawned predictor may come up while DDS still lists the one that crashed,
@@ -80,65 +81,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-# The model as deployed and read back: raw-feature weights, bias, activation.
-# The first request to a predictor just up, unanswered this long, is sent again (silently; the
-# next ones wait deploy_timeout): a robot joining a fleet of 20 on one computer lost its first
-# request in two of three joins by default discovery, and was served 2 s late (deploy_timeout)
+from nn_one_node.learning.link import Call, Logger, Model, PredictorLink, Ranges
+
+# A request to a predictor just up, unanswered this long, is sent again, until the predictor
+# first answers (then each waits deploy_timeout): a robot joining a fleet on one computer lost
+# its first requests while the service's halves were matching, for up to 2.6 s, and was served
+# seconds late when each lost request waited deploy_timeout
 FIRST_TRY_SEC = 0.5
-
-Model = Tuple[List[float], float, str]
-# Deployed with it, not read back: per feature, the smallest and largest value it was trained on
-# (-inf and inf where that is not known: a model resumed or set by hand).
-Ranges = Tuple[List[float], List[float]]
-
-
-class Call(Protocol):
-    """One request to the predictor, answered later."""
-
-    def done(self) -> bool:
-        """Answered, failed or cancelled."""
-
-    def failed(self) -> bool:
-        """Done without an answer (cancelled, or the call raised)."""
-
-    def reply(self) -> Any:
-        """The answer of a call done and not failed (see ``PredictorLink``)."""
-
-    def cancel(self) -> None:
-        """Stop waiting for the answer (the link forgets the request)."""
-
-    def add_done_callback(self, fn: Callable[[], None]) -> None:
-        """Call ``fn()`` once done (from the executor that handles the reply)."""
-
-
-class PredictorLink(Protocol):
-    """The predictor as ``Deployment`` sees it: its parameter services, asynchronously."""
-
-    name: str  # for log lines and diagnostics, e.g. '/predictor'
-
-    def deploy_ready(self) -> bool:
-        """Its set_parameters_atomically service is in the graph."""
-
-    def deploy(self, model: Model, ranges: Ranges) -> Call:
-        """Set weights, bias and activation (and the trained ranges) atomically; the reply is
-        ``(successful, reason)``."""
-
-    def read_ready(self) -> bool:
-        """Its get_parameters service is in the graph."""
-
-    def read(self) -> Call:
-        """Get weights, bias and activation; the reply is the ``Model`` served, or None if those
-        parameters are not set (not a predictor, or another one)."""
-
-
-class Logger(Protocol):
-    """The methods of rclpy's node logger used here."""
-
-    def warning(self, message: str, **kwargs: Any) -> Any: ...
-
-    def debug(self, message: str, **kwargs: Any) -> Any: ...
 
 
 class Deployment:
@@ -193,7 +144,8 @@ class Deployment:
         self._state_call: Optional[Tuple[Call, float]] = None
         self._state_ok = False
         self._held = False  # hold() until the next poll(): no send from a reply's callback
-        self._first_try = False  # a request to a predictor just up, not answered yet
+        self._contact_since: Optional[float] = None  # clock() of a predictor just up's first
+        # request, or of its last timeout, until it answers
 
     @property
     def name(self) -> str:
@@ -237,22 +189,29 @@ class Deployment:
         link = self.link
         if link is None:
             return
+        if (self._pending is None and self._reading is None and self._was_up and self.version
+                and self.in_sync and self._clock() - self._checked_at < self.check_period):
+            return  # in sync, nothing in flight, no read-back due: the graph is not asked
         if self._pending is not None:
             call, version, started, sent = self._pending
+            now = self._clock()
             if call.done():
                 self._pending = None
                 self._on_reply(call, version, sent)
-            elif self._clock() - started > (min(FIRST_TRY_SEC, self.deploy_timeout)
-                                            if self._first_try else self.deploy_timeout):
+            elif (self._contact_since is not None
+                  and now - started > min(FIRST_TRY_SEC, self.deploy_timeout)):
+                # a predictor just up that has not answered yet: sent again soon, silently (a
+                # request sent before the service's halves matched ours is lost); a timeout
+                # for each deploy_timeout without an answer
                 call.cancel()
                 self._pending = None
-                if self._first_try:  # lost between the service's halves matching: again
-                    self._first_try = False
-                else:
-                    self.timeouts += 1
-                    self._fault = self._timeout_text(version)
-                    self._warn('timeout', f'{link.name} did not confirm the deployment within '
-                               f'{self.deploy_timeout} s: will retry')
+                if now - self._contact_since > self.deploy_timeout:
+                    self._contact_since = now
+                    self._timed_out(link.name, version)
+            elif now - started > self.deploy_timeout:
+                call.cancel()
+                self._pending = None
+                self._timed_out(link.name, version)
             else:
                 return
         if not link.deploy_ready():
@@ -267,7 +226,8 @@ class Deployment:
         self._down_since = None
         if not self._was_up:
             self.confirmed_version = -1  # (re)started: it may not hold our model
-            self._was_up = self._first_try = True
+            self._was_up = True
+            self._contact_since = self._clock()
         if self.version <= self.confirmed_version or self.version == 0:
             self._check()
             return
@@ -277,6 +237,12 @@ class Deployment:
         call = link.deploy(sent, self._ranges)
         self._pending = (call, version, self._clock(), sent)
         call.add_done_callback(lambda: self._done(call, version, sent))
+
+    def _timed_out(self, name: str, version: int) -> None:
+        self.timeouts += 1
+        self._fault = self._timeout_text(version)
+        self._warn('timeout', f'{name} did not confirm the deployment within '
+                   f'{self.deploy_timeout} s: will retry')
 
     def lost(self) -> None:
         """The predictor is known to have left (its robot is gone): it holds none of the
@@ -339,7 +305,7 @@ class Deployment:
                 self.poll()  # a newer model waited behind this one: send it now, not next tick
 
     def _on_reply(self, call: Call, version: int, sent: Model) -> None:
-        self._first_try = False
+        self._contact_since = None
         if call.failed():
             return
         successful, reason = call.reply()

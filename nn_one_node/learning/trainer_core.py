@@ -42,7 +42,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from nn_one_node.learning.config import PolicyConfig, initial_weights
-from nn_one_node.learning.deployment import Deployment, PredictorLink
+from nn_one_node.learning.deployment import Deployment
+from nn_one_node.learning.link import PredictorLink
 from nn_one_node.learning.drift import clock_advice
 from nn_one_node.learning.fleet import Fleet
 from nn_one_node.learning.health import UNDEPLOYED_RUN, TrainerHealth

@@ -11,9 +11,10 @@ import math
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from nn_one_node.learning import deployment
+from nn_one_node.learning import deployment, link as link_protocols
 from nn_one_node.learning.deployment import FIRST_TRY_SEC, Deployment
 
 FAST = settings(derandomize=True, deadline=None, max_examples=200)
@@ -113,13 +114,15 @@ def make(timeout: float = 2.0, period: float = 1.0, link: Optional[FakeLink] = N
     return d, link, log, clock
 
 
-def test_the_protocol_imports_nothing_of_ros():
-    tree = ast.parse(Path(deployment.__file__).read_text())
-    imported = {alias.name.split('.')[0] for node in ast.walk(tree)
+@pytest.mark.parametrize('module', [deployment, link_protocols])
+def test_the_protocol_imports_nothing_of_ros(module):
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree)
                 if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split('.')[0] for node in ast.walk(tree)
+    imported |= {node.module for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
-    assert imported <= {'__future__', 'math', 'time', 'typing'}, imported
+    assert imported <= {'__future__', 'math', 'time', 'typing', 'nn_one_node.learning.link'}, \
+        imported
 
 
 def test_without_a_link_versions_are_counted_and_nothing_is_sent():
@@ -245,33 +248,54 @@ def test_an_unanswered_request_is_dropped_after_the_timeout_and_sent_again():
     assert d.in_sync
 
 
-def test_the_first_request_to_a_predictor_just_up_is_sent_again_soon_and_silently():
-    """The halves of a service match at moments of their own: a request sent in between is
-    lost. The first one to a predictor that appeared is sent again after FIRST_TRY_SEC, with no
-    WARN and no timeout counted; the next ones wait deploy_timeout; again when it comes back."""
+def test_a_predictor_just_up_is_sent_the_request_again_until_it_answers():
+    """A predictor's service is in the graph before the trainer's request and reply are matched
+    with it: a request sent before then is lost. To a predictor that appeared, the request is
+    sent again every FIRST_TRY_SEC until it first answers, silently for deploy_timeout, then
+    with a timeout counted (and its WARN) each deploy_timeout; again when it comes back."""
     d, link, log, clock = make(timeout=2.0)
     d.new_model(*MODEL_A)
     d.poll()
+    for k in range(1, 4):  # at 0.51, 1.02, 1.53 s
+        clock.now += FIRST_TRY_SEC + 0.01
+        d.poll()
+        sent = link.of('deploy')
+        assert len(sent) == k + 1 and all(c.cancelled for c in sent[:-1])
+        assert not sent[-1].cancelled and sent[-1].payload == MODEL_A
+    assert log.warnings == [] and d.timeouts == 0 and d.problem() == ''
+    clock.now += FIRST_TRY_SEC + 0.01  # 2.04 s without an answer: a timeout, and again
+    d.poll()
+    assert len(link.of('deploy')) == 5 and d.timeouts == 1 and len(log.warnings) == 1
+    assert 'did not confirm' in d.problem()
+    for _ in range(3):  # 2.55 to 3.57 s: sent again, the next timeout at 4.08 s
+        clock.now += FIRST_TRY_SEC + 0.01
+        d.poll()
+    assert len(link.of('deploy')) == 8 and d.timeouts == 1
     clock.now += FIRST_TRY_SEC + 0.01
     d.poll()
-    lost, again = link.of('deploy')
-    assert lost.cancelled and not again.cancelled and again.payload == MODEL_A
-    assert log.warnings == [] and d.timeouts == 0 and d.problem() == ''
-    clock.now += 1.0  # the second waits deploy_timeout
-    d.poll()
-    assert len(link.of('deploy')) == 2
-    clock.now += 1.01
-    d.poll()
-    assert len(link.of('deploy')) == 3 and d.timeouts == 1 and len(log.warnings) == 1
-    link.of('deploy')[2].finish((True, ''))
-    assert d.in_sync
-    link.up = False  # it leaves, and comes back: a first request again
+    assert len(link.of('deploy')) == 9 and d.timeouts == 2
+    link.of('deploy')[8].finish((True, ''))
+    assert d.in_sync and d.problem() == ''
+    link.up = False  # it leaves, and comes back: a first contact again
     d.poll()
     link.up = True
     d.poll()
     clock.now += FIRST_TRY_SEC + 0.01
     d.poll()
-    assert len(link.of('deploy')) == 5 and d.timeouts == 1
+    assert len(link.of('deploy')) == 11 and d.timeouts == 2
+
+
+def test_an_answer_ends_the_first_contact():
+    """Once the predictor answered, a request waits deploy_timeout."""
+    d, link, log, clock = make(timeout=2.0)
+    d.new_model(*MODEL_A)
+    d.poll()
+    link.of('deploy')[0].finish((True, ''))
+    d.new_model(*MODEL_B)
+    d.poll()
+    clock.now += FIRST_TRY_SEC + 0.01
+    d.poll()
+    assert len(link.of('deploy')) == 2 and not link.of('deploy')[1].cancelled
 
 
 def test_a_new_timeout_applies_to_the_request_in_flight():
@@ -687,3 +711,38 @@ def test_hold_drops_a_state_question_in_flight():
     d.poll()
     link.of('state')[1].finish('active')
     assert len(link.of('deploy')) == 1
+
+
+class CountingLink(FakeLink):
+    """Counts its graph questions: each is a walk through the graph's endpoints in rmw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def deploy_ready(self) -> bool:
+        self.asked += 1
+        return self.up
+
+
+def test_in_sync_the_graph_is_asked_only_when_a_read_back_is_due():
+    d, link, _, clock = make(timeout=2.0, period=4.0, link=CountingLink())
+    confirm_first(d, link)
+    d.poll()  # the first read-back
+    link.of('read')[0].finish(MODEL_A)
+    asked = link.asked
+    for _ in range(7):  # polled twice a second, as a fleet's ticks and looks do
+        clock.now += 0.5
+        d.poll()
+    assert link.asked == asked and len(link.of('read')) == 1
+    clock.now += 0.6  # 4.1 s: the next read-back is due, and the graph asked with it
+    d.poll()
+    assert link.asked == asked + 1 and len(link.of('read')) == 2
+    link.of('read')[1].finish(MODEL_A)
+    link.up = False  # it goes while in sync: seen at the next read-back, and deployed again
+    clock.now += 4.1
+    d.poll()
+    assert not d.in_sync
+    link.up = True
+    d.poll()
+    assert len(link.of('deploy')) == 2
