@@ -23,7 +23,7 @@ serves, and the robot whose accuracy is far below the rest. No ROS import: the R
   its predictor confirmed. A robot's accuracy far below that of the rest of the fleet (its rows
   against every other robot's: two rates, ``below_fleet``) is WARNed, naming the robot.
 
->>> from nn_one_node.learning.deployment import PredictorLink
+>>> from nn_one_node.learning.link import PredictorLink
 >>> class Reply:
 ...     def __init__(self, value): self.value = value
 ...     def done(self): return True
@@ -86,7 +86,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from nn_one_node.learning.deployment import Deployment, Logger, PredictorLink
+from nn_one_node.learning.deployment import Deployment
+from nn_one_node.learning.link import Logger, PredictorLink
 from nn_one_node.learning.metrics import PrequentialMetrics
 from nn_one_node.names import namespace_matches as matches
 from nn_one_node.names import pattern_problem, resolve_pattern as resolve
@@ -96,6 +97,8 @@ POLL_PERIOD = 0.5  # seconds (steady) between two looks at the ROS graph
 SYNC_PERIOD = 0.1  # ... and between two polls of the deployments while a robot up lacks the model
 FORGET_AFTER = 600.0  # seconds a robot stays reported gone before it is forgotten
 READS_PER_SEC = 5.0  # read-backs of the served models, the whole fleet, at most (a second)
+# robots' /diagnostics statuses a second, the whole fleet, at most (a changed one goes out at once)
+STATUSES_PER_SEC = 10.0
 FLEET_MIN_ROWS = 100  # rows scored on a robot, and on the rest, before its accuracy is judged
 FLEET_Z = 3.0  # standard errors of the difference of the two rates ...
 FLEET_MARGIN = 0.1  # ... and at least this far below: a real gap, not a robot's other room
@@ -400,24 +403,30 @@ class Fleet:
                              'sensor?')
         return found
 
+    def status_every(self, period: float) -> float:
+        """Seconds between two statuses of a robot whose level and message are unchanged."""
+        return max(period, len(self.robots) / STATUSES_PER_SEC)  # period: diagnostics_period
+
     def report(self, robot: Robot, fleet_accuracy: float = math.nan
                ) -> Tuple[str, str, Dict[str, Any]]:
-        """``(level, message, values)`` of a robot's status: level 'ok', 'warn' or 'stale'
-        (gone)."""
-        now = self._clock()
-        dep, m = robot.deployment, robot.metrics
+        """``(level, message, values)`` of a robot's status: 'ok', 'warn', 'stale' (gone)."""
+        return (*self.headline(robot, fleet_accuracy), self.robot_values(robot, fleet_accuracy))
+
+    def headline(self, robot: Robot, fleet_accuracy: float = math.nan) -> Tuple[str, str]:
         problems = self.robot_problems(robot, fleet_accuracy)
         if not robot.up:
-            level = 'stale'
-            message = (f'gone for {now - robot.gone_since:.0f} s (forgotten after '
-                       f'{FORGET_AFTER:.0f} s): version {self.version} deploys when it is back')
-        else:
-            level = 'warn' if problems else 'ok'
-            message = '; '.join(problems) or dep.state()
+            gone = self._clock() - robot.gone_since
+            return 'stale', (f'gone for {gone:.0f} s (forgotten after {FORGET_AFTER:.0f} s): '
+                             f'version {self.version} deploys when it is back')
+        return ('warn' if problems else 'ok'), '; '.join(problems) or robot.deployment.state()
+
+    def robot_values(self, robot: Robot, fleet_accuracy: float = math.nan) -> Dict[str, Any]:
+        now = self._clock()
+        dep, m = robot.deployment, robot.metrics
 
         def rate(x: float) -> str:
             return f'{x:.4f}' if math.isfinite(x) else '-'
-        values = {
+        return {
             'robot': robot.namespace,
             'state': 'up' if robot.up else 'gone',
             'labeled_samples': 'publishing' if robot.publishing else 'no publisher',
@@ -439,4 +448,3 @@ class Fleet:
             'seconds since seen': f'{now - robot.seen_at:.1f}',
             'joins': robot.joins,
         }
-        return level, message, values

@@ -317,7 +317,8 @@ class TrainerNode(SteppedNode):
         msg = diagnostics.status_message(self, 'trainer', problems, '', values, extra,
                                          message=message)
         if self._fleet is not None:  # and one status a robot
-            msg.status += self._fleet.statuses(core.policy.metrics()['accuracy'])
+            msg.status += self._fleet.statuses(core.policy.metrics()['accuracy'],
+                                               self._values['diagnostics_period'])
         self._pubs['diagnostics'].publish(msg)
 
 

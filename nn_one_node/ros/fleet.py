@@ -6,9 +6,15 @@ rclpy has no graph callback: every ``POLL_PERIOD`` seconds of steady time (so th
 found with ``use_sim_time`` before ``/clock`` ticks too) the topics and the nodes are listed
 (and every ``SYNC_PERIOD`` while a robot up lacks the model in force, its deployment polled):
 a robot is a matching namespace with a publisher of ``<ns>/labeled_samples``
-(std_msgs/Float64MultiArray) or the node ``<ns>/<predictor_node>`` (or, once linked, that
-predictor's parameter service). Our own subscription keeps a robot's topic in the graph, so it
-is its publishers that are counted.
+(std_msgs/Float64MultiArray) or the node ``<ns>/<predictor_node>`` or that predictor's
+parameter service. Our own subscription keeps a robot's topic in the graph, so it is its
+publishers that are counted; our own clients keep its service there, so it is its servers.
+
+A node's name reaches the graph later than its topics and services (each participant's
+``ros_discovery_info`` after endpoint discovery: seconds later on a loaded machine), so a
+predictor is also found by its ``set_parameters_atomically`` server, asked for in each matching
+namespace of the graph's topics (``Node.count_services``: rclpy from Jazzy on; by the name only
+on Humble).
 """
 
 from __future__ import annotations
@@ -24,11 +30,18 @@ from std_msgs.msg import Float64MultiArray
 
 from nn_one_node.learning.fleet import POLL_PERIOD, SAMPLES_TOPIC, SYNC_PERIOD, Fleet
 from nn_one_node.ros.diagnostics import HARDWARE_ID
-from nn_one_node.ros.predictor_link import RosPredictorLink
+from nn_one_node.ros.predictor_link import DEPLOY_SERVICE, RosPredictorLink
 
 SAMPLES_TYPE = 'std_msgs/msg/Float64MultiArray'
 LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
           'stale': DiagnosticStatus.STALE}
+
+
+def namespaces(topic: str) -> List[str]:
+    """The namespaces a topic name lies in, the root's left out: ``/a/b/c`` -> ``/a``,
+    ``/a/b``."""
+    parts = topic.strip('/').split('/')[:-1]
+    return ['/' + '/'.join(parts[:k]) for k in range(1, len(parts) + 1)]
 
 
 class RosFleet:
@@ -48,11 +61,14 @@ class RosFleet:
         self._subs: Dict[str, Any] = {}
         self._links: Dict[str, RosPredictorLink] = {}
         self._statuses: Dict[str, DiagnosticStatus] = {}  # each robot's, refilled (statuses)
+        self._sent: Dict[str, Tuple[float, str, str]] = {}  # each robot's last: when, headline
         # the graph's topic and node lists at the last look, and what of them matched `fleet`
         self._topics: Any = None
         self._sample_topics: List[Tuple[str, str]] = []  # (namespace, its labeled_samples)
         self._nodes: Any = None
         self._predictors: List[str] = []  # namespaces with the predictor node
+        self._spaces: List[str] = []  # matching namespaces of the topics (predictors to ask for)
+        self._count_services = getattr(node, 'count_services', None)  # (not on Humble)
         self._clock = Clock(clock_type=ClockType.STEADY_TIME)
         self.timer = node.create_timer(POLL_PERIOD, self.look, clock=self._clock)
         # while a robot up lacks the model in force (it joined, came back, or did not answer):
@@ -79,6 +95,8 @@ class RosFleet:
                 (topic[:-len(suffix)] or '/', topic) for topic, types in topics
                 if topic.endswith(suffix) and SAMPLES_TYPE in types
                 and fleet.wants(topic[:-len(suffix)] or '/')]
+            self._spaces = sorted({ns for topic, _ in topics for ns in namespaces(topic)
+                                   if fleet.wants(ns)})
         for ns, topic in self._sample_topics:
             if self._publishers(ns, topic):
                 found.setdefault(ns, [False, False])[0] = True
@@ -92,8 +110,14 @@ class RosFleet:
             self._predictors = [ns for ns in self._predictors if fleet.wants(ns)]
         for ns in self._predictors:
             found.setdefault(ns, [False, False])[1] = True
-        # a linked predictor whose service answers is up, even before its node's name reaches
-        # this graph (names come later than endpoints, seconds later on a loaded machine)
+        # a predictor whose parameter service has a server is up, before its name is in the
+        # graph: by the servers counted (a server's halves are discovered one by one: its
+        # link's client may not be ready yet), or by its link's client being ready (Humble)
+        count = self._count_services if target else None
+        for ns in self._spaces if count is not None else ():
+            if (not found.get(ns, (False, False))[1]
+                    and count(f'{ns.rstrip("/")}/{target}/{DEPLOY_SERVICE}')):
+                found.setdefault(ns, [False, False])[1] = True
         for ns, link in self._links.items():
             if not found.get(ns, (False, False))[1] and link.deploy_ready():
                 found.setdefault(ns, [False, False])[1] = True
@@ -141,14 +165,25 @@ class RosFleet:
         if link is not None:
             link.destroy()
         self._statuses.pop(ns, None)
+        self._sent.pop(ns, None)
 
     # --------------------------------------------------------------------------- diagnostics
-    def statuses(self, fleet_accuracy: float = math.nan) -> List[DiagnosticStatus]:
-        """One status a robot, ``<trainer>: robot <ns>``: OK, WARN (its problems), STALE
-        (gone)."""
+    def statuses(self, fleet_accuracy: float = math.nan, period: float = 1.0
+                 ) -> List[DiagnosticStatus]:
+        """The robots' statuses due, ``<trainer>: robot <ns>``: OK, WARN (its problems), STALE
+        (gone). ``period``: the trainer's diagnostics_period, at which this is called. A
+        robot's status is due when its level or message changed, else every
+        ``Fleet.status_every`` (the fleet's statuses kept to ``STATUSES_PER_SEC``)."""
         out = []
+        now = self._clock.now().nanoseconds * 1e-9
+        every = self.fleet.status_every(period) - period / 2  # (calls come about period apart)
         for ns, robot in sorted(self.fleet.robots.items()):
-            level, message, values = self.fleet.report(robot, fleet_accuracy)
+            level, message = self.fleet.headline(robot, fleet_accuracy)
+            last = self._sent.get(ns)
+            if last is not None and last[1:] == (level, message) and now - last[0] < every:
+                continue
+            self._sent[ns] = (now, level, message)
+            values = self.fleet.robot_values(robot, fleet_accuracy)
             status = self._statuses.get(ns)
             if status is None or len(status.values) != len(values):  # (the same keys)
                 # made once a robot and refilled: a message of 20 values costs more to make

@@ -1,4 +1,4 @@
-"""The predictor's parameter services as a ``deployment.PredictorLink``: rclpy clients, messages.
+"""The predictor's parameter services as a ``link.PredictorLink``: rclpy clients, messages.
 
 Everything ROS of the deployment protocol is here; its state machine (``deployment.Deployment``)
 sees only plain values: the model as ``(weights list, bias, activation)``, a reply as
@@ -17,13 +17,14 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.task import Future
 
-from nn_one_node.learning.deployment import Model, Ranges
+from nn_one_node.learning.link import Model, Ranges
 
 DEPLOYED = ('weights', 'bias', 'activation')
+DEPLOY_SERVICE = 'set_parameters_atomically'  # the predictor's, a model is deployed through
 
 
 class RosCall:
-    """A ``deployment.Call`` made of an rclpy client's future."""
+    """A ``link.Call`` made of an rclpy client's future."""
 
     __slots__ = ('_client', '_future', '_convert')
 
@@ -86,7 +87,7 @@ class RosPredictorLink:
         self.name = name
         self._node = node
         self._set = node.create_client(SetParametersAtomically,
-                                       f'{name}/set_parameters_atomically')
+                                       f'{name}/{DEPLOY_SERVICE}')
         self._get = node.create_client(GetParameters, f'{name}/get_parameters')
         # a managed predictor (predictor --managed) offers its lifecycle state
         self._state = node.create_client(GetState, f'{name}/get_state')
