@@ -62,6 +62,10 @@ ADVICE: List[Tuple[str, str]] = [
     (r'^predictor .* served a model other',
      "something else sets the predictor's weights (by hand, or another trainer): the trainer "
      'deploys its model again'),
+    (r"^robot .*: accuracy .* against the fleet's",
+     "this robot's labels disagree with the rest of the fleet's: compare its inputs with "
+     "another robot's (`status` in its namespace), its sensor's mounting and calibration, and "
+     'that its label topic is the same signal as on the others'),
     (r'^\d+ messages refused; last',
      'features messages the predictor cannot use: num_features must equal the number of '
      "values a features row has (the assembler's feature_names)"),

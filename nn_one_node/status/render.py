@@ -138,7 +138,7 @@ def _trainer(name: str, d: Dict[str, Any]) -> List[str]:
     else:
         serves = f'{d["predictor"]} serves another model'
     since = d['seconds_since_labeled_sample']
-    return _hang(name, [
+    lines = _hang(name, [
         f'samples {_fmt(d["samples_held"])} held ({_fmt(d["samples_received"])} received, '
         f'{_fmt(d["samples_refused"])} refused), last labeled '
         + ('never' if since is None else f'{since:.1f} s ago') + ';',
@@ -149,6 +149,13 @@ def _trainer(name: str, d: Dict[str, Any]) -> List[str]:
         f'({_fmt(d["updates_deployed"])} deployed)'
         + ('' if d['training_enabled'] else '; training paused') + ';',
         f'last update: {d["last_update"] or "-"}'])
+    if d.get('robots'):  # a fleet trainer's
+        rows = [('ROBOT', 'STATE', 'LEVEL', 'SAMPLES', 'ACCURACY', 'SERVED', 'MESSAGE')]
+        rows += [(r['robot'], r['state'], r['level'], _fmt(r['samples_received']),
+                  _fmt(r['accuracy'], '.3f'), _version(r['version_served']),
+                  _clip(r['message'], 50)) for r in d['robots']]
+        lines += _columns(rows, right=(3, 4), indent='  ')
+    return lines
 
 
 def _predictor(name: str, d: Dict[str, Any]) -> List[str]:

@@ -7,7 +7,9 @@ times are explicit (seconds of a monotonic clock of the caller's).
 A node of the stack is a status with hardware_id ``nn_one_node`` named ``<node>: <role>``
 (``ros.diagnostics``); its key/values are read by role: the assembler's inputs (``messages:``,
 ``rate (Hz):``, ``since last message:``, ``max_age:`` per topic), the trainer's samples, metrics
-and model versions, the predictor's counters. A node silent for longer than ``stale_after``
+and model versions, the predictor's counters. A fleet trainer's statuses named ``<node>: robot
+<ns>``, one a robot, are its robots (``details['robots']``), not the node's own status; a robot's
+WARN is a problem of the trainer. A node silent for longer than ``stale_after``
 (three of its diagnostics periods, at least ``STALE_MIN_SEC``) is STALE. Every WARN or ERROR,
 of the stack or of any other node on ``/diagnostics``, is a problem, with advice.
 
@@ -45,6 +47,7 @@ LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 STALE_MIN_SEC = 5.0  # a node is STALE after this long without a status (and 3 periods)
 STALE_PERIODS = 3
 UNMANAGED = 'unmanaged/active'  # a plain node: no lifecycle, always active
+ROBOT = 'robot '  # a fleet trainer's status of one robot: '<trainer>: robot <namespace>'
 
 # A model as the parameter services give it: (weights, bias, activation).
 Model = Tuple[Sequence[float], float, str]
@@ -148,6 +151,7 @@ class StackView:
     namespace: str = '/'
     reports: Dict[str, Report] = field(default_factory=dict)
     others: Dict[str, Report] = field(default_factory=dict)  # WARN/ERROR of other nodes
+    robots: Dict[str, Dict[str, Report]] = field(default_factory=dict)  # a fleet trainer's
     known: Dict[str, _Known] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------- fed
@@ -170,6 +174,12 @@ class StackView:
                 self.others.pop(status.name, None)
             return
         if not under(name, self.namespace):
+            return
+        if role.startswith(ROBOT):  # one of a fleet trainer's robots
+            ns = role[len(ROBOT):]
+            self.robots.setdefault(name, {})[ns] = Report(
+                ns, 'robot', level, status.message, values,
+                [status.message] if level in ('WARN', 'ERROR') else [], received)
             return
         self.reports[name] = Report(name, role, level, status.message, values,
                                     problems or ([status.message] if level != 'OK' else []),
@@ -240,6 +250,8 @@ class StackView:
                     f'{r.level} {r.message})')))
             elif level != 'OK':
                 problems += [_problem(name, r.role, level, p) for p in r.problems]
+            for robot in self.robots.get(name, {}).values() if level != 'STALE' else ():
+                problems += [_problem(name, r.role, robot.level, p) for p in robot.problems]
             nodes.append({
                 'name': name, 'role': r.role, 'lifecycle': self.lifecycle(name),
                 'level': level, 'message': r.message, 'seconds_since_status': round(silent, 3),
@@ -269,6 +281,9 @@ class StackView:
 
     def _trainer_details(self, r: Report) -> Dict[str, Any]:
         d = trainer_details(r.values)
+        robots = self.robots.get(r.name)
+        if robots:  # a fleet's: its newest status of each robot
+            d['robots'] = [robot_details(robot) for _, robot in sorted(robots.items())]
         known = self.known.get(r.name, _Known())
         target = known.predictor_node
         served = None if not target else self.known.get(target, _Known()).model
@@ -338,6 +353,17 @@ def trainer_details(values: Mapping[str, str]) -> Dict[str, Any]:
         'seconds_since_labeled_sample': number(values.get('seconds since last labeled sample')),
         'training_enabled': values.get('training enabled', 'True') == 'True',
     }
+
+
+def robot_details(r: Report) -> Dict[str, Any]:
+    """One robot of a fleet trainer, by its status: state, samples, accuracies, versions."""
+    v = r.values
+    return {'robot': r.name, 'state': v.get('state', ''), 'level': r.level,
+            'message': r.message, 'samples_received': integer(v.get('samples received')),
+            'accuracy': number(v.get('prequential accuracy')),
+            'fleet_accuracy': number(v.get('fleet prequential accuracy')),
+            'version_served': integer(v.get('model version served')),
+            'version_in_force': integer(v.get('model version in force'))}
 
 
 def predictor_details(r: Report) -> Dict[str, Any]:

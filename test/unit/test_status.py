@@ -235,6 +235,7 @@ def test_every_advice_pattern_is_reached_by_a_problem_of_its_own():
              'predictor /predictor refused version 2: weights must have num_features = 3',
              'predictor /predictor did not confirm version 2 within 2 s',
              'predictor /predictor served a model other than the one it confirmed (...)',
+             "robot /r2: accuracy 0.52 over 300 samples against the fleet's 0.88 (...)",
              '4 messages refused; last: expected 5 values',
              'cannot write /w.yaml: [Errno 13] Permission denied',
              'no /diagnostics from /trainer for 6.0 s (its last said: OK training)']
@@ -273,3 +274,37 @@ def test_a_node_with_one_status_is_waited_for_until_its_second_or_until_it_is_st
     view.on_array(array(predictor(150)), received=11.0)
     assert view.reported_once(11.0) == ['/r2/predictor']
     assert view.reported_once(10.0 + STALE_MIN_SEC) == []  # /r2/predictor went silent
+
+
+def robot(ns, level=OK, message='version 4: in sync', state='up', accuracy='0.9100',
+          trainer_name='/trainer'):
+    """A fleet trainer's status of one robot (ros.fleet.RosFleet.statuses)."""
+    pairs = [('robot', ns), ('state', state), ('labeled_samples', 'publishing'),
+             ('predictor', f'{ns}/predictor: up'), ('samples received', 200),
+             ('prequential accuracy', accuracy), ('fleet prequential accuracy', '0.8800'),
+             ('model version served', 4), ('model version in force', 4)]
+    return status(f'{trainer_name}: robot {ns}', level, message, pairs)
+
+
+def test_a_fleet_trainers_robots_are_its_rows_and_a_robots_warn_is_a_problem():
+    """The trainer's own status stays the trainer's (before, each robot's status, named
+    '/trainer: robot <ns>', took its place); each robot is a row under it; a robot's WARN is
+    one of the trainer's problems, a robot gone is not."""
+    view = StackView()
+    broken = ("robot /r2: accuracy 0.52 over 300 samples against the fleet's 0.88 (the other "
+              'robots: 0.91 over 600): a misconfigured or failing sensor?')
+    view.on_array(array(trainer(), robot('/r1'), robot('/r2', WARN, broken, accuracy='0.5200'),
+                        robot('/r3', b'\x03', 'gone for 12 s', state='gone')), received=10.0)
+    doc = view.document(now=10.5)
+    (node,) = doc['nodes']
+    assert node['role'] == 'trainer' and node['message'] == 'training'
+    d = node['details']
+    assert d['samples_held'] == 300
+    assert [(r['robot'], r['state'], r['level'], r['accuracy']) for r in d['robots']] == [
+        ('/r1', 'up', 'OK', 0.91), ('/r2', 'up', 'WARN', 0.52), ('/r3', 'gone', 'STALE', 0.91)]
+    assert [(p['node'], p['level'], p['problem']) for p in doc['problems']] == [
+        ('/trainer', 'WARN', broken)]
+    assert 'calibration' in doc['problems'][0]['advice']
+    text = table(doc)
+    assert 'ROBOT' in text and '/r2' in text and 'gone' in text
+    json.loads(to_json(doc))
