@@ -133,9 +133,11 @@ class Monitor(Node):
                 for role in ('predictor', 'assembler')}
 
     def in_graph(self, name: str) -> Dict[str, bool]:
-        """Whether the node ``name`` (fully qualified) is in the graph now."""
+        """Whether the node ``name`` (fully qualified) is in the graph now: its name, or its
+        parameter service's server (which comes first), as the trainer finds a predictor."""
         names = {f'{ns.rstrip("/")}/{n}' for n, ns in self.get_node_names_and_namespaces()}
-        return {'in_graph': name in names}
+        return {'in_graph': name in names
+                or self.count_services(f'{name}/set_parameters_atomically') > 0}
 
     def watch(self, ns: str) -> Dict[str, str]:
         """Record the models of one more robot's predictor (a robot that joins late)."""

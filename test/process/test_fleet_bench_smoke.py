@@ -36,12 +36,13 @@ def test_quick_fleet_bench_writes_every_result(tmp_path):
         assert 0.0 <= s['p50_s'] <= s['p99_s'] <= s['max_s'] < math.inf
         assert len(run['discovery_each_s']) == run['robots'] and run['discovery_s'] > 0
         assert run['rss_mb'] and run['rss_growth'] is not None
-        # a robot started after the window is timed from the graph to serving (fleet runs)
+        # a robot started after the window is timed from up and from the graph (fleet runs)
         assert ('late_join' in run) == label.startswith('fleet'), (label, run)
     assert [d['discovery'] for d in r['discovery']] == ['default', 'server']
     for run in [*r['discovery'], r['runs']['fleet 2']]:  # (the trainer may find it first)
         j = run['late_join']
         assert 0.0 <= j['s'] < 60.0 and 0.0 <= j['after_trainer_found_s'] < 60.0, run
+        assert j['s'] <= j['from_up_s'] < 60.0, run  # up before it is seen
     (server_log,) = (tmp_path / 'logs').glob('discovery_server_*.server.log')
     assert 'Server is running' in server_log.read_text()
     goals = r['judged']['goals']
