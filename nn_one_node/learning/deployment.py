@@ -37,21 +37,15 @@ clock.
 
 Example: a predictor that answers at once, one that is down, one that refuses.
 
->>> class Reply:                         # a finished call (the link makes them from futures)
-...     def __init__(self, value): self.value = value
-...     def done(self): return True
-...     def failed(self): return False
-...     def reply(self): return self.value
-...     def cancel(self): pass
-...     def add_done_callback(self, fn): fn()
+>>> from nn_one_node.learning.link import Answered  # a call answered at once
 >>> class Predictor:                     # what a PredictorLink offers
 ...     name, up, refuse, model = '/predictor', True, '', None
 ...     def deploy_ready(self): return self.up
 ...     def deploy(self, model, ranges):
 ...         if not self.refuse: self.model = model
-...         return Reply((not self.refuse, self.refuse))
+...         return Answered((not self.refuse, self.refuse))
 ...     def read_ready(self): return self.up
-...     def read(self): return Reply(self.model)
+...     def read(self): return Answered(self.model)
 >>> class Log:
 ...     def warning(self, msg, **_): print('WARN', msg)
 ...     def debug(self, msg, **_): pass

@@ -23,20 +23,13 @@ serves, and the robot whose accuracy is far below the rest. No ROS import: the R
   its predictor confirmed. A robot's accuracy far below that of the rest of the fleet (its rows
   against every other robot's: two rates, ``below_fleet``) is WARNed, naming the robot.
 
->>> from nn_one_node.learning.link import PredictorLink
->>> class Reply:
-...     def __init__(self, value): self.value = value
-...     def done(self): return True
-...     def failed(self): return False
-...     def reply(self): return self.value
-...     def cancel(self): pass
-...     def add_done_callback(self, fn): fn()
+>>> from nn_one_node.learning.link import Answered  # a call answered at once
 >>> class Link:                                   # a predictor that answers at once
 ...     def __init__(self, name): self.name, self.model = name, None
 ...     def deploy_ready(self): return True
-...     def deploy(self, model, ranges): self.model = model; return Reply((True, ''))
+...     def deploy(self, model, ranges): self.model = model; return Answered((True, ''))
 ...     def read_ready(self): return True
-...     def read(self): return Reply(self.model)
+...     def read(self): return Answered(self.model)
 >>> class Log:
 ...     def info(self, msg, **_): print(msg)
 ...     def warning(self, msg, **_): print('WARN', msg)

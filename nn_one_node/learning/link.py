@@ -2,15 +2,9 @@
 to the predictor's parameter services, asynchronously (``ros.predictor_link.RosPredictorLink``
 makes them of rclpy clients; the tests, of fakes). No ROS import.
 
-A link whose predictor answers at once, and a logger, are enough for a ``Deployment``:
+A link whose predictor answers at once (its calls ``Answered``), and a logger, are enough for a
+``Deployment``:
 
->>> class Answered:                       # a Call
-...     def __init__(self, value): self.value = value
-...     def done(self): return True
-...     def failed(self): return False
-...     def reply(self): return self.value
-...     def cancel(self): pass
-...     def add_done_callback(self, fn): fn()
 >>> class Link:                           # a PredictorLink
 ...     name, model = '/predictor', None
 ...     def deploy_ready(self): return True
@@ -85,3 +79,26 @@ class Logger(Protocol):
     def warning(self, message: str, **kwargs: Any) -> Any: ...
 
     def debug(self, message: str, **kwargs: Any) -> Any: ...
+
+
+class Answered:
+    """A ``Call`` answered already, with ``value``: what a link that answers at once returns
+    (the examples here, in ``deployment`` and in ``fleet``)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def done(self) -> bool:
+        return True
+
+    def failed(self) -> bool:
+        return False
+
+    def reply(self) -> Any:
+        return self.value
+
+    def cancel(self) -> None:
+        pass
+
+    def add_done_callback(self, fn: Callable[[], None]) -> None:
+        fn()

@@ -105,9 +105,9 @@ class RosFleet:
         if nodes != self._nodes:
             self._nodes = nodes
             fulls = [f'{namespace.rstrip("/")}/{name}' for name, namespace in nodes]
-            self._predictors = [full[:-len(target) - 1] or '/' for full in fulls
-                                if full.endswith('/' + target)]
-            self._predictors = [ns for ns in self._predictors if fleet.wants(ns)]
+            self._predictors = [ns for ns in (full[:-len(target) - 1] or '/' for full in fulls
+                                              if full.endswith('/' + target))
+                                if fleet.wants(ns)]
         for ns in self._predictors:
             found.setdefault(ns, [False, False])[1] = True
         # a predictor whose parameter service has a server is up, before its name is in the

@@ -47,7 +47,7 @@ LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
 STALE_MIN_SEC = 5.0  # a node is STALE after this long without a status (and 3 periods)
 STALE_PERIODS = 3
 UNMANAGED = 'unmanaged/active'  # a plain node: no lifecycle, always active
-ROBOT = 'robot '  # a fleet trainer's status of one robot: '<trainer>: robot <namespace>'
+ROBOT = 'robot '  # a fleet trainer's status of a robot, '<trainer>: robot <ns>' (ros.fleet's)
 
 # A model as the parameter services give it: (weights, bias, activation).
 Model = Tuple[Sequence[float], float, str]
